@@ -1,0 +1,67 @@
+# Test registration helpers: unit tests (gtest, discovered), multi-rank tests registered at
+# several rank counts, and examples run as smoke tests. Every test gets a ctest TIMEOUT.
+include_guard(GLOBAL)
+include(GoogleTest)
+find_package(GTest REQUIRED)
+
+set(TROUPE_TEST_RANKS "1;2;4" CACHE STRING "Default MPI rank counts for tests/mpi")
+set(TROUPE_TEST_TIMEOUT 120 CACHE STRING "Default per-test time limit in seconds")
+set(TROUPE_MPIEXEC_FLAGS "" CACHE STRING "Extra flags for mpiexec in tests")
+# Open MPI refuses root and np > cores unless told; MPICH needs neither flag.
+if(MPI_CXX_LIBRARY_VERSION_STRING MATCHES "Open MPI|OpenMPI")
+  set(_troupe_mpiexec_flags --oversubscribe --allow-run-as-root ${TROUPE_MPIEXEC_FLAGS})
+else()
+  set(_troupe_mpiexec_flags ${TROUPE_MPIEXEC_FLAGS})
+endif()
+
+# <prefix>.<name>.np<N> per N. mpiexec kills the job at <timeout> (MPIEXEC_TIMEOUT is honoured
+# by Open MPI and MPICH); ctest's TIMEOUT (+15 s) is the backstop.
+function(_troupe_register_mpi_runs prefix name target timeout labels extra_args)
+  math(EXPR backstop "${timeout} + 15")
+  foreach(np IN LISTS ARGN)
+    set(test_name ${prefix}.${name}.np${np})
+    add_test(NAME ${test_name}
+      COMMAND ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} ${np} ${_troupe_mpiexec_flags}
+              ${MPIEXEC_PREFLAGS} $<TARGET_FILE:${target}> ${MPIEXEC_POSTFLAGS} ${extra_args})
+    set_tests_properties(${test_name} PROPERTIES
+      TIMEOUT ${backstop} PROCESSORS ${np}
+      ENVIRONMENT "MPIEXEC_TIMEOUT=${timeout};OMPI_MCA_mpi_param_check=1;ASAN_OPTIONS=detect_leaks=0"
+      LABELS "${prefix};np${np};${labels}")
+  endforeach()
+endfunction()
+
+# troupe_add_mpi_test(<name> SOURCES <src>... [RANKS <n>...] [TIMEOUT <s>] [LIBRARIES ...] [LABELS ...])
+function(troupe_add_mpi_test name)
+  cmake_parse_arguments(PARSE_ARGV 1 arg "" "TIMEOUT" "SOURCES;RANKS;LIBRARIES;LABELS;ARGS")
+  if(NOT arg_RANKS)
+    set(arg_RANKS ${TROUPE_TEST_RANKS})
+  endif()
+  if(NOT arg_TIMEOUT)
+    set(arg_TIMEOUT ${TROUPE_TEST_TIMEOUT})
+  endif()
+  add_executable(test_mpi_${name} ${arg_SOURCES})
+  target_link_libraries(test_mpi_${name} PRIVATE troupe_gtest_mpi_main troupe::troupe troupe_warnings ${arg_LIBRARIES})
+  _troupe_register_mpi_runs(mpi ${name} test_mpi_${name} ${arg_TIMEOUT} "${arg_LABELS}" "${arg_ARGS}" ${arg_RANKS})
+endfunction()
+
+# troupe_add_unit_test(<name> SOURCES <src>... [TIMEOUT <s>] [LIBRARIES ...])
+function(troupe_add_unit_test name)
+  cmake_parse_arguments(PARSE_ARGV 1 arg "" "TIMEOUT" "SOURCES;LIBRARIES")
+  if(NOT arg_TIMEOUT)
+    set(arg_TIMEOUT ${TROUPE_TEST_TIMEOUT})
+  endif()
+  add_executable(test_unit_${name} ${arg_SOURCES})
+  target_link_libraries(test_unit_${name} PRIVATE GTest::gtest_main troupe::troupe troupe_warnings ${arg_LIBRARIES})
+  gtest_discover_tests(test_unit_${name} TEST_PREFIX unit. DISCOVERY_MODE PRE_TEST
+    PROPERTIES TIMEOUT ${arg_TIMEOUT} LABELS unit)
+endfunction()
+
+# troupe_add_example(<name> SOURCES <src>... [RUN_RANKS <n>...]) — built always, smoke-run if RUN_RANKS
+function(troupe_add_example name)
+  cmake_parse_arguments(PARSE_ARGV 1 arg "" "" "SOURCES;RUN_RANKS;LIBRARIES;ARGS")
+  add_executable(example_${name} ${arg_SOURCES})
+  target_link_libraries(example_${name} PRIVATE troupe::troupe troupe_warnings ${arg_LIBRARIES})
+  if(arg_RUN_RANKS)
+    _troupe_register_mpi_runs(example ${name} example_${name} 60 "example" "${arg_ARGS}" ${arg_RUN_RANKS})
+  endif()
+endfunction()

@@ -1,0 +1,25 @@
+#pragma once
+// Futex-style waiting on a 32-bit atomic with an optional deadline. std::atomic::wait
+// has no timed form; every blocking call in troupe needs one.
+#include <atomic>
+#include <cstdint>
+
+#include "troupe/core/deadline.hpp"
+
+namespace troupe::detail {
+
+/// Blocks while `word == expected`, until woken, a spurious wake-up, or `deadline`.
+/// Returns false only when the deadline has passed.
+bool futex_wait(std::atomic<std::uint32_t>& word, std::uint32_t expected, const Deadline& deadline) noexcept;
+/// Wakes up to `count` threads blocked in futex_wait on `word` (INT32_MAX: all).
+void futex_wake(std::atomic<std::uint32_t>& word, int count) noexcept;
+/// A CPU relax hint for spin loops.
+inline void cpu_relax() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield" ::: "memory");
+#endif
+}
+
+}  // namespace troupe::detail

@@ -1,0 +1,133 @@
+#pragma once
+// The state shared by a Future and whoever completes it (a pool task, a Promise, a
+// remote reply). One 32-bit word holds the phase, a "someone sleeps on me" bit and a
+// tiny lock for the callback list, so the hot path (complete with no waiters and no
+// callbacks) is one CAS and no system call.
+#include <atomic>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <optional>
+#include <stop_token>
+#include <type_traits>
+#include <utility>
+
+#include "troupe/core/deadline.hpp"
+
+namespace troupe::detail {
+
+class StateBase {
+ public:
+  enum Phase : std::uint32_t { kPending = 0, kRunning = 1, kFinished = 2, kCancelled = 3 };
+  static constexpr std::uint32_t kPhaseMask = 3;
+  static constexpr std::uint32_t kWaiters = 4;
+  static constexpr std::uint32_t kLocked = 8;
+
+  StateBase() noexcept = default;
+  StateBase(const StateBase&) = delete;
+  StateBase& operator=(const StateBase&) = delete;
+
+  void add_ref() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
+  void release() noexcept {
+    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) destroy();
+  }
+
+  Phase phase(std::memory_order mo = std::memory_order_acquire) const noexcept {
+    return static_cast<Phase>(state_.load(mo) & kPhaseMask);
+  }
+  bool is_terminal() const noexcept { return phase() >= kFinished; }
+  bool has_error() const noexcept { return error_ != nullptr; }
+  const std::exception_ptr& error() const noexcept { return error_; }
+
+  /// pending -> running; false when cancelled (or already started).
+  bool try_start() noexcept;
+  /// pending -> cancelled and fire callbacks; false when running or done.
+  bool cancel() noexcept;
+  /// Store an exception and finish (from pending or running). False if already terminal.
+  bool set_error(std::exception_ptr e) noexcept;
+
+  /// Waits until terminal. Returns false on deadline. Throws CancelledError when
+  /// `token` is stopped first. A pool worker helps (runs other tasks) while it waits.
+  bool wait(const Deadline& deadline, const std::stop_token* token = nullptr) const;
+
+  /// Runs `cb(this)` once terminal: now (in the caller) if already terminal, else in the
+  /// completing thread; in order of addition.
+  void add_callback(std::function<void()> cb);
+
+ protected:
+  virtual ~StateBase();
+  virtual void destroy() noexcept { delete this; }
+  /// Moves to a terminal phase and runs callbacks; caller has stored value or error.
+  bool finish(Phase terminal, bool from_pending_only = false) noexcept;
+
+  std::exception_ptr error_;
+
+ private:
+  struct Callback {
+    std::function<void()> fn;
+    Callback* next;
+  };
+  bool lock_nonterminal() noexcept;  // takes kLocked unless terminal
+  void unlock() noexcept { state_.fetch_and(~kLocked, std::memory_order_release); }
+  void run_callbacks(Callback* head) noexcept;
+
+  mutable std::atomic<std::uint32_t> state_{kPending};
+  std::atomic<std::uint32_t> refs_{1};
+  Callback* callbacks_ = nullptr;       // guarded by kLocked
+  Callback* callbacks_tail_ = nullptr;  // guarded by kLocked
+};
+
+template <class T>
+class SharedState : public StateBase {
+ public:
+  using value_type = T;
+  template <class... A>
+  bool set_value(A&&... a) {
+    if (is_terminal()) return false;
+    value_.emplace(std::forward<A>(a)...);
+    return finish(kFinished);
+  }
+  const T& value() const noexcept { return *value_; }
+  T& value() noexcept { return *value_; }
+
+ protected:
+  std::optional<T> value_;
+};
+
+template <>
+class SharedState<void> : public StateBase {
+ public:
+  using value_type = void;
+  bool set_value() { return finish(kFinished); }
+};
+
+/// Intrusive owning pointer to a state.
+template <class S>
+class StatePtr {
+ public:
+  StatePtr() noexcept = default;
+  explicit StatePtr(S* p, bool adopt = true) noexcept : p_(p) {
+    if (p_ && !adopt) p_->add_ref();
+  }
+  StatePtr(const StatePtr& o) noexcept : p_(o.p_) {
+    if (p_) p_->add_ref();
+  }
+  StatePtr(StatePtr&& o) noexcept : p_(std::exchange(o.p_, nullptr)) {}
+  StatePtr& operator=(StatePtr o) noexcept {
+    std::swap(p_, o.p_);
+    return *this;
+  }
+  ~StatePtr() {
+    if (p_) p_->release();
+  }
+  S* get() const noexcept { return p_; }
+  S* operator->() const noexcept { return p_; }
+  S& operator*() const noexcept { return *p_; }
+  explicit operator bool() const noexcept { return p_ != nullptr; }
+  S* detach() noexcept { return std::exchange(p_, nullptr); }
+
+ private:
+  S* p_ = nullptr;
+};
+
+}  // namespace troupe::detail

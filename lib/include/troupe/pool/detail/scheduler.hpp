@@ -1,0 +1,71 @@
+#pragma once
+// The engine of ThreadPool: workers with work-stealing deques, an injection queue for
+// outside submitters, and a sleep/wake protocol that costs nothing while workers are busy.
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "troupe/pool/detail/task.hpp"
+
+namespace troupe::detail {
+
+struct SchedulerConfig {
+  std::size_t threads = 1;
+  std::chrono::microseconds spin{50};
+  std::function<void()> initializer;
+  std::string name;
+};
+
+struct WorkerStats {
+  std::uint64_t tasks_run = 0;
+  std::uint64_t steals = 0;
+  std::uint64_t sleeps = 0;
+};
+
+class Scheduler {
+ public:
+  explicit Scheduler(SchedulerConfig config);
+  ~Scheduler();
+  Scheduler(const Scheduler&) = delete;
+  Scheduler& operator=(const Scheduler&) = delete;
+
+  /// Queues a task: on the calling worker's own deque, else on the injection queue.
+  /// Throws InvalidStateError (naming @p api) after shutdown, except from this
+  /// scheduler's own workers (children of accepted work still run).
+  void push(TaskBase* task, const char* api);
+  /// Runs one queued task in the calling thread if there is one (for helping waits).
+  bool run_one();
+
+  std::size_t size() const noexcept { return nthreads_; }
+  /// Index of the calling thread among this scheduler's workers, or -1.
+  int worker_index() const noexcept;
+  bool is_shutdown() const noexcept { return shutdown_.load(std::memory_order_acquire); }
+
+  /// Stops accepting outside work; cancels queued futures when asked; joins when asked.
+  void shutdown(bool wait, bool cancel_futures);
+  std::vector<WorkerStats> stats() const;
+  /// The scheduler whose worker is the calling thread, or nullptr.
+  static Scheduler* current() noexcept;
+
+ private:
+  struct Worker;
+  TaskBase* find_task(Worker* self);
+  TaskBase* take_injected();
+  bool has_work() const noexcept;
+  void worker_main(Worker* self);
+  void notify_one() noexcept;
+  void notify_all() noexcept;
+  void cancel_queued();
+
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  std::size_t nthreads_;
+  std::atomic<bool> shutdown_{false};
+};
+
+}  // namespace troupe::detail

@@ -1,0 +1,375 @@
+#pragma once
+/// @file
+/// @brief troupe::ThreadPool: the per-rank work-stealing pool (ThreadPoolExecutor + TBB-style loops).
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <concepts>
+#include <cstddef>
+#include <functional>
+#include <iterator>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <ranges>
+#include <string>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "troupe/core/deadline.hpp"
+#include "troupe/core/error.hpp"
+#include "troupe/future/detail/notifier.hpp"
+#include "troupe/future/future.hpp"
+#include "troupe/pool/detail/scheduler.hpp"
+#include "troupe/pool/detail/task.hpp"
+#include "troupe/pool/map_result.hpp"
+#include "troupe/runtime/topology.hpp"
+
+namespace troupe {
+
+/// @brief How a ThreadPool is built.
+struct PoolOptions {
+  /// Worker threads; 0 means troupe::default_thread_count() (the Runtime's threads per rank).
+  std::size_t threads = 0;
+  /// How long an idle worker spins before it sleeps in the kernel; nullopt: the
+  /// environment variable TROUPE_SPIN_US, else 50 µs. 0 never spins (best when ranks
+  /// share cores with other busy processes); longer spins wake faster under trickling load.
+  std::optional<std::chrono::microseconds> spin;
+  /// Run once in each worker thread before it takes tasks (ThreadPoolExecutor's initializer).
+  std::function<void()> initializer;
+};
+
+/// @brief Options of map, map_unordered and starmap.
+struct MapOptions {
+  /// Elements per task; nullopt picks size/(8 × workers) (at least 1). 0 is a ValueError.
+  std::optional<std::size_t> chunksize;
+  /// Deadline for the whole iteration, counted from the call (Python's map timeout).
+  std::optional<std::chrono::duration<double>> timeout;
+};
+
+/// @brief Options of parallel_for.
+struct ForOptions {
+  /// Indices per chunk; nullopt picks about 8 chunks per worker. 0 is a ValueError.
+  std::optional<std::size_t> grain;
+  /// When stopped, chunks not yet started are skipped and the call throws CancelledError.
+  CancellationToken token;
+};
+
+/// @brief Options of parallel_reduce.
+struct ReduceOptions {
+  /// Indices per chunk; nullopt picks about 8 chunks per worker. 0 is a ValueError.
+  std::optional<std::size_t> grain;
+  /// true: chunk results are combined in index order (only associativity is needed and the
+  /// result is reproducible); false: combined as they finish (the operator must also commute).
+  bool ordered = true;
+  /// As in ForOptions.
+  CancellationToken token;
+};
+
+/// @brief Per-worker counters.
+struct PoolStats {
+  std::vector<detail::WorkerStats> workers;
+};
+
+namespace detail {
+template <class T>
+using result_t = std::conditional_t<std::is_void_v<T>, void, std::remove_cvref_t<T>>;
+template <class T>
+using map_value_t = std::conditional_t<std::is_void_v<T>, std::monostate, std::remove_cvref_t<T>>;
+
+// Input of a map: the caller's random-access range when it is an lvalue (it must outlive
+// the MapResult), otherwise a copy of the elements.
+template <class Range>
+auto make_map_source(Range&& range) {
+  if constexpr (std::is_lvalue_reference_v<Range> && std::ranges::random_access_range<Range> &&
+                std::ranges::sized_range<Range>) {
+    struct Borrowed {
+      std::remove_reference_t<Range>* r;
+      std::size_t size() const { return static_cast<std::size_t>(std::ranges::size(*r)); }
+      decltype(auto) operator[](std::size_t i) const {
+        return std::ranges::begin(*r)[static_cast<std::ranges::range_difference_t<Range>>(i)];
+      }
+    };
+    return std::make_shared<Borrowed>(Borrowed{&range});
+  } else {
+    using V = std::ranges::range_value_t<Range>;
+    struct Owned {
+      std::vector<V> v;
+      std::size_t size() const { return v.size(); }
+      const V& operator[](std::size_t i) const { return v[i]; }
+    };
+    auto o = std::make_shared<Owned>();
+    if constexpr (std::ranges::sized_range<Range>) o->v.reserve(static_cast<std::size_t>(std::ranges::size(range)));
+    for (auto&& x : range) o->v.push_back(std::forward<decltype(x)>(x));
+    return o;
+  }
+}
+
+inline std::size_t auto_chunk(std::size_t n, std::size_t workers) {
+  const std::size_t target_chunks = std::max<std::size_t>(1, workers * 8);
+  return std::max<std::size_t>(1, (n + target_chunks - 1) / target_chunks);
+}
+}  // namespace detail
+
+/// @brief A pool of worker threads with work stealing: ThreadPoolExecutor's API plus
+/// TBB-style parallel_for / parallel_reduce.
+///
+/// Every method is thread safe. Tasks submitted from inside a worker go to that worker's
+/// own deque (LIFO, stolen FIFO by idle workers), so nested parallelism stays local;
+/// a worker that waits on a future runs other tasks meanwhile, so nested submit + result
+/// cannot deadlock even with one worker. Idle workers spin for PoolOptions::spin, then
+/// sleep in the kernel (no CPU use while idle).
+///
+/// @code
+/// troupe::ThreadPool pool(4);
+/// auto f = pool.submit([](int a, int b) { return a + b; }, 2, 3);
+/// for (int sq : pool.map([](int x) { return x * x; }, std::vector{1, 2, 3})) std::printf("%d\n", sq);
+/// double s = pool.parallel_reduce(0, n, 0.0, std::plus<>{}, [&](std::size_t i) { return a[i]; });
+/// @endcode
+class ThreadPool {
+ public:
+  /// @brief A pool of default_thread_count() workers.
+  ThreadPool() : ThreadPool(PoolOptions{}) {}
+  /// @brief A pool of @p threads workers (0: default_thread_count()).
+  explicit ThreadPool(std::size_t threads) : ThreadPool(PoolOptions{threads, std::nullopt, {}}) {}
+  /// @brief A pool built from @p options.
+  explicit ThreadPool(PoolOptions options);
+  /// @brief shutdown(wait=true): runs what was submitted, then joins the workers.
+  ~ThreadPool();
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+
+  /// @brief Number of worker threads.
+  std::size_t size() const noexcept { return sched_->size(); }
+
+  /// @brief Schedules `fn(args...)` and returns its Future (ThreadPoolExecutor.submit).
+  ///
+  /// The callable and arguments are decay-copied (moved if rvalues) into the task.
+  /// Never blocks. @throws InvalidStateError after shutdown (from outside the pool).
+  template <class F, class... Args>
+    requires std::invocable<std::decay_t<F>&, std::decay_t<Args>&...>
+  auto submit(F&& fn, Args&&... args) -> Future<detail::result_t<std::invoke_result_t<std::decay_t<F>&, std::decay_t<Args>&...>>> {
+    using R = detail::result_t<std::invoke_result_t<std::decay_t<F>&, std::decay_t<Args>&...>>;
+    auto call = [f = std::forward<F>(fn), ... a = std::forward<Args>(args)]() mutable -> decltype(auto) {
+      return std::invoke(f, a...);
+    };
+    using Task = detail::FutureTask<R, decltype(call)>;
+    auto* task = new Task(std::move(call));
+    auto fut = detail::make_future<R>(detail::StatePtr<detail::SharedState<R>>(task));
+    try {
+      sched_->push(task, "ThreadPool::submit");
+    } catch (...) {
+      task->release();  // the queue's reference
+      throw;
+    }
+    return fut;
+  }
+
+  /// @brief Applies @p fn to every element of @p range; results come in input order.
+  ///
+  /// Work is submitted at once in chunks (MapOptions::chunksize); the returned MapResult
+  /// yields results as they become available, rethrows an element's exception when that
+  /// element is reached, and throws TimeoutError after MapOptions::timeout.
+  /// An lvalue random-access range is read in place and must outlive the MapResult;
+  /// other ranges are copied.
+  /// @throws ValueError for chunksize 0 or a negative timeout; InvalidStateError after shutdown.
+  template <class F, std::ranges::input_range Range>
+  auto map(F&& fn, Range&& range, MapOptions options = {}) {
+    return map_impl(std::forward<F>(fn), std::forward<Range>(range), options, false, "ThreadPool::map");
+  }
+  /// @brief As map, yielding results in completion order (chunk by chunk).
+  template <class F, std::ranges::input_range Range>
+  auto map_unordered(F&& fn, Range&& range, MapOptions options = {}) {
+    return map_impl(std::forward<F>(fn), std::forward<Range>(range), options, true, "ThreadPool::map_unordered");
+  }
+  /// @brief map where each element is a tuple of arguments: `fn(std::get<0>(e), ...)`.
+  template <class F, std::ranges::input_range Range>
+  auto starmap(F&& fn, Range&& range, MapOptions options = {}) {
+    auto apply_fn = [f = std::forward<F>(fn)](const auto& tup) -> decltype(auto) { return std::apply(f, tup); };
+    return map_impl(std::move(apply_fn), std::forward<Range>(range), options, false, "ThreadPool::starmap");
+  }
+
+  /// @brief Runs `body(i)` for every i in [first, last) (or `body(lo, hi)` per chunk) and
+  /// returns when all are done. The caller takes part; a worker that calls it helps.
+  /// The first exception thrown by the body is rethrown after the others finished.
+  /// @throws ValueError for grain 0; CancelledError when the token stops it.
+  template <std::integral Index, class F>
+  void parallel_for(Index first, Index last, F&& body, ForOptions options = {}) {
+    if (options.grain && *options.grain == 0) throw ValueError("ThreadPool::parallel_for: grain must be >= 1, got 0");
+    if (last <= first) return;
+    const std::size_t n = static_cast<std::size_t>(last - first);
+    const std::size_t grain = options.grain ? *options.grain : detail::auto_chunk(n, size());
+    run_chunks(n, grain, options.token, [&](std::size_t lo, std::size_t hi) {
+      if constexpr (std::is_invocable_v<F&, Index>) {
+        for (std::size_t i = lo; i < hi; ++i) body(static_cast<Index>(first + static_cast<Index>(i)));
+      } else {
+        static_assert(std::is_invocable_v<F&, Index, Index>,
+                      "ThreadPool::parallel_for: body must be callable as body(i) or body(lo, hi)");
+        body(static_cast<Index>(first + static_cast<Index>(lo)), static_cast<Index>(first + static_cast<Index>(hi)));
+      }
+    }, "ThreadPool::parallel_for");
+  }
+
+  /// @brief reduce(init, transform(first), ..., transform(last-1)), computed in chunks.
+  ///
+  /// Each chunk folds its indices left to right; chunk results are combined in index order
+  /// (ReduceOptions::ordered, the default: only associativity is needed) or as they finish.
+  /// @throws the first exception of transform/reduce; ValueError for grain 0;
+  /// CancelledError when the token stops it.
+  template <std::integral Index, class T, class Reduce, class Transform>
+  T parallel_reduce(Index first, Index last, T init, Reduce reduce, Transform transform, ReduceOptions options = {}) {
+    if (options.grain && *options.grain == 0) throw ValueError("ThreadPool::parallel_reduce: grain must be >= 1, got 0");
+    if (last <= first) return init;
+    const std::size_t n = static_cast<std::size_t>(last - first);
+    const std::size_t grain = options.grain ? *options.grain : detail::auto_chunk(n, size());
+    const std::size_t nchunks = (n + grain - 1) / grain;
+    auto fold = [&](std::size_t lo, std::size_t hi) {
+      T acc = static_cast<T>(transform(static_cast<Index>(first + static_cast<Index>(lo))));
+      for (std::size_t i = lo + 1; i < hi; ++i) acc = reduce(std::move(acc), transform(static_cast<Index>(first + static_cast<Index>(i))));
+      return acc;
+    };
+    if (options.ordered) {
+      std::vector<std::optional<T>> partial(nchunks);
+      run_chunks(n, grain, options.token, [&](std::size_t lo, std::size_t hi) { partial[lo / grain].emplace(fold(lo, hi)); },
+                 "ThreadPool::parallel_reduce");
+      T acc = std::move(init);
+      for (auto& p : partial) acc = reduce(std::move(acc), std::move(*p));
+      return acc;
+    }
+    std::mutex mu;
+    T acc = std::move(init);
+    run_chunks(n, grain, options.token, [&](std::size_t lo, std::size_t hi) {
+      T p = fold(lo, hi);
+      std::lock_guard lock(mu);
+      acc = reduce(std::move(acc), std::move(p));
+    }, "ThreadPool::parallel_reduce");
+    return acc;
+  }
+
+  /// @brief Stops accepting work from outside the pool (ThreadPoolExecutor.shutdown).
+  ///
+  /// @param wait join the workers after they ran every accepted task.
+  /// @param cancel_futures cancel the tasks that have not started (their futures report
+  ///        cancelled() at once); running tasks finish.
+  /// Tasks submitted by the pool's own running tasks are still accepted and run. Idempotent.
+  /// @throws InvalidStateError for wait=true from one of the pool's own workers.
+  void shutdown(bool wait = true, bool cancel_futures = false) { sched_->shutdown(wait, cancel_futures); }
+  /// @brief True after shutdown().
+  bool is_shutdown() const noexcept { return sched_->is_shutdown(); }
+
+  /// @brief Per-worker counters (tasks run, steals, sleeps). Thread safe; values are approximate.
+  PoolStats stats() const { return PoolStats{sched_->stats()}; }
+  /// @brief Index of the calling thread among this pool's workers, or -1.
+  int worker_index() const noexcept { return sched_->worker_index(); }
+  /// @brief True when called from one of this pool's workers.
+  bool in_worker() const noexcept { return worker_index() >= 0; }
+
+ private:
+  template <class F, class Range>
+  auto map_impl(F&& fn, Range&& range, const MapOptions& options, bool unordered, const char* api) {
+    if (options.chunksize && *options.chunksize == 0) throw ValueError(std::string(api) + ": chunksize must be >= 1, got 0");
+    Deadline deadline = options.timeout ? Deadline::after(*options.timeout, api) : Deadline{};
+    if (is_shutdown() && !in_worker()) throw InvalidStateError(std::string(api) + ": cannot schedule new tasks after shutdown");
+    auto source = detail::make_map_source(std::forward<Range>(range));
+    using Elem = decltype((*source)[0]);
+    using Raw = std::invoke_result_t<std::decay_t<F>&, Elem>;
+    using R = detail::map_value_t<Raw>;
+    const std::size_t n = source->size();
+    const std::size_t chunk = options.chunksize ? *options.chunksize : detail::auto_chunk(n, size());
+    auto shared_fn = std::make_shared<std::decay_t<F>>(std::forward<F>(fn));
+    std::vector<Future<detail::ChunkResult<R>>> chunks;
+    chunks.reserve((n + chunk - 1) / chunk);
+    for (std::size_t lo = 0; lo < n; lo += chunk) {
+      const std::size_t hi = std::min(n, lo + chunk);
+      chunks.push_back(submit([source, shared_fn, lo, hi] {
+        detail::ChunkResult<R> out;
+        out.values.reserve(hi - lo);
+        for (std::size_t i = lo; i < hi; ++i) {
+          try {
+            if constexpr (std::is_void_v<Raw>) {
+              (*shared_fn)((*source)[i]);
+              out.values.emplace_back();
+            } else {
+              out.values.push_back((*shared_fn)((*source)[i]));
+            }
+          } catch (...) {
+            out.error = std::current_exception();
+            break;
+          }
+        }
+        return out;
+      }));
+    }
+    return MapResult<R>(std::move(chunks), deadline, unordered);
+  }
+
+  struct LoopState {
+    std::atomic<std::size_t> next{0};
+    std::atomic<std::size_t> done{0};
+    std::size_t nchunks = 0;
+    std::size_t n = 0;
+    std::size_t grain = 1;
+    // The caller's chunk function and token: valid while a claimed chunk is not done
+    // (the caller waits for all of them), never touched by a helper that claimed none.
+    void (*call)(void*, std::size_t, std::size_t) = nullptr;
+    void* ctx = nullptr;
+    const CancellationToken* token = nullptr;
+    std::atomic<bool> failed{false};
+    std::exception_ptr error;  // written once, by whoever flips `failed`
+    detail::Notifier notifier;
+
+    void work() {
+      for (;;) {
+        const std::size_t c = next.fetch_add(1, std::memory_order_relaxed);
+        if (c >= nchunks) return;
+        if (!failed.load(std::memory_order_relaxed) && !token->stop_requested()) {
+          const std::size_t lo = c * grain;
+          const std::size_t hi = std::min(n, lo + grain);
+          try {
+            call(ctx, lo, hi);
+          } catch (...) {
+            if (!failed.exchange(true, std::memory_order_acq_rel)) error = std::current_exception();
+          }
+        }
+        if (done.fetch_add(1, std::memory_order_acq_rel) + 1 == nchunks) notifier.notify_all();
+      }
+    }
+  };
+  // Dynamic chunk claiming: helpers and the caller take chunks from one counter.
+  template <class Chunk>
+  void run_chunks(std::size_t n, std::size_t grain, const CancellationToken& token, Chunk&& chunk_fn, const char* api) {
+    auto st = std::make_shared<LoopState>();
+    st->n = n;
+    st->grain = grain;
+    st->nchunks = (n + grain - 1) / grain;
+    st->call = [](void* ctx, std::size_t lo, std::size_t hi) { (*static_cast<std::remove_reference_t<Chunk>*>(ctx))(lo, hi); };
+    st->ctx = static_cast<void*>(&chunk_fn);
+    st->token = &token;
+    const std::size_t helpers = std::min(st->nchunks - 1, size());
+    for (std::size_t h = 0; h < helpers; ++h) {
+      push_plain([st]() noexcept { st->work(); }, api);
+    }
+    st->work();
+    st->notifier.wait([&] { return st->done.load(std::memory_order_acquire) == st->nchunks; }, Deadline{}, nullptr, api);
+    if (st->error) std::rethrow_exception(st->error);
+    if (token.stop_requested()) throw CancelledError(std::string(api) + ": cancelled by token");
+  }
+  template <class Fn>
+  void push_plain(Fn&& fn, const char* api) {
+    auto* t = new detail::PlainTask<std::decay_t<Fn>>(std::forward<Fn>(fn));
+    try {
+      sched_->push(t, api);
+    } catch (...) {
+      delete t;
+      throw;
+    }
+  }
+
+  std::unique_ptr<detail::Scheduler> sched_;
+};
+
+}  // namespace troupe

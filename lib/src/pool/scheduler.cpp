@@ -1,0 +1,288 @@
+#include "troupe/pool/detail/scheduler.hpp"
+
+#include <climits>
+#include <cstdio>
+#include <deque>
+#include <mutex>
+#include <random>
+#include <string>
+#include <thread>
+
+#include "troupe/core/detail/futex.hpp"
+#include "troupe/core/error.hpp"
+#include "troupe/future/detail/help.hpp"
+#include "troupe/pool/detail/mpmc_queue.hpp"
+#include "troupe/pool/detail/ws_deque.hpp"
+
+namespace troupe::detail {
+
+struct Scheduler::Worker final : HelpHook {
+  Scheduler* owner = nullptr;
+  std::size_t index = 0;
+  WsDeque<TaskBase*> deque{1024};
+  std::uint64_t rng = 0;
+  std::atomic<std::uint64_t> tasks_run{0};
+  std::atomic<std::uint64_t> steals{0};
+  std::atomic<std::uint64_t> sleeps{0};
+  std::thread thread;
+
+  bool help_one() override { return owner->run_one(); }
+  std::size_t next_victim(std::size_t n) noexcept {
+    rng ^= rng << 13;  // xorshift64
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return static_cast<std::size_t>(rng % n);
+  }
+};
+
+namespace {
+thread_local Scheduler* tls_scheduler = nullptr;
+thread_local void* tls_worker = nullptr;
+constexpr std::size_t kInjectCapacity = 1u << 15;
+}  // namespace
+
+struct Scheduler::Impl {
+  explicit Impl(SchedulerConfig c) : config(std::move(c)), inject(kInjectCapacity) {}
+  SchedulerConfig config;
+  std::vector<std::unique_ptr<Worker>> workers;
+  MpmcQueue<TaskBase*> inject;
+  std::mutex overflow_mu;
+  std::deque<TaskBase*> overflow;
+  std::atomic<std::size_t> overflow_size{0};
+  // Sleep protocol: a worker bumps `sleepers`, re-checks the queues, then sleeps on
+  // `epoch`; a producer's RMW on `sleepers` after its push orders the two (no lost wake).
+  alignas(64) std::atomic<std::uint32_t> sleepers{0};
+  alignas(64) std::atomic<std::uint32_t> epoch{0};
+  alignas(64) std::atomic<std::uint32_t> outside_pushes{0};  // submits in flight from outside
+  std::atomic<bool> stop{false};
+  std::mutex join_mu;
+  bool joined = false;
+};
+
+Scheduler* Scheduler::current() noexcept { return tls_scheduler; }
+
+Scheduler::Scheduler(SchedulerConfig config) : impl_(std::make_unique<Impl>(std::move(config))) {
+  nthreads_ = impl_->config.threads == 0 ? 1 : impl_->config.threads;
+  std::random_device rd;
+  impl_->workers.reserve(nthreads_);
+  for (std::size_t i = 0; i < nthreads_; ++i) {
+    auto w = std::make_unique<Worker>();
+    w->owner = this;
+    w->index = i;
+    w->rng = (static_cast<std::uint64_t>(rd()) << 32) ^ rd() ^ (i * 0x9E3779B97F4A7C15ull) ^ 1ull;
+    impl_->workers.push_back(std::move(w));
+  }
+  for (auto& w : impl_->workers) {
+    Worker* raw = w.get();
+    raw->thread = std::thread([this, raw] { worker_main(raw); });
+  }
+}
+
+Scheduler::~Scheduler() { shutdown(true, false); }
+
+int Scheduler::worker_index() const noexcept {
+  if (tls_scheduler != this) return -1;
+  return static_cast<int>(static_cast<Worker*>(tls_worker)->index);
+}
+
+void Scheduler::push(TaskBase* task, const char* api) {
+  if (tls_scheduler == this) {
+    static_cast<Worker*>(tls_worker)->deque.push(task);
+    notify_one();
+    return;
+  }
+  auto& im = *impl_;
+  im.outside_pushes.fetch_add(1, std::memory_order_seq_cst);
+  if (shutdown_.load(std::memory_order_seq_cst)) {
+    im.outside_pushes.fetch_sub(1, std::memory_order_seq_cst);
+    throw InvalidStateError(std::string(api) + ": cannot schedule new tasks after shutdown");
+  }
+  if (!im.inject.try_push(task)) {
+    std::lock_guard lock(im.overflow_mu);
+    im.overflow.push_back(task);
+    im.overflow_size.fetch_add(1, std::memory_order_release);
+  }
+  notify_one();
+  im.outside_pushes.fetch_sub(1, std::memory_order_seq_cst);
+}
+
+void Scheduler::notify_one() noexcept {
+  auto& im = *impl_;
+  // The RMW (not a plain load) orders our push before the check; see Impl.
+  if (im.sleepers.fetch_add(0, std::memory_order_acq_rel) != 0) {
+    im.epoch.fetch_add(1, std::memory_order_acq_rel);
+    futex_wake(im.epoch, 1);
+  }
+}
+
+void Scheduler::notify_all() noexcept {
+  auto& im = *impl_;
+  im.epoch.fetch_add(1, std::memory_order_acq_rel);
+  futex_wake(im.epoch, INT_MAX);
+}
+
+TaskBase* Scheduler::take_injected() {
+  auto& im = *impl_;
+  TaskBase* t = nullptr;
+  if (im.inject.try_pop(t)) return t;
+  if (im.overflow_size.load(std::memory_order_acquire) != 0) {
+    std::lock_guard lock(im.overflow_mu);
+    if (!im.overflow.empty()) {
+      t = im.overflow.front();
+      im.overflow.pop_front();
+      im.overflow_size.fetch_sub(1, std::memory_order_release);
+      return t;
+    }
+  }
+  return nullptr;
+}
+
+bool Scheduler::has_work() const noexcept {
+  auto& im = *impl_;
+  if (!im.inject.empty_hint() || im.overflow_size.load(std::memory_order_acquire) != 0) return true;
+  for (auto& w : im.workers) {
+    if (!w->deque.empty()) return true;
+  }
+  return false;
+}
+
+TaskBase* Scheduler::find_task(Worker* self) {
+  auto& im = *impl_;
+  if (self) {
+    if (TaskBase* t = self->deque.pop()) return t;
+  }
+  if (TaskBase* t = take_injected()) {
+    // More waiting outside work and someone asleep: pass the baton.
+    if (!im.inject.empty_hint()) notify_one();
+    return t;
+  }
+  const std::size_t n = im.workers.size();
+  if (n == 0) return nullptr;
+  const std::size_t start = self ? self->next_victim(n) : 0;
+  for (std::size_t k = 0; k < n; ++k) {
+    Worker* victim = im.workers[(start + k) % n].get();
+    if (victim == self) continue;
+    // A lost race returns nullptr although work remains; retry that victim a few times.
+    for (int attempt = 0; attempt < 4 && !victim->deque.empty(); ++attempt) {
+      if (TaskBase* t = victim->deque.steal()) {
+        if (self) self->steals.fetch_add(1, std::memory_order_relaxed);
+        return t;
+      }
+    }
+  }
+  return nullptr;
+}
+
+bool Scheduler::run_one() {
+  Worker* self = tls_scheduler == this ? static_cast<Worker*>(tls_worker) : nullptr;
+  TaskBase* t = find_task(self);
+  if (!t) return false;
+  t->execute();
+  if (self) self->tasks_run.fetch_add(1, std::memory_order_relaxed);
+  return true;
+}
+
+void Scheduler::worker_main(Worker* self) {
+  auto& im = *impl_;
+  tls_scheduler = this;
+  tls_worker = self;
+  set_help_hook(self);
+  if (im.config.initializer) {
+    try {
+      im.config.initializer();
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "[troupe] ThreadPool initializer threw on worker %zu: %s\n", self->index, e.what());
+    } catch (...) {
+      std::fprintf(stderr, "[troupe] ThreadPool initializer threw on worker %zu\n", self->index);
+    }
+  }
+  const auto spin = im.config.spin;
+  for (;;) {
+    if (TaskBase* t = find_task(self)) {
+      t->execute();
+      self->tasks_run.fetch_add(1, std::memory_order_relaxed);
+      continue;
+    }
+    // Idle: spin briefly (cheap wake-up while work trickles in), then sleep in the kernel.
+    bool found = false;
+    if (spin.count() > 0) {
+      const auto until = Clock::now() + spin;
+      int round = 0;
+      while (Clock::now() < until) {
+        if (has_work()) {
+          found = true;
+          break;
+        }
+        if (im.stop.load(std::memory_order_acquire)) break;
+        for (int i = 0; i < 32; ++i) cpu_relax();
+        if ((++round & 7) == 0) std::this_thread::yield();
+      }
+    }
+    if (found) continue;
+    if (im.stop.load(std::memory_order_acquire) && !has_work()) break;
+    const std::uint32_t e = im.epoch.load(std::memory_order_acquire);
+    im.sleepers.fetch_add(1, std::memory_order_acq_rel);
+    if (has_work() || im.stop.load(std::memory_order_acquire)) {
+      im.sleepers.fetch_sub(1, std::memory_order_acq_rel);
+      continue;
+    }
+    self->sleeps.fetch_add(1, std::memory_order_relaxed);
+    futex_wait(im.epoch, e, Deadline{});
+    im.sleepers.fetch_sub(1, std::memory_order_acq_rel);
+  }
+  set_help_hook(nullptr);
+  tls_scheduler = nullptr;
+  tls_worker = nullptr;
+}
+
+void Scheduler::cancel_queued() {
+  // Take every queued task from outside the workers (steal is safe from any thread),
+  // cancel its future, then let it "run" (a cancelled task only drops its reference).
+  std::vector<TaskBase*> taken;
+  for (;;) {
+    TaskBase* t = take_injected();
+    if (!t) {
+      for (auto& w : impl_->workers) {
+        while (TaskBase* s = w->deque.steal()) taken.push_back(s);
+      }
+      if (!impl_->inject.empty_hint() || impl_->overflow_size.load() != 0) continue;
+      break;
+    }
+    taken.push_back(t);
+  }
+  for (TaskBase* t : taken) t->cancel_pending();
+  for (TaskBase* t : taken) t->execute();
+}
+
+void Scheduler::shutdown(bool wait, bool cancel_futures) {
+  auto& im = *impl_;
+  shutdown_.store(true, std::memory_order_seq_cst);
+  // Outside submitters that passed the check before we set the flag finish their push.
+  while (im.outside_pushes.load(std::memory_order_seq_cst) != 0) std::this_thread::yield();
+  if (cancel_futures) cancel_queued();
+  im.stop.store(true, std::memory_order_release);
+  notify_all();
+  if (!wait) return;
+  if (tls_scheduler == this) {
+    throw InvalidStateError("ThreadPool::shutdown: wait=true from one of the pool's own workers would deadlock");
+  }
+  std::lock_guard lock(im.join_mu);
+  if (im.joined) return;
+  for (auto& w : im.workers) {
+    if (w->thread.joinable()) w->thread.join();
+  }
+  im.joined = true;
+  // Workers leave only with empty queues; anything left came from a race we forbid above.
+  while (TaskBase* t = take_injected()) t->execute();
+}
+
+std::vector<WorkerStats> Scheduler::stats() const {
+  std::vector<WorkerStats> out;
+  for (auto& w : impl_->workers) {
+    out.push_back({w->tasks_run.load(std::memory_order_relaxed), w->steals.load(std::memory_order_relaxed),
+                   w->sleeps.load(std::memory_order_relaxed)});
+  }
+  return out;
+}
+
+}  // namespace troupe::detail
