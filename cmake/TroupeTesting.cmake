@@ -10,9 +10,26 @@ set(TROUPE_MPIEXEC_FLAGS "" CACHE STRING "Extra flags for mpiexec in tests")
 # Open MPI refuses root and np > cores unless told; MPICH needs neither flag.
 if(MPI_CXX_LIBRARY_VERSION_STRING MATCHES "Open MPI|OpenMPI")
   set(_troupe_mpiexec_flags --oversubscribe --allow-run-as-root ${TROUPE_MPIEXEC_FLAGS})
+  # Open MPI 4.1 races when two jobs (mpirun or singletons) start at the same moment and
+  # both create /tmp/ompi.<host>.<uid> ("mkdir ... File exists", orte_init fails). ctest -j
+  # does exactly that, so every test gets its own session-directory base (kept short:
+  # PMIx puts Unix sockets below it).
+  set(TROUPE_TEST_OMPI_TMPDIR "/tmp/troupe-ompi" CACHE STRING "Base of per-test Open MPI session dirs")
+  set(_troupe_ompi_session TRUE)
 else()
   set(_troupe_mpiexec_flags ${TROUPE_MPIEXEC_FLAGS})
+  set(_troupe_ompi_session FALSE)
 endif()
+
+# troupe_mpi_test_environment(<out_var> <test_name>): environment entries every test that
+# starts MPI (under mpiexec or as a singleton) should carry.
+function(troupe_mpi_test_environment out test_name)
+  set(env "OMPI_MCA_mpi_param_check=1;ASAN_OPTIONS=detect_leaks=0")
+  if(_troupe_ompi_session)
+    list(APPEND env "OMPI_MCA_orte_tmpdir_base=${TROUPE_TEST_OMPI_TMPDIR}/${test_name}")
+  endif()
+  set(${out} "${env}" PARENT_SCOPE)
+endfunction()
 
 # <prefix>.<name>.np<N> per N. mpiexec kills the job at <timeout> (MPIEXEC_TIMEOUT is honoured
 # by Open MPI and MPICH); ctest's TIMEOUT (+15 s) is the backstop.
@@ -23,9 +40,10 @@ function(_troupe_register_mpi_runs prefix name target timeout labels extra_args)
     add_test(NAME ${test_name}
       COMMAND ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} ${np} ${_troupe_mpiexec_flags}
               ${MPIEXEC_PREFLAGS} $<TARGET_FILE:${target}> ${MPIEXEC_POSTFLAGS} ${extra_args})
+    troupe_mpi_test_environment(env ${test_name})
     set_tests_properties(${test_name} PROPERTIES
       TIMEOUT ${backstop} PROCESSORS ${np}
-      ENVIRONMENT "MPIEXEC_TIMEOUT=${timeout};OMPI_MCA_mpi_param_check=1;ASAN_OPTIONS=detect_leaks=0"
+      ENVIRONMENT "MPIEXEC_TIMEOUT=${timeout};${env}"
       LABELS "${prefix};np${np};${labels}")
   endforeach()
 endfunction()

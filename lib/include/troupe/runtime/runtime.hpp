@@ -1,0 +1,170 @@
+#pragma once
+/// @file
+/// @brief troupe::Runtime — MPI initialization or adoption, topology, configuration.
+///
+/// @code
+/// int main(int argc, char** argv) {
+///   troupe::Runtime rt(argc, argv);          // mpirun -n N ./app, or ./app alone
+///   troupe::log("hello from " + rt.host());  // "[rank 0/2] hello from node1"
+/// }
+/// @endcode
+
+#include <mpi.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "troupe/runtime/log.hpp"
+#include "troupe/runtime/topology.hpp"
+
+namespace troupe {
+
+/// @brief MPI thread support levels (`MPI_THREAD_SINGLE` ... `MPI_THREAD_MULTIPLE`).
+enum class ThreadLevel { Single, Funneled, Serialized, Multiple };
+
+/// @brief `"MPI_THREAD_MULTIPLE"` etc.
+/// @note Thread-safe, never throws.
+std::string_view to_string(ThreadLevel level) noexcept;
+
+/// @brief How a troupe::Runtime starts.
+struct RuntimeOptions {
+  /// Thread level requested from `MPI_Init_thread` when troupe initializes MPI.
+  /// The level actually provided is in Runtime::thread_level(). Ignored when MPI
+  /// is already initialized (the host's level is adopted).
+  ThreadLevel thread_level = ThreadLevel::Multiple;
+  /// Communicator to work on instead of `MPI_COMM_WORLD` (adopt a sub-communicator
+  /// or a `boost::mpi::communicator`, which converts to `MPI_Comm`). troupe
+  /// duplicates it and never frees it. Requires MPI to be initialized already.
+  std::optional<MPI_Comm> comm;
+  /// Threads per rank; 0 = the rule of troupe/runtime/topology.hpp.
+  std::size_t threads = 0;
+  /// Digest of the table of callables that can be sent between ranks; later layers
+  /// feed it. Must be equal on every rank, like the executable.
+  std::uint64_t callable_digest = 0;
+  /// Verify at start that every rank runs the same executable and callable table.
+  bool check_same_binary = true;
+  /// Suppress the start-up note about rank binding (also: env `TROUPE_QUIET=1`).
+  bool quiet = false;
+};
+
+/// @brief A snapshot of where this rank runs (the psutil-like view of a rank).
+struct RuntimeInfo {
+  std::string host;                 ///< host name
+  long pid = 0;                     ///< process id
+  int rank = 0;                     ///< rank in the runtime's communicator
+  int size = 1;                     ///< size of the runtime's communicator
+  int node_rank = 0;                ///< rank among the ranks on this node
+  int node_size = 1;                ///< ranks on this node
+  std::size_t threads = 1;          ///< threads per rank
+  std::string threads_source;       ///< which rule chose `threads` (see ThreadCountSource)
+  std::vector<int> affinity;        ///< CPUs this process may run on
+  std::string thread_level;         ///< MPI thread level provided, e.g. "MPI_THREAD_MULTIPLE"
+  bool owns_mpi = false;            ///< troupe initialized MPI (and will finalize it)
+  /// @brief One line: `host=... pid=... rank=0/2 node_rank=0/2 threads=1 (affinity) cpus=0 level=...`.
+  std::string to_string() const;
+};
+
+/// @brief The MPI context of a troupe program; RAII, one alive at a time.
+///
+/// Construction:
+/// - MPI not initialized: sets `OMPI_MCA_osc_rdma_priority=0` unless the user set it
+///   (an Open MPI 4.1 `MPI_Compare_and_swap` crash), then `MPI_Init_thread` with
+///   RuntimeOptions::thread_level; destruction finalizes MPI.
+/// - MPI already initialized by the host: adopts it; never finalizes it.
+/// - RuntimeOptions::comm given: works on that communicator.
+/// In every case troupe works on an `MPI_Comm_dup` (comm()) with `MPI_ERRORS_RETURN`,
+/// so library messages can never match the user's, and every MPI error becomes a
+/// troupe::MpiError. Started without `mpirun` it is a singleton: one rank.
+///
+/// Then it learns the topology (node-local ranks via `MPI_Comm_split_type`), the
+/// threads per rank, and checks with one `MPI_Allreduce` that every rank runs the
+/// same executable and callable table.
+///
+/// @note Construction and destruction are collective over the communicator.
+class Runtime {
+ public:
+  /// @brief Starts (or adopts) MPI; collective.
+  /// @param argc,argv main's arguments, passed on to `MPI_Init_thread`.
+  /// @param options see RuntimeOptions.
+  /// @throws troupe::InvalidStateError if another Runtime is alive or MPI was finalized;
+  ///         troupe::Error on every rank if ranks run different executables or
+  ///         callable tables; troupe::MpiError if an MPI call fails;
+  ///         troupe::ValueError for a malformed `TROUPE_THREADS`.
+  Runtime(int& argc, char**& argv, RuntimeOptions options = {});
+  /// @brief Same without main's arguments.
+  explicit Runtime(RuntimeOptions options = {});
+  /// @brief Adopts an already-initialized MPI and works on a duplicate of @p comm.
+  explicit Runtime(MPI_Comm comm, RuntimeOptions options = {});
+
+  /// @brief Frees troupe's communicators and finalizes MPI if troupe initialized it.
+  /// Does nothing if MPI has already been finalized by someone else. Never throws,
+  /// never waits for other ranks beyond what `MPI_Finalize` itself does.
+  ~Runtime();
+
+  Runtime(const Runtime&) = delete;
+  Runtime& operator=(const Runtime&) = delete;
+  Runtime(Runtime&&) = delete;
+  Runtime& operator=(Runtime&&) = delete;
+
+  /// @brief The live Runtime, or nullptr. Thread-safe.
+  static Runtime* current() noexcept;
+
+  /// @brief troupe's private duplicate of the world (or adopted) communicator.
+  MPI_Comm comm() const noexcept { return comm_; }
+  /// @brief Communicator of the ranks on this node (a split of comm()).
+  MPI_Comm node_comm() const noexcept { return node_comm_; }
+  /// @brief Rank in comm().
+  int rank() const noexcept { return rank_; }
+  /// @brief Size of comm().
+  int size() const noexcept { return size_; }
+  /// @brief Rank among the ranks on this node.
+  int node_rank() const noexcept { return node_rank_; }
+  /// @brief Ranks on this node.
+  int node_size() const noexcept { return node_size_; }
+  /// @brief Host name.
+  const std::string& host() const noexcept { return host_; }
+  /// @brief Threads per rank, and where that number came from.
+  std::size_t threads() const noexcept { return threads_.count; }
+  /// @brief Which rule chose threads().
+  ThreadCountSource threads_source() const noexcept { return threads_.source; }
+  /// @brief MPI thread level provided.
+  ThreadLevel thread_level() const noexcept { return provided_; }
+  /// @brief True if troupe called `MPI_Init_thread` and will call `MPI_Finalize`.
+  bool owns_mpi() const noexcept { return owns_mpi_; }
+  /// @brief Digest of this executable (ELF build id, else file contents); cached.
+  std::uint64_t executable_digest() const noexcept { return exe_digest_; }
+  /// @brief Snapshot of host, pid, ranks, threads, affinity and thread level.
+  RuntimeInfo info() const;
+  /// @brief Writes `[rank r/N] message` to stderr (see troupe::log).
+  void log(std::string_view message) const noexcept { troupe::log(message); }
+
+ private:
+  void start(int* argc, char*** argv, const std::optional<MPI_Comm>& user_comm);
+  void release() noexcept;
+
+  RuntimeOptions options_;
+  MPI_Comm comm_{};
+  MPI_Comm node_comm_{};
+  bool comm_valid_ = false;
+  bool node_comm_valid_ = false;
+  bool owns_mpi_ = false;
+  int rank_ = 0;
+  int size_ = 1;
+  int node_rank_ = 0;
+  int node_size_ = 1;
+  std::string host_;
+  ThreadCount threads_;
+  ThreadLevel provided_ = ThreadLevel::Single;
+  std::uint64_t exe_digest_ = 0;
+};
+
+/// @brief Digest of the running executable: its ELF build id if it has one, else a
+/// hash of the file `/proc/self/exe`. Computed once per process.
+/// @note Thread-safe, never throws (0 if nothing can be read).
+std::uint64_t executable_digest() noexcept;
+
+}  // namespace troupe

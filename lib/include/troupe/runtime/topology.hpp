@@ -1,0 +1,95 @@
+#pragma once
+/// @file
+/// @brief How many threads a rank should run, and which CPUs it may use — without MPI.
+///
+/// This header does not include `<mpi.h>`: the ThreadPool (and anything else that
+/// runs before or without a troupe::Runtime) sizes itself with
+/// troupe::default_thread_count(). The rule, highest priority first:
+///
+/// 1. an explicit count (RuntimeOptions::threads, a ThreadPool argument);
+/// 2. the environment variable `TROUPE_THREADS`;
+/// 3. `SLURM_CPUS_PER_TASK` (set by `srun -c N` / `sbatch --cpus-per-task N`);
+/// 4. the CPUs in this process's affinity mask — divided among the ranks of the
+///    node only when the mask is the whole node (singleton, `--bind-to none`,
+///    oversubscribed `mpirun`), because `mpirun -n 2` already binds each rank to
+///    its own core;
+/// 5. 1.
+///
+/// docs/runtime.md explains the rule with the measurements behind it.
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace troupe {
+
+/// @brief Where a thread count came from (for messages and Runtime::info()).
+enum class ThreadCountSource {
+  Option,          ///< an explicit count given by the program
+  TroupeThreads,   ///< the `TROUPE_THREADS` environment variable
+  SlurmCpusPerTask,///< the `SLURM_CPUS_PER_TASK` environment variable
+  Affinity,        ///< the CPUs of this process's affinity mask (maybe shared by the node's ranks)
+  Fallback,        ///< nothing was known: 1
+};
+
+/// @brief Human-readable name of a ThreadCountSource (`"TROUPE_THREADS"`, `"affinity"`, ...).
+/// @note Thread-safe, never blocks, never throws.
+std::string_view to_string(ThreadCountSource source) noexcept;
+
+/// @brief Everything the thread-count rule looks at; see resolve_thread_count().
+///
+/// Kept as plain data so that the rule can be tested without touching the
+/// environment or the scheduler.
+struct ThreadCountInputs {
+  std::size_t option = 0;                      ///< explicit count; 0 means "not given"
+  const char* troupe_threads = nullptr;        ///< value of `TROUPE_THREADS`, or nullptr
+  const char* slurm_cpus_per_task = nullptr;   ///< value of `SLURM_CPUS_PER_TASK`, or nullptr
+  std::size_t affinity_cpus = 0;               ///< CPUs in the affinity mask; 0 if unknown
+  std::size_t node_cpus = 0;                   ///< CPUs online on the node; 0 if unknown
+  std::size_t node_ranks = 1;                  ///< ranks sharing this node (>= 1)
+  std::size_t node_rank = 0;                   ///< this rank's index among them
+};
+
+/// @brief The outcome of the thread-count rule.
+struct ThreadCount {
+  std::size_t count = 1;                       ///< threads to run (>= 1)
+  ThreadCountSource source = ThreadCountSource::Fallback;  ///< which rule decided
+  /// True when the count came from an affinity mask smaller than the node
+  /// (`mpirun` bound this rank to part of the machine): the Runtime then says once
+  /// how to get more threads.
+  bool bound_to_part_of_node = false;
+};
+
+/// @brief Applies the thread-count rule to @p in.
+/// @return the count, its source, and whether the rank is bound to part of the node.
+/// @throws troupe::ValueError when `TROUPE_THREADS` is set but is not an integer in
+///         [1, 65536] (the message names the variable and its value). An unparsable
+///         `SLURM_CPUS_PER_TASK` is ignored (Slurm sets it, users do not).
+/// @note Pure function: thread-safe, never blocks.
+ThreadCount resolve_thread_count(const ThreadCountInputs& in);
+
+/// @brief CPU ids in this process's affinity mask (`sched_getaffinity`), ascending.
+/// Empty if the mask cannot be read.
+/// @note Thread-safe, never blocks, never throws.
+std::vector<int> affinity_cpus();
+
+/// @brief Compact form of a CPU list, e.g. `"0-3,8"`.
+std::string format_cpu_list(const std::vector<int>& cpus);
+
+/// @brief CPUs online on this machine (`sysconf(_SC_NPROCESSORS_ONLN)`), at least 1.
+std::size_t online_cpu_count() noexcept;
+
+/// @brief The thread count a pool should use when the program gave none.
+///
+/// While a troupe::Runtime is alive this is the Runtime's threads(); otherwise the
+/// rule above with the environment and the affinity mask, where the number of
+/// ranks on the node is taken from the launcher's environment
+/// (`OMPI_COMM_WORLD_LOCAL_SIZE`, `MPI_LOCALNRANKS`, `SLURM_NTASKS_PER_NODE`) when
+/// present. Needs neither a Runtime nor an initialized MPI.
+/// @return at least 1.
+/// @throws troupe::ValueError for a malformed `TROUPE_THREADS`.
+/// @note Thread-safe, never blocks.
+std::size_t default_thread_count();
+
+}  // namespace troupe

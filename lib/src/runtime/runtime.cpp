@@ -1,0 +1,221 @@
+// troupe::Runtime: MPI init or adoption, the private communicator, topology, thread count,
+// same-binary check. MPI's handle macros (MPI_COMM_WORLD, ...) stay in this file.
+#include "troupe/runtime/runtime.hpp"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <string>
+
+#include "state.hpp"
+#include "troupe/core/error.hpp"
+#include "troupe/runtime/detail/mpi_check.hpp"
+#include "troupe/runtime/detail/same_binary.hpp"
+
+namespace troupe {
+
+namespace {
+
+std::atomic<Runtime*> g_current{nullptr};
+std::atomic<bool> g_binding_note_printed{false};
+
+int to_mpi(ThreadLevel level) noexcept {
+  switch (level) {
+    case ThreadLevel::Single: return MPI_THREAD_SINGLE;
+    case ThreadLevel::Funneled: return MPI_THREAD_FUNNELED;
+    case ThreadLevel::Serialized: return MPI_THREAD_SERIALIZED;
+    case ThreadLevel::Multiple: return MPI_THREAD_MULTIPLE;
+  }
+  return MPI_THREAD_MULTIPLE;
+}
+
+ThreadLevel from_mpi(int level) noexcept {
+  if (level >= MPI_THREAD_MULTIPLE) return ThreadLevel::Multiple;
+  if (level >= MPI_THREAD_SERIALIZED) return ThreadLevel::Serialized;
+  if (level >= MPI_THREAD_FUNNELED) return ThreadLevel::Funneled;
+  return ThreadLevel::Single;
+}
+
+std::string host_name() {
+  char buf[256] = {};
+  if (::gethostname(buf, sizeof buf - 1) != 0) return "unknown-host";
+  return buf;
+}
+
+bool env_true(const char* name) {
+  const char* v = std::getenv(name);
+  return v != nullptr && *v != '\0' && std::string_view(v) != "0";
+}
+
+}  // namespace
+
+std::string_view to_string(ThreadLevel level) noexcept {
+  switch (level) {
+    case ThreadLevel::Single: return "MPI_THREAD_SINGLE";
+    case ThreadLevel::Funneled: return "MPI_THREAD_FUNNELED";
+    case ThreadLevel::Serialized: return "MPI_THREAD_SERIALIZED";
+    case ThreadLevel::Multiple: return "MPI_THREAD_MULTIPLE";
+  }
+  return "?";
+}
+
+std::string RuntimeInfo::to_string() const {
+  std::string s = "host=" + host + " pid=" + std::to_string(pid) + " rank=" + std::to_string(rank) + "/" +
+                  std::to_string(size) + " node_rank=" + std::to_string(node_rank) + "/" +
+                  std::to_string(node_size) + " threads=" + std::to_string(threads) + " (" + threads_source +
+                  ") cpus=" + format_cpu_list(affinity) + " level=" + thread_level +
+                  (owns_mpi ? " mpi=initialized-by-troupe" : " mpi=adopted");
+  return s;
+}
+
+Runtime::Runtime(int& argc, char**& argv, RuntimeOptions options) : options_(std::move(options)) {
+  start(&argc, &argv, options_.comm);
+}
+
+Runtime::Runtime(RuntimeOptions options) : options_(std::move(options)) { start(nullptr, nullptr, options_.comm); }
+
+Runtime::Runtime(MPI_Comm comm, RuntimeOptions options) : options_(std::move(options)) {
+  options_.comm = comm;
+  start(nullptr, nullptr, options_.comm);
+}
+
+Runtime* Runtime::current() noexcept { return g_current.load(std::memory_order_acquire); }
+
+void Runtime::start(int* argc, char*** argv, const std::optional<MPI_Comm>& user_comm) {
+  Runtime* expected = nullptr;
+  if (!g_current.compare_exchange_strong(expected, this, std::memory_order_acq_rel)) {
+    throw InvalidStateError("troupe::Runtime: another Runtime is alive in this process; create one at a time");
+  }
+  bool finalize_on_failure = false;  // only after a failure that every rank saw
+  try {
+    int finalized = 0;
+    TROUPE_MPI_CHECK(MPI_Finalized(&finalized));
+    if (finalized) {
+      throw InvalidStateError("troupe::Runtime: MPI has already been finalized and cannot be started again");
+    }
+    int initialized = 0;
+    TROUPE_MPI_CHECK(MPI_Initialized(&initialized));
+    if (!initialized) {
+      if (user_comm) {
+        throw InvalidStateError("troupe::Runtime: RuntimeOptions::comm was given but MPI is not initialized");
+      }
+      // Open MPI 4.1: MPI_Compare_and_swap on an MPI_Win_allocate window segfaults with
+      // osc/rdma (ompi#11349). Lowering its priority before MPI_Init avoids it and keeps
+      // MPI_Win_create working. Never override the user's choice (overwrite = 0).
+      ::setenv("OMPI_MCA_osc_rdma_priority", "0", 0);
+      int provided = MPI_THREAD_SINGLE;
+      TROUPE_MPI_CHECK(MPI_Init_thread(argc, argv, to_mpi(options_.thread_level), &provided));
+      owns_mpi_ = true;
+    }
+    int level = MPI_THREAD_SINGLE;
+    TROUPE_MPI_CHECK(MPI_Query_thread(&level));
+    provided_ = from_mpi(level);
+
+    // Our own communicator: library traffic can never match the user's messages, and
+    // errors come back as codes (MPI_ERRORS_RETURN) instead of aborting.
+    const MPI_Comm base = user_comm ? *user_comm : MPI_COMM_WORLD;
+    TROUPE_MPI_CHECK(MPI_Comm_dup(base, &comm_));
+    comm_valid_ = true;
+    TROUPE_MPI_CHECK(MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN));
+    TROUPE_MPI_CHECK(MPI_Comm_set_name(comm_, "troupe"));
+    TROUPE_MPI_CHECK(MPI_Comm_rank(comm_, &rank_));
+    TROUPE_MPI_CHECK(MPI_Comm_size(comm_, &size_));
+
+    TROUPE_MPI_CHECK(MPI_Comm_split_type(comm_,                  // split troupe's communicator
+                                         MPI_COMM_TYPE_SHARED,   // by shared-memory node
+                                         rank_,                  // keep the rank order
+                                         MPI_INFO_NULL, &node_comm_));
+    node_comm_valid_ = true;
+    TROUPE_MPI_CHECK(MPI_Comm_set_errhandler(node_comm_, MPI_ERRORS_RETURN));
+    TROUPE_MPI_CHECK(MPI_Comm_rank(node_comm_, &node_rank_));
+    TROUPE_MPI_CHECK(MPI_Comm_size(node_comm_, &node_size_));
+    host_ = host_name();
+
+    ThreadCountInputs in;
+    in.option = options_.threads;
+    in.troupe_threads = std::getenv("TROUPE_THREADS");
+    in.slurm_cpus_per_task = std::getenv("SLURM_CPUS_PER_TASK");
+    in.affinity_cpus = affinity_cpus().size();
+    in.node_cpus = online_cpu_count();
+    in.node_ranks = static_cast<std::size_t>(node_size_);
+    in.node_rank = static_cast<std::size_t>(node_rank_);
+    threads_ = resolve_thread_count(in);
+
+    exe_digest_ = detail::executable_digest_for_check();
+    if (options_.check_same_binary) {
+      try {
+        detail::check_same_binary(comm_, exe_digest_, options_.callable_digest);
+      } catch (const MpiError&) {
+        throw;
+      } catch (const Error&) {
+        finalize_on_failure = true;  // every rank throws this one
+        throw;
+      }
+    }
+
+    auto& st = detail::runtime_state();
+    st.rank.store(rank_);
+    st.size.store(size_);
+    st.threads.store(threads_.count, std::memory_order_release);
+    st.alive.store(true, std::memory_order_release);
+
+    if (rank_ == 0 && threads_.bound_to_part_of_node && threads_.count == 1 && !options_.quiet &&
+        !env_true("TROUPE_QUIET") && !g_binding_note_printed.exchange(true)) {
+      troupe::log("troupe: each rank is bound to 1 of the " + std::to_string(in.node_cpus) +
+                  " CPUs of this node, so it runs 1 thread. For more threads per rank use "
+                  "'mpirun --bind-to none', 'mpirun --map-by slot:pe=N' or 'srun -c N' (or set "
+                  "TROUPE_THREADS); set TROUPE_QUIET=1 to hide this note.");
+    }
+  } catch (...) {
+    if (!finalize_on_failure) owns_mpi_ = false;  // a local failure: MPI_Finalize could hang
+    release();
+    g_current.store(nullptr, std::memory_order_release);
+    throw;
+  }
+}
+
+void Runtime::release() noexcept {
+  int finalized = 0;
+  if (MPI_Finalized(&finalized) != MPI_SUCCESS || finalized) return;  // someone else finalized MPI
+  int initialized = 0;
+  if (MPI_Initialized(&initialized) != MPI_SUCCESS || !initialized) return;
+  if (node_comm_valid_) {
+    MPI_Comm_free(&node_comm_);
+    node_comm_valid_ = false;
+  }
+  if (comm_valid_) {
+    MPI_Comm_free(&comm_);
+    comm_valid_ = false;
+  }
+  if (owns_mpi_) {
+    MPI_Finalize();
+    owns_mpi_ = false;
+  }
+}
+
+Runtime::~Runtime() {
+  auto& st = detail::runtime_state();
+  st.alive.store(false, std::memory_order_release);
+  st.threads.store(0, std::memory_order_release);
+  release();
+  g_current.store(nullptr, std::memory_order_release);
+}
+
+RuntimeInfo Runtime::info() const {
+  RuntimeInfo i;
+  i.host = host_;
+  i.pid = static_cast<long>(::getpid());
+  i.rank = rank_;
+  i.size = size_;
+  i.node_rank = node_rank_;
+  i.node_size = node_size_;
+  i.threads = threads_.count;
+  i.threads_source = std::string(troupe::to_string(threads_.source));
+  i.affinity = affinity_cpus();
+  i.thread_level = std::string(troupe::to_string(provided_));
+  i.owns_mpi = owns_mpi_;
+  return i;
+}
+
+}  // namespace troupe

@@ -1,0 +1,160 @@
+// Thread-count rule and CPU affinity. No MPI here: default_thread_count() must work in a
+// program that never starts a Runtime.
+#include "troupe/runtime/topology.hpp"
+
+#include <sched.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstdlib>
+#include <string>
+#include <utility>
+
+#include "state.hpp"
+#include "troupe/core/error.hpp"
+
+namespace troupe {
+
+namespace {
+
+// Parses a whole string as a non-negative integer; false on anything else.
+bool parse_size(const char* text, std::size_t& out) {
+  if (text == nullptr) return false;
+  std::string_view s(text);
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\n')) s.remove_suffix(1);
+  if (s.empty()) return false;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+  return ec == std::errc{} && end == s.data() + s.size();
+}
+
+bool is_set(const char* text) { return text != nullptr && text[0] != '\0'; }
+
+constexpr std::size_t kMaxThreads = 65536;
+
+}  // namespace
+
+std::string_view to_string(ThreadCountSource source) noexcept {
+  switch (source) {
+    case ThreadCountSource::Option: return "option";
+    case ThreadCountSource::TroupeThreads: return "TROUPE_THREADS";
+    case ThreadCountSource::SlurmCpusPerTask: return "SLURM_CPUS_PER_TASK";
+    case ThreadCountSource::Affinity: return "affinity";
+    case ThreadCountSource::Fallback: return "fallback";
+  }
+  return "?";
+}
+
+ThreadCount resolve_thread_count(const ThreadCountInputs& in) {
+  ThreadCount r;
+  if (in.option > 0) {
+    r.count = in.option;
+    r.source = ThreadCountSource::Option;
+    return r;
+  }
+  if (is_set(in.troupe_threads)) {
+    std::size_t n = 0;
+    if (!parse_size(in.troupe_threads, n) || n < 1 || n > kMaxThreads) {
+      throw ValueError(std::string("TROUPE_THREADS must be an integer in [1, 65536], got '") +
+                       in.troupe_threads + "'");
+    }
+    r.count = n;
+    r.source = ThreadCountSource::TroupeThreads;
+    return r;
+  }
+  if (is_set(in.slurm_cpus_per_task)) {
+    std::size_t n = 0;
+    if (parse_size(in.slurm_cpus_per_task, n) && n >= 1 && n <= kMaxThreads) {
+      r.count = n;
+      r.source = ThreadCountSource::SlurmCpusPerTask;
+      return r;
+    }
+  }
+  if (in.affinity_cpus > 0) {
+    const std::size_t ranks = in.node_ranks > 0 ? in.node_ranks : 1;
+    const bool whole_node = in.node_cpus == 0 || in.affinity_cpus >= in.node_cpus;
+    r.source = ThreadCountSource::Affinity;
+    if (whole_node && ranks > 1) {
+      // Nobody bound us: share the node. The first (cpus % ranks) ranks take one more.
+      std::size_t share = in.affinity_cpus / ranks;
+      if ((in.node_rank % ranks) < in.affinity_cpus % ranks) ++share;
+      r.count = share > 0 ? share : 1;
+    } else {
+      // The launcher gave this rank its own CPUs (mpirun -n 2 binds one core each):
+      // dividing again would give half a core.
+      r.count = in.affinity_cpus;
+      r.bound_to_part_of_node = !whole_node;
+    }
+    return r;
+  }
+  r.count = 1;
+  r.source = ThreadCountSource::Fallback;
+  return r;
+}
+
+std::vector<int> affinity_cpus() {
+  std::vector<int> cpus;
+  // Large masks (machines with > 1024 CPUs) need a dynamically sized set.
+  for (int ncpu = 1024; ncpu <= (1 << 16); ncpu *= 4) {
+    cpu_set_t* set = CPU_ALLOC(static_cast<std::size_t>(ncpu));
+    if (set == nullptr) return cpus;
+    const std::size_t bytes = CPU_ALLOC_SIZE(static_cast<std::size_t>(ncpu));
+    CPU_ZERO_S(bytes, set);
+    if (sched_getaffinity(0, bytes, set) == 0) {
+      for (int cpu = 0; cpu < ncpu; ++cpu) {
+        if (CPU_ISSET_S(static_cast<std::size_t>(cpu), bytes, set)) cpus.push_back(cpu);
+      }
+      CPU_FREE(set);
+      return cpus;
+    }
+    CPU_FREE(set);
+    if (errno != EINVAL) break;
+  }
+  return cpus;
+}
+
+std::string format_cpu_list(const std::vector<int>& cpus) {
+  std::string out;
+  for (std::size_t i = 0; i < cpus.size();) {
+    std::size_t j = i;
+    while (j + 1 < cpus.size() && cpus[j + 1] == cpus[j] + 1) ++j;
+    if (!out.empty()) out += ',';
+    out += std::to_string(cpus[i]);
+    if (j > i) out += '-' + std::to_string(cpus[j]);
+    i = j + 1;
+  }
+  return out;
+}
+
+std::size_t online_cpu_count() noexcept {
+  long n = ::sysconf(_SC_NPROCESSORS_ONLN);
+  return n > 0 ? static_cast<std::size_t>(n) : 1;
+}
+
+std::size_t default_thread_count() {
+  if (auto n = detail::runtime_state().threads.load(std::memory_order_acquire); n > 0) return n;
+  ThreadCountInputs in;
+  in.troupe_threads = std::getenv("TROUPE_THREADS");
+  in.slurm_cpus_per_task = std::getenv("SLURM_CPUS_PER_TASK");
+  in.affinity_cpus = affinity_cpus().size();
+  in.node_cpus = online_cpu_count();
+  // Ranks on this node, as the launcher tells them (Open MPI, MPICH/Hydra, Slurm).
+  std::size_t local_size = 1, local_rank = 0;
+  for (auto [size_var, rank_var] : {std::pair{"OMPI_COMM_WORLD_LOCAL_SIZE", "OMPI_COMM_WORLD_LOCAL_RANK"},
+                                    std::pair{"MPI_LOCALNRANKS", "MPI_LOCALRANKID"},
+                                    std::pair{"SLURM_NTASKS_PER_NODE", "SLURM_LOCALID"}}) {
+    std::size_t s = 0;
+    if (parse_size(std::getenv(size_var), s) && s >= 1) {
+      local_size = s;
+      std::size_t r = 0;
+      if (parse_size(std::getenv(rank_var), r)) local_rank = r;
+      break;
+    }
+  }
+  in.node_ranks = local_size;
+  in.node_rank = local_rank;
+  return resolve_thread_count(in).count;
+}
+
+}  // namespace troupe

@@ -1,0 +1,161 @@
+// The thread-count rule (troupe/runtime/topology.hpp) without MPI.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <string>
+
+#include "troupe/core/error.hpp"
+#include "troupe/runtime/log.hpp"
+#include "troupe/runtime/topology.hpp"
+
+using troupe::resolve_thread_count;
+using troupe::ThreadCountInputs;
+using troupe::ThreadCountSource;
+
+namespace {
+ThreadCountInputs node(std::size_t affinity, std::size_t cpus, std::size_t ranks = 1, std::size_t rank = 0) {
+  ThreadCountInputs in;
+  in.affinity_cpus = affinity;
+  in.node_cpus = cpus;
+  in.node_ranks = ranks;
+  in.node_rank = rank;
+  return in;
+}
+}  // namespace
+
+TEST(RuntimeThreadCount, OptionWinsOverEverything) {
+  auto in = node(8, 8);
+  in.option = 3;
+  in.troupe_threads = "5";
+  in.slurm_cpus_per_task = "7";
+  auto r = resolve_thread_count(in);
+  EXPECT_EQ(r.count, 3u);
+  EXPECT_EQ(r.source, ThreadCountSource::Option);
+}
+
+TEST(RuntimeThreadCount, TroupeThreadsBeatsSlurmAndAffinity) {
+  auto in = node(8, 8);
+  in.troupe_threads = " 5 ";
+  in.slurm_cpus_per_task = "7";
+  auto r = resolve_thread_count(in);
+  EXPECT_EQ(r.count, 5u);
+  EXPECT_EQ(r.source, ThreadCountSource::TroupeThreads);
+}
+
+TEST(RuntimeThreadCount, MalformedTroupeThreadsIsAValueErrorNamingIt) {
+  for (const char* bad : {"0", "-2", "four", "3x", "100000"}) {
+    auto in = node(8, 8);
+    in.troupe_threads = bad;
+    try {
+      (void)resolve_thread_count(in);
+      FAIL() << "accepted TROUPE_THREADS=" << bad;
+    } catch (const troupe::ValueError& e) {
+      EXPECT_NE(std::string(e.what()).find("TROUPE_THREADS"), std::string::npos);
+      EXPECT_NE(std::string(e.what()).find(bad), std::string::npos);
+    }
+  }
+}
+
+TEST(RuntimeThreadCount, EmptyTroupeThreadsIsUnset) {
+  auto in = node(4, 4);
+  in.troupe_threads = "";
+  EXPECT_EQ(resolve_thread_count(in).source, ThreadCountSource::Affinity);
+}
+
+TEST(RuntimeThreadCount, SlurmCpusPerTask) {
+  auto in = node(8, 8, 4, 0);
+  in.slurm_cpus_per_task = "2";
+  auto r = resolve_thread_count(in);
+  EXPECT_EQ(r.count, 2u);
+  EXPECT_EQ(r.source, ThreadCountSource::SlurmCpusPerTask);
+  in.slurm_cpus_per_task = "garbage";  // ignored, falls through to the mask
+  EXPECT_EQ(resolve_thread_count(in).source, ThreadCountSource::Affinity);
+}
+
+TEST(RuntimeThreadCount, SingletonGetsTheWholeMask) {
+  auto r = resolve_thread_count(node(2, 2));
+  EXPECT_EQ(r.count, 2u);
+  EXPECT_EQ(r.source, ThreadCountSource::Affinity);
+  EXPECT_FALSE(r.bound_to_part_of_node);
+}
+
+TEST(RuntimeThreadCount, BoundRanksKeepTheirMaskUndivided) {
+  // mpirun -n 2 on 2 cores: one core each; dividing again would give half a core.
+  auto r = resolve_thread_count(node(1, 2, 2, 1));
+  EXPECT_EQ(r.count, 1u);
+  EXPECT_TRUE(r.bound_to_part_of_node);
+  // --map-by slot:pe=4 on 16 cores, 4 ranks.
+  r = resolve_thread_count(node(4, 16, 4, 2));
+  EXPECT_EQ(r.count, 4u);
+  EXPECT_TRUE(r.bound_to_part_of_node);
+}
+
+TEST(RuntimeThreadCount, UnboundRanksShareTheNode) {
+  // --bind-to none: 2 ranks on 8 CPUs get 4 each.
+  EXPECT_EQ(resolve_thread_count(node(8, 8, 2, 0)).count, 4u);
+  EXPECT_EQ(resolve_thread_count(node(8, 8, 2, 1)).count, 4u);
+  // 3 ranks on 8 CPUs: 3 + 3 + 2, using every CPU.
+  EXPECT_EQ(resolve_thread_count(node(8, 8, 3, 0)).count, 3u);
+  EXPECT_EQ(resolve_thread_count(node(8, 8, 3, 1)).count, 3u);
+  EXPECT_EQ(resolve_thread_count(node(8, 8, 3, 2)).count, 2u);
+  // Oversubscribed: 4 ranks on 2 CPUs get 1 each, never 0.
+  for (std::size_t r = 0; r < 4; ++r) EXPECT_EQ(resolve_thread_count(node(2, 2, 4, r)).count, 1u);
+  EXPECT_FALSE(resolve_thread_count(node(2, 2, 4, 0)).bound_to_part_of_node);
+}
+
+TEST(RuntimeThreadCount, NothingKnownMeansOne) {
+  auto r = resolve_thread_count(ThreadCountInputs{});
+  EXPECT_EQ(r.count, 1u);
+  EXPECT_EQ(r.source, ThreadCountSource::Fallback);
+}
+
+TEST(RuntimeThreadCount, SourceNames) {
+  EXPECT_EQ(troupe::to_string(ThreadCountSource::TroupeThreads), "TROUPE_THREADS");
+  EXPECT_EQ(troupe::to_string(ThreadCountSource::Affinity), "affinity");
+}
+
+TEST(RuntimeAffinity, MaskIsReadable) {
+  auto cpus = troupe::affinity_cpus();
+  ASSERT_FALSE(cpus.empty());
+  EXPECT_LE(cpus.size(), troupe::online_cpu_count() * 64);  // sanity, masks may list offline CPUs
+  for (std::size_t i = 1; i < cpus.size(); ++i) EXPECT_LT(cpus[i - 1], cpus[i]);
+}
+
+TEST(RuntimeAffinity, FormatCpuList) {
+  EXPECT_EQ(troupe::format_cpu_list({}), "");
+  EXPECT_EQ(troupe::format_cpu_list({3}), "3");
+  EXPECT_EQ(troupe::format_cpu_list({0, 1, 2, 3, 8, 10, 11}), "0-3,8,10-11");
+}
+
+TEST(RuntimeDefaultThreadCount, FollowsEnvironmentWithoutRuntimeOrMpi) {
+  ::setenv("TROUPE_THREADS", "6", 1);
+  EXPECT_EQ(troupe::default_thread_count(), 6u);
+  ::unsetenv("TROUPE_THREADS");
+  ::setenv("SLURM_CPUS_PER_TASK", "3", 1);
+  EXPECT_EQ(troupe::default_thread_count(), 3u);
+  ::unsetenv("SLURM_CPUS_PER_TASK");
+  EXPECT_GE(troupe::default_thread_count(), 1u);
+  EXPECT_LE(troupe::default_thread_count(), troupe::affinity_cpus().size());
+}
+
+TEST(RuntimeDefaultThreadCount, LauncherRanksShareAnUnboundNode) {
+  const auto cpus = troupe::affinity_cpus().size();
+  if (cpus < troupe::online_cpu_count()) GTEST_SKIP() << "this process is bound to part of the node";
+  ::setenv("OMPI_COMM_WORLD_LOCAL_SIZE", std::to_string(cpus * 2).c_str(), 1);
+  ::setenv("OMPI_COMM_WORLD_LOCAL_RANK", "0", 1);
+  EXPECT_EQ(troupe::default_thread_count(), 1u);
+  ::unsetenv("OMPI_COMM_WORLD_LOCAL_SIZE");
+  ::unsetenv("OMPI_COMM_WORLD_LOCAL_RANK");
+}
+
+TEST(RuntimeLog, RankTagFromEnvironment) {
+  ::setenv("OMPI_COMM_WORLD_RANK", "3", 1);
+  ::setenv("OMPI_COMM_WORLD_SIZE", "4", 1);
+  EXPECT_EQ(troupe::rank_tag(), "[rank 3/4]");
+  ::unsetenv("OMPI_COMM_WORLD_RANK");
+  ::unsetenv("OMPI_COMM_WORLD_SIZE");
+  ::unsetenv("PMI_RANK");
+  ::unsetenv("PMIX_RANK");
+  ::unsetenv("SLURM_PROCID");
+  EXPECT_EQ(troupe::rank_tag(), "[rank 0/1]");
+}
