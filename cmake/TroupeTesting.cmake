@@ -72,6 +72,14 @@ function(troupe_add_unit_test name)
   target_link_libraries(test_unit_${name} PRIVATE GTest::gtest_main troupe::troupe troupe_warnings ${arg_LIBRARIES})
   gtest_discover_tests(test_unit_${name} TEST_PREFIX unit. DISCOVERY_MODE PRE_TEST
     PROPERTIES TIMEOUT ${arg_TIMEOUT} LABELS unit)
+  # Every test of tests/unit/<layer> also gets the label unit_<layer>, so scripts can pick
+  # layers (scripts/test.sh's ThreadSanitizer run: ctest -L 'unit_(pool|future|sync)').
+  # A directory property, because gtest_discover_tests cannot pass a list of labels.
+  get_filename_component(layer ${CMAKE_CURRENT_SOURCE_DIR} NAME)
+  get_property(dir_labels DIRECTORY PROPERTY LABELS)
+  if(NOT "unit_${layer}" IN_LIST dir_labels)
+    set_property(DIRECTORY APPEND PROPERTY LABELS unit_${layer})
+  endif()
 endfunction()
 
 # troupe_add_example(<name> SOURCES <src>... [RUN_RANKS <n>...]) — built always, smoke-run if RUN_RANKS
