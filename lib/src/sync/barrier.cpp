@@ -1,0 +1,170 @@
+// The state machine is Python's threading.Barrier (filling -> draining -> filling, with
+// resetting and broken), plus two changes:
+//  - the action runs with the lock released (state kReleasing), so it may query or abort
+//    the barrier without deadlocking;
+//  - a generation counter tells a released party that its generation completed even if
+//    abort() raced with its wake-up (Python would report that party as broken).
+#include "troupe/sync/barrier.hpp"
+
+#include <exception>
+#include <string>
+
+#include "cv_wait.hpp"
+
+namespace troupe {
+
+namespace {
+std::ptrdiff_t checked_parties(std::ptrdiff_t parties) {
+  if (parties < 1) throw ValueError("Barrier: parties must be >= 1, got " + std::to_string(parties));
+  return parties;
+}
+
+std::string describe_current_exception() {
+  try {
+    throw;
+  } catch (const std::exception& e) {
+    return e.what();
+  } catch (...) {
+    return "an exception not derived from std::exception";
+  }
+}
+}  // namespace
+
+Barrier::Barrier(std::ptrdiff_t parties, Action action)
+    : parties_(checked_parties(parties)), action_(std::move(action)) {}
+
+void Barrier::set_default_timeout(double seconds) {
+  if (!(seconds >= 0.0)) {  // also rejects NaN
+    throw ValueError("Barrier: timeout must be >= 0, got " + std::to_string(seconds) + "s");
+  }
+  default_timeout_ = std::chrono::duration<double>(seconds);
+}
+
+std::ptrdiff_t Barrier::wait() {
+  return wait(default_timeout_ ? Deadline::after(*default_timeout_, "Barrier::wait") : Deadline{});
+}
+
+std::ptrdiff_t Barrier::wait(const Deadline& deadline, CancellationToken token) {
+  std::unique_lock lock(mutex_);
+
+  // Enter: while the previous generation drains (or a reset clears), new arrivals wait.
+  const auto entered = detail::cv_wait(cv_, lock, deadline, token,
+                                       [this] { return state_ == State::kFilling || state_ == State::kBroken; });
+  if (entered != detail::WaitResult::kReady) {
+    // Giving up here leaves the other parties one short, exactly as a timeout while waiting.
+    if (entered == detail::WaitResult::kCancelled) {
+      break_locked("a party's wait was cancelled");
+      throw CancelledError("Barrier::wait: cancelled; the barrier is now broken for all parties");
+    }
+    break_locked("a party timed out");
+    throw BrokenBarrierError("Barrier::wait: timed out before joining the barrier; it is now broken for all parties");
+  }
+  if (state_ == State::kBroken) throw_broken_locked();
+
+  const std::ptrdiff_t index = count_++;
+  struct Leave {  // runs with the lock held on every exit path
+    Barrier* self;
+    ~Leave() { self->leave_locked(); }
+  } leave{this};
+
+  if (index + 1 == parties_) {
+    // Last to arrive: run the action, then release the generation.
+    if (action_) {
+      state_ = State::kReleasing;
+      lock.unlock();
+      try {
+        action_();
+      } catch (...) {
+        lock.lock();
+        break_locked("the barrier action threw: " + describe_current_exception());
+        throw;  // the action's own exception, in the thread that ran it (as Python)
+      }
+      lock.lock();
+      if (state_ != State::kReleasing) throw_broken_locked();  // abort() or reset() during the action
+    }
+    ++generation_;
+    state_ = State::kDraining;
+    cv_.notify_all();
+    return index;
+  }
+
+  const std::uint64_t my_generation = generation_;
+  auto released = [&] {
+    return generation_ != my_generation || state_ == State::kBroken || state_ == State::kResetting;
+  };
+  const auto result = detail::cv_wait(cv_, lock, deadline, token, released);
+  if (result != detail::WaitResult::kReady) {
+    if (state_ == State::kReleasing) {
+      // Everyone has arrived and the action is running: the generation is complete, a late
+      // timeout or cancellation must not break it.
+      cv_.wait(lock, released);
+    } else if (result == detail::WaitResult::kCancelled) {
+      break_locked("a party's wait was cancelled");
+      throw CancelledError("Barrier::wait: cancelled; the barrier is now broken for all parties");
+    } else {
+      const std::string arrived = std::to_string(count_) + " of " + std::to_string(parties_);
+      break_locked("a party timed out with " + arrived + " parties arrived");
+      throw BrokenBarrierError("Barrier::wait: timed out with " + arrived +
+                               " parties arrived; the barrier is now broken for all parties");
+    }
+  }
+  if (generation_ != my_generation) return index;
+  throw_broken_locked();
+}
+
+void Barrier::abort() noexcept {
+  std::lock_guard lock(mutex_);
+  break_locked("abort() was called");
+}
+
+void Barrier::reset() noexcept {
+  std::lock_guard lock(mutex_);
+  if (count_ > 0) {
+    // Parties still inside wait(): those of an unfinished generation leave with
+    // BrokenBarrierError; the barrier fills again once the last of them has left. A
+    // draining generation completed and just finishes draining.
+    if (state_ == State::kFilling || state_ == State::kReleasing || state_ == State::kBroken) {
+      state_ = State::kResetting;
+    }
+  } else {
+    state_ = State::kFilling;
+  }
+  broken_reason_.clear();
+  cv_.notify_all();
+}
+
+bool Barrier::broken() const noexcept {
+  std::lock_guard lock(mutex_);
+  return state_ == State::kBroken;
+}
+
+std::ptrdiff_t Barrier::n_waiting() const noexcept {
+  std::lock_guard lock(mutex_);
+  return (state_ == State::kFilling || state_ == State::kReleasing) ? count_ : 0;
+}
+
+void Barrier::break_locked(std::string reason) {
+  if (state_ != State::kBroken) {
+    state_ = State::kBroken;
+    broken_reason_ = std::move(reason);
+  }
+  cv_.notify_all();
+}
+
+void Barrier::leave_locked() noexcept {
+  --count_;
+  if (count_ == 0 && (state_ == State::kResetting || state_ == State::kDraining)) {
+    state_ = State::kFilling;
+    cv_.notify_all();
+  }
+}
+
+void Barrier::throw_broken_locked() const {
+  if (state_ == State::kResetting) {
+    throw BrokenBarrierError("Barrier::wait: the barrier was reset while this party waited");
+  }
+  throw BrokenBarrierError("Barrier::wait: the barrier is broken (" + broken_reason_ +
+                           "); call reset() to use it again");
+}
+
+}  // namespace troupe
