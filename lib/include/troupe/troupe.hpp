@@ -1,0 +1,42 @@
+#pragma once
+/// @file
+/// @brief The umbrella header: everything public in troupe with one include.
+///
+/// @code
+/// #include <troupe/troupe.hpp>
+///
+/// int main() {
+///   troupe::ThreadPool pool;
+///   auto f = pool.submit([](int x) { return x * x; }, 7);
+///   return f.result() == 49 ? 0 : 1;
+/// }
+/// @endcode
+///
+/// Each header below also compiles on its own; include the narrower one when build time
+/// matters. Internal headers (`<layer>/detail/`) are never included from here directly.
+/// This header includes `<mpi.h>` (through troupe/runtime/runtime.hpp).
+
+// core: the exception hierarchy, deadlines and the cancellation token
+#include "troupe/core/deadline.hpp"
+#include "troupe/core/error.hpp"
+
+// runtime: MPI start-up or adoption, topology, thread counts, rank-tagged logging
+#include "troupe/runtime/log.hpp"
+#include "troupe/runtime/runtime.hpp"
+#include "troupe/runtime/topology.hpp"
+
+// future: Future / Promise, as_completed, wait, when_all, when_any
+#include "troupe/future/future.hpp"
+#include "troupe/future/wait.hpp"
+
+// pool: the per-rank work-stealing ThreadPool and the results of its maps
+#include "troupe/pool/map_result.hpp"
+#include "troupe/pool/thread_pool.hpp"
+
+// sync: Python threading primitives (Event, Semaphore, Barrier, Timer, lock_all)
+#include "troupe/sync/barrier.hpp"
+#include "troupe/sync/event.hpp"
+#include "troupe/sync/lock_all.hpp"
+#include "troupe/sync/semaphore.hpp"
+#include "troupe/sync/sync.hpp"
+#include "troupe/sync/timer.hpp"
