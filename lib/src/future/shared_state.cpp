@@ -6,6 +6,10 @@
 #include <string>
 #include <typeinfo>
 
+#include <cxxabi.h>
+#include <cstdlib>
+#include <memory>
+
 #include "troupe/core/detail/futex.hpp"
 #include "troupe/core/error.hpp"
 #include "troupe/future/detail/help.hpp"
@@ -183,7 +187,11 @@ void report_callback_exception(const char* where) noexcept {
   try {
     throw;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "[troupe] exception escaped %s: %s: %s\n", where, typeid(e).name(), e.what());
+    int status = 0;
+    std::unique_ptr<char, void (*)(void*)> name(abi::__cxa_demangle(typeid(e).name(), nullptr, nullptr, &status),
+                                                std::free);
+    std::fprintf(stderr, "[troupe] exception escaped %s: %s: %s\n", where,
+                 status == 0 && name ? name.get() : typeid(e).name(), e.what());
   } catch (...) {
     std::fprintf(stderr, "[troupe] exception of unknown type escaped %s\n", where);
   }

@@ -1,5 +1,6 @@
 #include "troupe/pool/thread_pool.hpp"
 
+#include <cstdio>
 #include <cstdlib>
 #include <string>
 
@@ -29,13 +30,12 @@ ThreadPool::ThreadPool(PoolOptions options) {
 }
 
 ThreadPool::~ThreadPool() {
-  try {
-    sched_->shutdown(true, false);
-  } catch (...) {
-    // Only reachable when a worker destroys its own pool: the scheduler's destructor
-    // then cannot join that thread either; report instead of terminating silently.
-    detail::report_callback_exception("ThreadPool::~ThreadPool");
+  if (in_worker()) {
+    // The worker would have to join itself and then run on in freed memory.
+    std::fprintf(stderr, "[troupe] fatal: a ThreadPool was destroyed by one of its own worker threads\n");
+    std::abort();
   }
+  sched_->shutdown(true, false);
 }
 
 }  // namespace troupe

@@ -40,9 +40,10 @@ struct CompletionOrder {
 ///
 /// `next()` returns the next result, nullopt at the end; it rethrows the exception of an
 /// element when that element is reached (the iteration then ends) and throws
-/// TimeoutError once the map's timeout has passed. Range-for works too. Destroying a
-/// MapResult cancels the chunks not yet started and waits for the running ones (they may
-/// read the caller's input range). One consumer at a time.
+/// TimeoutError once the map's timeout has passed (chunks not started are then cancelled).
+/// Range-for works too. Destroying a MapResult cancels the chunks not yet started and
+/// waits for the running ones, which may still read the caller's input range: a task that
+/// never ends makes the destructor wait for it. One consumer at a time.
 ///
 /// @tparam R the element result type (void functions give std::monostate).
 template <class R>
@@ -69,7 +70,7 @@ class MapResult {
   MapResult(MapResult&&) noexcept = default;
   MapResult& operator=(MapResult&& o) noexcept {
     if (this != &o) {
-      abandon();
+      drop();
       chunks_ = std::move(o.chunks_);
       order_ = std::move(o.order_);
       deadline_ = o.deadline_;
@@ -80,7 +81,7 @@ class MapResult {
     }
     return *this;
   }
-  ~MapResult() { abandon(); }
+  ~MapResult() { drop(); }
 
   /// @brief The next result, or nullopt when all were returned.
   /// @throws the element's exception; TimeoutError; CancelledError if a chunk was cancelled.
@@ -169,13 +170,17 @@ class MapResult {
     abandon();
     throw TimeoutError("map: timed out with " + std::to_string(left) + " chunk(s) of results outstanding");
   }
-  // Cancel what has not started; wait for what is running, which may still read the input.
+  // Running chunks may still read the caller's input range: cancel the rest, await these.
+  void drop() noexcept {
+    abandon();
+    for (auto& f : chunks_) {
+      if (f.valid()) f.state()->wait(Deadline{});
+    }
+  }
+  // Cancel what has not started (after an error, a timeout or when dropped).
   void abandon() noexcept {
     for (auto& f : chunks_) {
       if (f.valid() && !f.done()) f.cancel();
-    }
-    for (auto& f : chunks_) {
-      if (f.valid()) f.state()->wait(Deadline{});
     }
   }
 

@@ -38,36 +38,36 @@ struct PoolOptions {
   /// How long an idle worker spins before it sleeps in the kernel; nullopt: the
   /// environment variable TROUPE_SPIN_US, else 50 µs. 0 never spins (best when ranks
   /// share cores with other busy processes); longer spins wake faster under trickling load.
-  std::optional<std::chrono::microseconds> spin;
+  std::optional<std::chrono::microseconds> spin = std::nullopt;
   /// Run once in each worker thread before it takes tasks (ThreadPoolExecutor's initializer).
-  std::function<void()> initializer;
+  std::function<void()> initializer = {};
 };
 
 /// @brief Options of map, map_unordered and starmap.
 struct MapOptions {
   /// Elements per task; nullopt picks size/(8 × workers) (at least 1). 0 is a ValueError.
-  std::optional<std::size_t> chunksize;
+  std::optional<std::size_t> chunksize = std::nullopt;
   /// Deadline for the whole iteration, counted from the call (Python's map timeout).
-  std::optional<std::chrono::duration<double>> timeout;
+  std::optional<std::chrono::duration<double>> timeout = std::nullopt;
 };
 
 /// @brief Options of parallel_for.
 struct ForOptions {
   /// Indices per chunk; nullopt picks about 8 chunks per worker. 0 is a ValueError.
-  std::optional<std::size_t> grain;
+  std::optional<std::size_t> grain = std::nullopt;
   /// When stopped, chunks not yet started are skipped and the call throws CancelledError.
-  CancellationToken token;
+  CancellationToken token = {};
 };
 
 /// @brief Options of parallel_reduce.
 struct ReduceOptions {
   /// Indices per chunk; nullopt picks about 8 chunks per worker. 0 is a ValueError.
-  std::optional<std::size_t> grain;
+  std::optional<std::size_t> grain = std::nullopt;
   /// true: chunk results are combined in index order (only associativity is needed and the
   /// result is reproducible); false: combined as they finish (the operator must also commute).
   bool ordered = true;
   /// As in ForOptions.
-  CancellationToken token;
+  CancellationToken token = {};
 };
 
 /// @brief Per-worker counters.
@@ -151,11 +151,12 @@ class ThreadPool {
   /// The callable and arguments are decay-copied (moved if rvalues) into the task.
   /// Never blocks. @throws InvalidStateError after shutdown (from outside the pool).
   template <class F, class... Args>
-    requires std::invocable<std::decay_t<F>&, std::decay_t<Args>&...>
-  auto submit(F&& fn, Args&&... args) -> Future<detail::result_t<std::invoke_result_t<std::decay_t<F>&, std::decay_t<Args>&...>>> {
-    using R = detail::result_t<std::invoke_result_t<std::decay_t<F>&, std::decay_t<Args>&...>>;
+    requires std::invocable<std::decay_t<F>, std::decay_t<Args>...>
+  auto submit(F&& fn, Args&&... args) -> Future<detail::result_t<std::invoke_result_t<std::decay_t<F>, std::decay_t<Args>...>>> {
+    using R = detail::result_t<std::invoke_result_t<std::decay_t<F>, std::decay_t<Args>...>>;
+    // Runs once: the callable and the arguments are handed over as rvalues.
     auto call = [f = std::forward<F>(fn), ... a = std::forward<Args>(args)]() mutable -> decltype(auto) {
-      return std::invoke(f, a...);
+      return std::invoke(std::move(f), std::move(a)...);
     };
     using Task = detail::FutureTask<R, decltype(call)>;
     auto* task = new Task(std::move(call));
@@ -349,9 +350,12 @@ class ThreadPool {
     st->call = [](void* ctx, std::size_t lo, std::size_t hi) { (*static_cast<std::remove_reference_t<Chunk>*>(ctx))(lo, hi); };
     st->ctx = static_cast<void*>(&chunk_fn);
     st->token = &token;
+    if (is_shutdown() && !in_worker()) throw InvalidStateError(std::string(api) + ": cannot schedule new tasks after shutdown");
     const std::size_t helpers = std::min(st->nchunks - 1, size());
     for (std::size_t h = 0; h < helpers; ++h) {
-      push_plain([st]() noexcept { st->work(); }, api);
+      // A shutdown racing with this loop refuses the push: carry on with fewer helpers
+      // (the caller runs whatever chunks are left), never leave with helpers queued.
+      if (!try_push_plain([st]() noexcept { st->work(); })) break;
     }
     st->work();
     st->notifier.wait([&] { return st->done.load(std::memory_order_acquire) == st->nchunks; }, Deadline{}, nullptr, api);
@@ -359,14 +363,15 @@ class ThreadPool {
     if (token.stop_requested()) throw CancelledError(std::string(api) + ": cancelled by token");
   }
   template <class Fn>
-  void push_plain(Fn&& fn, const char* api) {
+  bool try_push_plain(Fn&& fn) {
     auto* t = new detail::PlainTask<std::decay_t<Fn>>(std::forward<Fn>(fn));
     try {
-      sched_->push(t, api);
-    } catch (...) {
+      sched_->push(t, "ThreadPool");
+    } catch (const InvalidStateError&) {
       delete t;
-      throw;
+      return false;
     }
+    return true;
   }
 
   std::unique_ptr<detail::Scheduler> sched_;

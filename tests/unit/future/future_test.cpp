@@ -1,0 +1,227 @@
+// Future and Promise semantics, without a pool: every state built by hand.
+#include "troupe/future/future.hpp"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <latch>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+using namespace std::chrono_literals;
+using troupe::Future;
+using troupe::Promise;
+
+TEST(Future, DefaultHasNoStateAndSaysSo) {
+  Future<int> f;
+  EXPECT_FALSE(f.valid());
+  EXPECT_THROW((void)f.done(), troupe::InvalidStateError);
+  try {
+    (void)f.result();
+    FAIL();
+  } catch (const troupe::InvalidStateError& e) {
+    EXPECT_NE(std::string(e.what()).find("Future::result"), std::string::npos);
+  }
+}
+
+TEST(Future, PendingThenFinished) {
+  Promise<int> p;
+  auto f = p.get_future();
+  EXPECT_FALSE(f.done());
+  EXPECT_FALSE(f.running());
+  EXPECT_TRUE(p.set_running_or_notify_cancel());
+  EXPECT_TRUE(f.running());
+  EXPECT_FALSE(f.cancel()) << "a running future cannot be cancelled";
+  p.set_result(42);
+  EXPECT_TRUE(f.done());
+  EXPECT_FALSE(f.cancelled());
+  EXPECT_EQ(f.result(), 42);
+  EXPECT_EQ(f.result(), 42) << "result() can be called again";
+  EXPECT_EQ(f.get(), 42);
+  EXPECT_EQ(f.exception(), nullptr);
+}
+
+TEST(Future, ResultTimeoutThrowsTimeoutError) {
+  Promise<int> p;
+  auto f = p.get_future();
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_THROW((void)f.result(20ms), troupe::TimeoutError);
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, 20ms);
+  EXPECT_THROW((void)f.exception(1ms), troupe::TimeoutError);
+  EXPECT_FALSE(f.wait_for(1ms));
+  p.set_result(1);
+  EXPECT_TRUE(f.wait_for(0ms));
+}
+
+TEST(Future, NegativeTimeoutIsValueError) {
+  Promise<int> p;
+  auto f = p.get_future();
+  try {
+    (void)f.result(-1s);
+    FAIL();
+  } catch (const troupe::ValueError& e) {
+    EXPECT_NE(std::string(e.what()).find("timeout must be >= 0"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW((void)f.wait_for(-5ms), troupe::ValueError);
+}
+
+TEST(Future, CancelPendingSucceedsAndResultThrowsCancelled) {
+  Promise<int> p;
+  auto f = p.get_future();
+  EXPECT_TRUE(f.cancel());
+  EXPECT_TRUE(f.cancel()) << "cancel of a cancelled future returns true (Python)";
+  EXPECT_TRUE(f.cancelled());
+  EXPECT_TRUE(f.done());
+  EXPECT_THROW((void)f.result(), troupe::CancelledError);
+  EXPECT_THROW((void)f.exception(), troupe::CancelledError);
+  EXPECT_FALSE(p.set_running_or_notify_cancel());
+  EXPECT_THROW(p.set_result(1), troupe::InvalidStateError);
+}
+
+TEST(Future, CancelFinishedReturnsFalse) {
+  auto f = troupe::make_ready_future(3);
+  EXPECT_FALSE(f.cancel());
+  EXPECT_FALSE(f.cancelled());
+}
+
+TEST(Future, ExceptionIsRethrownAsItself) {
+  Promise<std::string> p;
+  auto f = p.get_future();
+  p.set_exception(std::make_exception_ptr(std::out_of_range("index 7")));
+  EXPECT_THROW((void)f.result(), std::out_of_range);
+  ASSERT_NE(f.exception(), nullptr);
+  EXPECT_THROW(std::rethrow_exception(f.exception()), std::out_of_range);
+  EXPECT_THROW(p.set_exception(std::make_exception_ptr(std::runtime_error("x"))), troupe::InvalidStateError);
+  EXPECT_THROW(p.set_exception(nullptr), troupe::ValueError);
+}
+
+TEST(Future, VoidFuture) {
+  Promise<void> p;
+  auto f = p.get_future();
+  p.set_result();
+  f.result();
+  EXPECT_TRUE(f.done());
+  auto r = troupe::make_ready_future();
+  EXPECT_TRUE(r.done());
+}
+
+TEST(Future, CallbacksRunInOrderOfAddition) {
+  Promise<int> p;
+  auto f = p.get_future();
+  std::vector<int> order;
+  for (int i = 0; i < 5; ++i) f.add_done_callback([&order, i](const Future<int>&) { order.push_back(i); });
+  EXPECT_TRUE(order.empty());
+  p.set_result(1);
+  EXPECT_EQ(order, (std::vector<int>{0, 1, 2, 3, 4}));
+}
+
+TEST(Future, CallbackAddedAfterCompletionRunsAtOnce) {
+  auto f = troupe::make_ready_future(5);
+  int seen = 0;
+  f.add_done_callback([&](const Future<int>& g) { seen = g.result(); });
+  EXPECT_EQ(seen, 5);
+  bool plain = false;
+  f.add_done_callback([&] { plain = true; });
+  EXPECT_TRUE(plain);
+}
+
+TEST(Future, CallbackRunsOnCancel) {
+  Promise<int> p;
+  auto f = p.get_future();
+  bool saw_cancel = false;
+  f.add_done_callback([&](const Future<int>& g) { saw_cancel = g.cancelled(); });
+  f.cancel();
+  EXPECT_TRUE(saw_cancel);
+}
+
+TEST(Future, ThrowingCallbackDoesNotStopOthers) {
+  Promise<int> p;
+  auto f = p.get_future();
+  int ran = 0;
+  f.add_done_callback([&] {
+    ++ran;
+    throw std::runtime_error("callback failure (expected in this test)");
+  });
+  f.add_done_callback([&] { ++ran; });
+  p.set_result(1);
+  EXPECT_EQ(ran, 2);
+  EXPECT_EQ(f.result(), 1);
+}
+
+TEST(Future, ThenChainsValuesAndPropagatesErrors) {
+  Promise<int> p;
+  auto f = p.get_future();
+  auto g = f.then([](int x) { return x * 2; }).then([](int x) { return std::to_string(x); });
+  auto h = f.then([](const Future<int>& src) { return src.result() + 1; });
+  p.set_result(21);
+  EXPECT_EQ(g.result(), "42");
+  EXPECT_EQ(h.result(), 22);
+
+  Promise<int> q;
+  bool called = false;
+  auto e = q.get_future().then([&](int) {
+    called = true;
+    return 0;
+  });
+  q.set_exception(std::make_exception_ptr(std::invalid_argument("bad")));
+  EXPECT_THROW((void)e.result(), std::invalid_argument);
+  EXPECT_FALSE(called);
+
+  Promise<int> c;
+  auto cf = c.get_future();
+  auto after_cancel = cf.then([](int x) { return x; });
+  cf.cancel();
+  EXPECT_THROW((void)after_cancel.result(), troupe::CancelledError);
+
+  auto v = troupe::make_ready_future().then([] { return 7; });
+  EXPECT_EQ(v.result(), 7);
+}
+
+TEST(Future, ResultWakesWaiterInAnotherThread) {
+  for (int round = 0; round < 200; ++round) {
+    Promise<int> p;
+    auto f = p.get_future();
+    std::latch started(1);
+    std::thread t([&] {
+      started.count_down();
+      EXPECT_EQ(f.result(5s), round);
+    });
+    started.wait();
+    p.set_result(round);
+    t.join();
+  }
+}
+
+TEST(Future, TokenEndsWaitWithCancelledError) {
+  Promise<int> p;
+  auto f = p.get_future();
+  troupe::CancellationSource src;
+  std::thread stopper([&] {
+    std::this_thread::sleep_for(10ms);
+    src.request_stop();
+  });
+  EXPECT_THROW((void)f.result(5s, src.get_token()), troupe::CancelledError);
+  stopper.join();
+  EXPECT_FALSE(f.done()) << "stopping a wait does not cancel the future";
+}
+
+TEST(Future, ManyWaitersAllWake) {
+  Promise<int> p;
+  auto f = p.get_future();
+  std::atomic<int> ok{0};
+  std::vector<std::thread> ts;
+  std::latch ready(8);
+  for (int i = 0; i < 8; ++i) {
+    ts.emplace_back([&] {
+      ready.count_down();
+      if (f.result(5s) == 9) ok.fetch_add(1);
+    });
+  }
+  ready.wait();
+  p.set_result(9);
+  for (auto& t : ts) t.join();
+  EXPECT_EQ(ok.load(), 8);
+}

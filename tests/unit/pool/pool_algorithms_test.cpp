@@ -1,0 +1,206 @@
+// map / map_unordered / starmap / parallel_for / parallel_reduce and their bad inputs.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <list>
+#include <numeric>
+#include <semaphore>
+#include <stdexcept>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "troupe/pool/thread_pool.hpp"
+
+using namespace std::chrono_literals;
+using troupe::ThreadPool;
+
+class AlgoN : public ::testing::TestWithParam<std::size_t> {};
+INSTANTIATE_TEST_SUITE_P(Workers, AlgoN, ::testing::Values(1, 2, 4, 8));
+
+TEST_P(AlgoN, MapIsOrderedForEveryChunksize) {
+  ThreadPool pool(GetParam());
+  std::vector<int> in(10007);
+  std::iota(in.begin(), in.end(), 0);
+  for (std::size_t chunk : {1u, 3u, 64u, 10007u, 20000u}) {
+    auto out = pool.map([](int x) { return 3 * x; }, in, {.chunksize = chunk}).to_vector();
+    ASSERT_EQ(out.size(), in.size());
+    for (std::size_t i = 0; i < in.size(); ++i) ASSERT_EQ(out[i], 3 * in[i]) << "chunksize " << chunk;
+  }
+  auto automatic = pool.map([](int x) { return x + 1; }, in).to_vector();
+  EXPECT_EQ(automatic.back(), 10007);
+}
+
+TEST_P(AlgoN, MapOfRvalueAndNonRandomAccessRanges) {
+  ThreadPool pool(GetParam());
+  std::list<std::string> words{"a", "bb", "ccc"};
+  auto lens = pool.map([](const std::string& s) { return s.size(); }, words).to_vector();
+  EXPECT_EQ(lens, (std::vector<std::size_t>{1, 2, 3}));
+  auto r = pool.map([](int x) { return x * x; }, std::vector<int>{1, 2, 3});  // temporary: copied
+  EXPECT_EQ(r.to_vector(), (std::vector<int>{1, 4, 9}));
+  int count = 0;
+  for (int v : pool.map([](int x) { return x; }, std::views::iota(0, 100))) count += (v >= 0);
+  EXPECT_EQ(count, 100);
+}
+
+TEST_P(AlgoN, ExceptionInThirdOfTenSurfacesOnThirdNext) {
+  ThreadPool pool(GetParam());
+  std::vector<int> in{0, 1, 2, 3, 4, 5, 6, 7, 8, 9};
+  for (std::size_t chunk : {1u, 2u, 4u, 10u}) {
+    auto results = pool.map(
+        [](int x) {
+          if (x == 2) throw std::out_of_range("element 2");
+          return x;
+        },
+        in, {.chunksize = chunk});
+    EXPECT_EQ(results.next(), 0) << "chunksize " << chunk;
+    EXPECT_EQ(results.next(), 1) << "chunksize " << chunk;
+    EXPECT_THROW(results.next(), std::out_of_range) << "chunksize " << chunk;
+    EXPECT_EQ(results.next(), std::nullopt) << "iteration ends after the exception";
+  }
+}
+
+TEST_P(AlgoN, MapTimeout) {
+  ThreadPool pool(GetParam());
+  std::binary_semaphore release(0);
+  auto results = pool.map(
+      [&](int x) {
+        if (x == 1) release.acquire();
+        return x;
+      },
+      std::vector<int>{0, 1, 2}, {.chunksize = 1, .timeout = 50ms});
+  EXPECT_EQ(results.next(), 0);
+  EXPECT_THROW(results.next(), troupe::TimeoutError);
+  release.release();
+}
+
+TEST_P(AlgoN, MapUnorderedSameMultiset) {
+  ThreadPool pool(GetParam());
+  std::vector<int> in(5000);
+  std::iota(in.begin(), in.end(), 0);
+  auto out = pool.map_unordered([](int x) { return x % 97; }, in, {.chunksize = 7}).to_vector();
+  std::vector<int> expect;
+  for (int x : in) expect.push_back(x % 97);
+  std::sort(out.begin(), out.end());
+  std::sort(expect.begin(), expect.end());
+  EXPECT_EQ(out, expect);
+}
+
+TEST_P(AlgoN, MapUnorderedYieldsFastOnesFirst) {
+  ThreadPool pool(std::max<std::size_t>(2, GetParam()));  // one worker blocks on purpose
+  std::binary_semaphore release(0);
+  auto results = pool.map_unordered(
+      [&](int x) {
+        if (x == 0) release.acquire();
+        return x;
+      },
+      std::vector<int>{0, 1}, {.chunksize = 1, .timeout = 30s});
+  EXPECT_EQ(results.next(), 1);
+  release.release();
+  EXPECT_EQ(results.next(), 0);
+}
+
+TEST_P(AlgoN, Starmap) {
+  ThreadPool pool(GetParam());
+  std::vector<std::tuple<int, int>> args{{1, 2}, {3, 4}, {5, 6}};
+  EXPECT_EQ(pool.starmap([](int a, int b) { return a * b; }, args).to_vector(), (std::vector<int>{2, 12, 30}));
+}
+
+TEST_P(AlgoN, VoidMap) {
+  ThreadPool pool(GetParam());
+  std::atomic<int> n{0};
+  auto out = pool.map([&](int) { n.fetch_add(1); }, std::vector<int>(50)).to_vector();
+  EXPECT_EQ(out.size(), 50u);
+  EXPECT_EQ(n.load(), 50);
+}
+
+TEST_P(AlgoN, TimedOutMapCancelsUnstartedChunks) {
+  const std::size_t workers = GetParam();
+  ThreadPool pool(workers);
+  std::atomic<int> started{0};
+  std::counting_semaphore<1 << 20> gate(0);
+  {
+    auto r = pool.map([&](int x) {
+      started.fetch_add(1);
+      (void)gate.try_acquire_for(30s);  // every started chunk holds a worker until released
+      return x;
+    }, std::vector<int>(1000, 1), {.chunksize = 1, .timeout = 50ms});
+    EXPECT_THROW((void)r.next(), troupe::TimeoutError);
+    gate.release(1000);
+  }  // destroyed: waits for the chunks that were running
+  EXPECT_LE(started.load(), static_cast<int>(workers)) << "chunks not started before the timeout were cancelled";
+}
+
+TEST_P(AlgoN, ParallelForCoversEveryIndexOnce) {
+  ThreadPool pool(GetParam());
+  std::vector<std::atomic<int>> hits(100003);
+  pool.parallel_for(std::size_t{0}, hits.size(), [&](std::size_t i) { hits[i].fetch_add(1); });
+  for (auto& h : hits) ASSERT_EQ(h.load(), 1);
+  std::atomic<long> chunked{0};
+  pool.parallel_for(10, 1010, [&](int lo, int hi) { chunked.fetch_add(hi - lo); }, {.grain = 17});
+  EXPECT_EQ(chunked.load(), 1000);
+  pool.parallel_for(5, 5, [](int) { FAIL(); });
+}
+
+TEST_P(AlgoN, ParallelForRethrowsFirstException) {
+  ThreadPool pool(GetParam());
+  EXPECT_THROW(pool.parallel_for(0, 1000, [](int i) {
+    if (i == 500) throw std::length_error("i=500");
+  }, {.grain = 10}), std::length_error);
+}
+
+TEST_P(AlgoN, NestedParallelFor) {
+  ThreadPool pool(GetParam());
+  std::atomic<long> total{0};
+  pool.parallel_for(0, 16, [&](int) {
+    pool.parallel_for(0, 1000, [&](int) { total.fetch_add(1, std::memory_order_relaxed); });
+  }, {.grain = 1});
+  EXPECT_EQ(total.load(), 16000);
+}
+
+TEST_P(AlgoN, ParallelReduceOrderedAndUnordered) {
+  ThreadPool pool(GetParam());
+  const std::size_t n = 1'000'000;
+  const double sum = pool.parallel_reduce(std::size_t{0}, n, 0.0, std::plus<>{}, [](std::size_t i) { return double(i); });
+  EXPECT_EQ(sum, double(n) * double(n - 1) / 2);
+  const long u = pool.parallel_reduce(0L, 100000L, 0L, std::plus<>{}, [](long i) { return i; }, {.grain = 333, .ordered = false});
+  EXPECT_EQ(u, 100000L * 99999L / 2);
+  // Ordered reduction of a non-commutative (but associative) operator: string concatenation.
+  const std::string s = pool.parallel_reduce(0, 26, std::string(">"), std::plus<>{},
+                                             [](int i) { return std::string(1, char('a' + i)); }, {.grain = 3});
+  EXPECT_EQ(s, ">abcdefghijklmnopqrstuvwxyz");
+  EXPECT_EQ(pool.parallel_reduce(3, 3, 42, std::plus<>{}, [](int i) { return i; }), 42) << "empty range gives init";
+}
+
+TEST_P(AlgoN, CancellationTokenStopsLoops) {
+  ThreadPool pool(GetParam());
+  troupe::CancellationSource src;
+  std::atomic<int> done{0};
+  EXPECT_THROW(pool.parallel_for(0, 100000, [&](int i) {
+    if (i == 10) src.request_stop();
+    done.fetch_add(1);
+  }, {.grain = 1, .token = src.get_token()}), troupe::CancelledError);
+  EXPECT_LT(done.load(), 100000);
+  EXPECT_THROW((void)pool.parallel_reduce(0, 10, 0, std::plus<>{}, [](int i) { return i; },
+                                          {.token = src.get_token()}),
+               troupe::CancelledError);
+}
+
+TEST(PoolAlgorithms, BadInputsNameTheProblem) {
+  ThreadPool pool(2);
+  std::vector<int> in{1, 2, 3};
+  try {
+    (void)pool.map([](int x) { return x; }, in, {.chunksize = 0});
+    FAIL();
+  } catch (const troupe::ValueError& e) {
+    EXPECT_STREQ(e.what(), "ThreadPool::map: chunksize must be >= 1, got 0");
+  }
+  EXPECT_THROW((void)pool.map([](int x) { return x; }, in, {.timeout = -1s}), troupe::ValueError);
+  EXPECT_THROW((void)pool.map_unordered([](int x) { return x; }, in, {.chunksize = 0}), troupe::ValueError);
+  EXPECT_THROW(pool.parallel_for(0, 10, [](int) {}, {.grain = 0}), troupe::ValueError);
+  EXPECT_THROW((void)pool.parallel_reduce(0, 10, 0, std::plus<>{}, [](int i) { return i; }, {.grain = 0}),
+               troupe::ValueError);
+}
