@@ -26,11 +26,11 @@ namespace troupe {
 
 /// @brief Where a thread count came from (for messages and Runtime::info()).
 enum class ThreadCountSource {
-  Option,          ///< an explicit count given by the program
-  TroupeThreads,   ///< the `TROUPE_THREADS` environment variable
-  SlurmCpusPerTask,///< the `SLURM_CPUS_PER_TASK` environment variable
-  Affinity,        ///< the CPUs of this process's affinity mask (maybe shared by the node's ranks)
-  Fallback,        ///< nothing was known: 1
+  Option,            ///< an explicit count given by the program
+  TroupeThreads,     ///< the `TROUPE_THREADS` environment variable
+  SlurmCpusPerTask,  ///< the `SLURM_CPUS_PER_TASK` environment variable
+  Affinity,          ///< the CPUs of this process's affinity mask (maybe shared by the node's ranks)
+  Fallback,          ///< nothing was known: 1
 };
 
 /// @brief Human-readable name of a ThreadCountSource (`"TROUPE_THREADS"`, `"affinity"`, ...).
