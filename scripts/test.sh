@@ -41,9 +41,10 @@ if [ "$run_tsan" -eq 1 ]; then
   tsan_start=$SECONDS
   echo "== ThreadSanitizer build (build-tsan/)"
   # Only the unit tests: examples, apps and MPI tests are not built (Open MPI itself is not
-  # TSan-instrumented and reports false positives).
+  # TSan-instrumented and reports false positives). Warnings are not errors here: the
+  # Release build enforces them, and g++ 12 emits false -Wmaybe-uninitialized under TSan.
   cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTROUPE_SANITIZE=thread \
-        -DTROUPE_WARNINGS_AS_ERRORS=ON -DTROUPE_BUILD_EXAMPLES=OFF -DTROUPE_BUILD_APPS=OFF
+        -DTROUPE_WARNINGS_AS_ERRORS=OFF -DTROUPE_BUILD_EXAMPLES=OFF -DTROUPE_BUILD_APPS=OFF
   mapfile -t unit_targets < <(ninja -C build-tsan -t targets all | sed -n 's/^\(test_unit_[A-Za-z0-9_]*\): .*/\1/p' | sort -u)
   if [ "${#unit_targets[@]}" -eq 0 ]; then
     echo "test.sh: no unit test targets found in build-tsan" >&2
