@@ -88,7 +88,10 @@ int Scheduler::worker_index() const noexcept {
 void Scheduler::push(TaskBase* task, const char* api) {
   if (tls_scheduler == this) {
     static_cast<Worker*>(tls_worker)->deque.push(task);
-    notify_one();
+    // The deque's bottom store and this load are both seq_cst, and so are a sleeper's
+    // RMW on `sleepers` and its look at the deques: one of the two sees the other.
+    // A plain load keeps the hot path free of a locked instruction on a shared line.
+    if (impl_->sleepers.load(std::memory_order_seq_cst) != 0) wake_one();
     return;
   }
   auto& im = *impl_;
@@ -107,12 +110,14 @@ void Scheduler::push(TaskBase* task, const char* api) {
 }
 
 void Scheduler::notify_one() noexcept {
-  auto& im = *impl_;
   // The RMW (not a plain load) orders our push before the check; see Impl.
-  if (im.sleepers.fetch_add(0, std::memory_order_acq_rel) != 0) {
-    im.epoch.fetch_add(1, std::memory_order_acq_rel);
-    futex_wake(im.epoch, 1);
-  }
+  if (impl_->sleepers.fetch_add(0, std::memory_order_acq_rel) != 0) wake_one();
+}
+
+void Scheduler::wake_one() noexcept {
+  auto& im = *impl_;
+  im.epoch.fetch_add(1, std::memory_order_acq_rel);
+  futex_wake(im.epoch, 1);
 }
 
 void Scheduler::notify_all() noexcept {
@@ -221,7 +226,7 @@ void Scheduler::worker_main(Worker* self) {
     if (found) continue;
     if (im.stop.load(std::memory_order_acquire) && !has_work()) break;
     const std::uint32_t e = im.epoch.load(std::memory_order_acquire);
-    im.sleepers.fetch_add(1, std::memory_order_acq_rel);
+    im.sleepers.fetch_add(1, std::memory_order_seq_cst);
     if (has_work() || im.stop.load(std::memory_order_acquire)) {
       im.sleepers.fetch_sub(1, std::memory_order_acq_rel);
       continue;

@@ -2,6 +2,7 @@
 /// @file
 /// @brief MapResult<R>: the lazily consumed result of ThreadPool::map / map_unordered.
 
+#include <atomic>
 #include <cstddef>
 #include <exception>
 #include <iterator>
@@ -20,12 +21,19 @@
 namespace troupe {
 
 namespace detail {
-/// The results of one chunk: values in element order, then the first exception (if any).
-template <class R>
-struct ChunkResult {
-  std::vector<R> values;
+/// How one chunk ended: how many of its elements were computed (in order), then the
+/// first exception, if any. The values themselves are written in place.
+struct ChunkStatus {
+  std::size_t computed = 0;
   std::exception_ptr error;
 };
+
+/// Result slots, one per input element, written by the chunks in place. Default
+/// constructible types are stored as themselves (so a finished ordered map hands its
+/// vector over without a copy); others, and bool (vector<bool> packs bits, which
+/// concurrent writers would tear), as optional.
+template <class R>
+using map_slot_t = std::conditional_t<std::is_default_constructible_v<R> && !std::is_same_v<R, bool>, R, std::optional<R>>;
 
 struct CompletionOrder {
   std::mutex mu;
@@ -41,18 +49,24 @@ struct CompletionOrder {
 /// `next()` returns the next result, nullopt at the end; it rethrows the exception of an
 /// element when that element is reached (the iteration then ends) and throws
 /// TimeoutError once the map's timeout has passed (chunks not started are then cancelled).
-/// Range-for works too. Destroying a MapResult cancels the chunks not yet started and
-/// waits for the running ones, which may still read the caller's input range: a task that
-/// never ends makes the destructor wait for it. One consumer at a time.
+/// `to_vector()` collects the rest; for an ordered map consumed from the start it hands
+/// over the result storage without copying. Range-for works too. Destroying a MapResult
+/// cancels the chunks not yet started and waits for the running ones, which may still read
+/// the caller's input range: a task that never ends makes the destructor wait for it.
+/// One consumer at a time.
 ///
 /// @tparam R the element result type (void functions give std::monostate).
 template <class R>
 class MapResult {
+  using Slot = detail::map_slot_t<R>;
+
  public:
   using value_type = R;
   MapResult() = default;
-  MapResult(std::vector<Future<detail::ChunkResult<R>>> chunks, Deadline deadline, bool unordered)
-      : chunks_(std::move(chunks)), deadline_(deadline) {
+  /// @internal Built by ThreadPool::map.
+  MapResult(std::shared_ptr<std::vector<Slot>> slots, std::size_t chunksize,
+            std::vector<Future<detail::ChunkStatus>> chunks, Deadline deadline, bool unordered)
+      : slots_(std::move(slots)), chunksize_(chunksize), chunks_(std::move(chunks)), deadline_(deadline) {
     if (unordered) {
       order_ = std::make_shared<detail::CompletionOrder>();
       for (std::size_t i = 0; i < chunks_.size(); ++i) {
@@ -67,17 +81,11 @@ class MapResult {
       }
     }
   }
-  MapResult(MapResult&&) noexcept = default;
+  MapResult(MapResult&& o) noexcept { take(o); }
   MapResult& operator=(MapResult&& o) noexcept {
     if (this != &o) {
       drop();
-      chunks_ = std::move(o.chunks_);
-      order_ = std::move(o.order_);
-      deadline_ = o.deadline_;
-      chunk_pos_ = o.chunk_pos_;
-      elem_pos_ = o.elem_pos_;
-      current_ = o.current_;
-      finished_ = o.finished_;
+      take(o);
     }
     return *this;
   }
@@ -86,54 +94,40 @@ class MapResult {
   /// @brief The next result, or nullopt when all were returned.
   /// @throws the element's exception; TimeoutError; CancelledError if a chunk was cancelled.
   std::optional<R> next() {
-    for (;;) {
-      if (finished_) return std::nullopt;
-      if (current_) {
-        auto& chunk = *current_;
-        if (elem_pos_ < chunk.values.size()) return std::move(chunk.values[elem_pos_++]);
-        current_ = nullptr;
-        if (chunk.error) {
-          finished_ = true;
-          abandon();
-          std::rethrow_exception(chunk.error);
-        }
-      }
-      if (chunk_pos_ == chunks_.size()) {
-        finished_ = true;
-        return std::nullopt;
-      }
-      Future<detail::ChunkResult<R>>* f = nullptr;
-      if (order_) {
-        if (!order_->notifier.wait([&] { return order_->count.load(std::memory_order_acquire) > chunk_pos_; },
-                                   deadline_, nullptr, "map_unordered")) {
-          fail_timeout();
-        }
-        std::size_t idx;
-        {
-          std::lock_guard lock(order_->mu);
-          idx = order_->order[chunk_pos_];
-        }
-        f = &chunks_[idx];
-      } else {
-        f = &chunks_[chunk_pos_];
-        if (!f->state()->wait(deadline_)) fail_timeout();
-      }
-      ++chunk_pos_;
-      elem_pos_ = 0;
-      try {
-        current_ = &const_cast<detail::ChunkResult<R>&>(f->result());
-      } catch (...) {
-        finished_ = true;
-        abandon();
-        throw;
-      }
-    }
+    if (R* p = advance()) return std::move(*p);
+    return std::nullopt;
   }
 
   /// @brief All remaining results, in iteration order.
+  /// @throws as next(), at the first failing element.
   std::vector<R> to_vector() {
+    if constexpr (std::is_same_v<Slot, R>) {
+      if (!order_ && chunk_pos_ == 0 && !finished_) {
+        // Ordered and untouched: wait for every chunk in order, then hand the storage over.
+        for (std::size_t c = 0; c < chunks_.size(); ++c) {
+          if (!chunks_[c].state()->wait(deadline_)) fail_timeout(c);
+          const detail::ChunkStatus* st = nullptr;
+          try {
+            st = &chunks_[c].result();
+          } catch (...) {
+            fail();
+          }
+          if (st->error) {
+            // Yield the elements before the failure, as iteration would, then throw.
+            chunk_pos_ = c;
+            break;
+          }
+        }
+        if (chunk_pos_ == 0 && !finished_) {
+          finished_ = true;
+          return std::move(*slots_);
+        }
+        // Fall through: a chunk failed; iterate so that the exception surfaces in place.
+        chunk_pos_ = 0;
+      }
+    }
     std::vector<R> out;
-    while (auto v = next()) out.push_back(std::move(*v));
+    while (R* p = advance()) out.push_back(std::move(*p));
     return out;
   }
 
@@ -143,32 +137,99 @@ class MapResult {
     using difference_type = std::ptrdiff_t;
     iterator() = default;
     explicit iterator(MapResult* owner) : owner_(owner) { ++*this; }
-    R& operator*() { return *cur_; }
-    R* operator->() { return &*cur_; }
+    R& operator*() const { return *cur_; }
+    R* operator->() const { return cur_; }
     iterator& operator++() {
-      cur_ = owner_->next();
+      cur_ = owner_->advance();
       return *this;
     }
     void operator++(int) { ++*this; }
-    friend bool operator==(const iterator& it, std::default_sentinel_t) { return !it.cur_.has_value(); }
+    friend bool operator==(const iterator& it, std::default_sentinel_t) { return it.cur_ == nullptr; }
 
    private:
     MapResult* owner_ = nullptr;
-    std::optional<R> cur_;
+    R* cur_ = nullptr;
   };
-  /// @brief Starts iteration (computes the first element: may throw).
+  /// @brief Starts iteration (waits for the first element: may throw).
   iterator begin() { return iterator(this); }
   std::default_sentinel_t end() { return {}; }
 
   /// @brief The per-chunk futures (for wait / as_completed on a map).
-  const std::vector<Future<detail::ChunkResult<R>>>& chunk_futures() const noexcept { return chunks_; }
+  const std::vector<Future<detail::ChunkStatus>>& chunk_futures() const noexcept { return chunks_; }
 
  private:
-  [[noreturn]] void fail_timeout() {
+  // Pointer to the next result slot, nullptr at the end.
+  R* advance() {
+    for (;;) {
+      if (finished_) return nullptr;
+      if (in_chunk_) {
+        if (elem_ < chunk_end_) {
+          Slot& s = (*slots_)[elem_++];
+          if constexpr (std::is_same_v<Slot, R>) {
+            return &s;
+          } else {
+            return &*s;
+          }
+        }
+        in_chunk_ = false;
+        if (chunk_error_) {
+          finished_ = true;
+          abandon();
+          std::rethrow_exception(std::exchange(chunk_error_, nullptr));
+        }
+      }
+      if (chunk_pos_ == chunks_.size()) {
+        finished_ = true;
+        return nullptr;
+      }
+      std::size_t idx = chunk_pos_;
+      if (order_) {
+        if (!order_->notifier.wait([&] { return order_->count.load(std::memory_order_acquire) > chunk_pos_; },
+                                   deadline_, nullptr, "map_unordered")) {
+          fail_timeout(chunk_pos_);
+        }
+        std::lock_guard lock(order_->mu);
+        idx = order_->order[chunk_pos_];
+      } else if (!chunks_[idx].state()->wait(deadline_)) {
+        fail_timeout(chunk_pos_);
+      }
+      ++chunk_pos_;
+      const detail::ChunkStatus* st = nullptr;
+      try {
+        st = &chunks_[idx].result();
+      } catch (...) {
+        fail();
+      }
+      elem_ = idx * chunksize_;
+      chunk_end_ = elem_ + st->computed;
+      chunk_error_ = st->error;
+      in_chunk_ = true;
+    }
+  }
+
+  [[noreturn]] void fail() {
     finished_ = true;
-    const auto left = chunks_.size() - chunk_pos_;
+    abandon();
+    throw;
+  }
+  [[noreturn]] void fail_timeout(std::size_t at) {
+    finished_ = true;
+    const auto left = chunks_.size() - at;
     abandon();
     throw TimeoutError("map: timed out with " + std::to_string(left) + " chunk(s) of results outstanding");
+  }
+  void take(MapResult& o) noexcept {
+    slots_ = std::move(o.slots_);
+    chunksize_ = o.chunksize_;
+    chunks_ = std::move(o.chunks_);
+    order_ = std::move(o.order_);
+    deadline_ = o.deadline_;
+    chunk_pos_ = std::exchange(o.chunk_pos_, 0);
+    elem_ = o.elem_;
+    chunk_end_ = o.chunk_end_;
+    in_chunk_ = std::exchange(o.in_chunk_, false);
+    chunk_error_ = std::move(o.chunk_error_);
+    finished_ = std::exchange(o.finished_, true);
   }
   // Running chunks may still read the caller's input range: cancel the rest, await these.
   void drop() noexcept {
@@ -184,12 +245,16 @@ class MapResult {
     }
   }
 
-  std::vector<Future<detail::ChunkResult<R>>> chunks_;
+  std::shared_ptr<std::vector<Slot>> slots_;
+  std::size_t chunksize_ = 1;
+  std::vector<Future<detail::ChunkStatus>> chunks_;
   std::shared_ptr<detail::CompletionOrder> order_;
   Deadline deadline_;
   std::size_t chunk_pos_ = 0;
-  std::size_t elem_pos_ = 0;
-  detail::ChunkResult<R>* current_ = nullptr;
+  std::size_t elem_ = 0;
+  std::size_t chunk_end_ = 0;
+  bool in_chunk_ = false;
+  std::exception_ptr chunk_error_;
   bool finished_ = false;
 };
 

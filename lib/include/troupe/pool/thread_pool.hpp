@@ -282,30 +282,35 @@ class ThreadPool {
     const std::size_t n = source->size();
     const std::size_t chunk = options.chunksize ? *options.chunksize : detail::auto_chunk(n, size());
     auto shared_fn = std::make_shared<std::decay_t<F>>(std::forward<F>(fn));
-    std::vector<Future<detail::ChunkResult<R>>> chunks;
+    using Slot = detail::map_slot_t<R>;
+    auto slots = std::make_shared<std::vector<Slot>>(n);
+    std::vector<Future<detail::ChunkStatus>> chunks;
     chunks.reserve((n + chunk - 1) / chunk);
     for (std::size_t lo = 0; lo < n; lo += chunk) {
       const std::size_t hi = std::min(n, lo + chunk);
-      chunks.push_back(submit([source, shared_fn, lo, hi] {
-        detail::ChunkResult<R> out;
-        out.values.reserve(hi - lo);
-        for (std::size_t i = lo; i < hi; ++i) {
-          try {
+      chunks.push_back(submit([source, shared_fn, slots, lo, hi] {
+        detail::ChunkStatus st;
+        Slot* out = slots->data();
+        auto& f = *shared_fn;
+        const auto& src = *source;
+        std::size_t i = lo;
+        try {
+          for (; i < hi; ++i) {
             if constexpr (std::is_void_v<Raw>) {
-              (*shared_fn)((*source)[i]);
-              out.values.emplace_back();
+              f(src[i]);
+              out[i] = Slot(std::monostate{});
             } else {
-              out.values.push_back((*shared_fn)((*source)[i]));
+              out[i] = f(src[i]);
             }
-          } catch (...) {
-            out.error = std::current_exception();
-            break;
           }
+        } catch (...) {
+          st.error = std::current_exception();
         }
-        return out;
+        st.computed = i - lo;
+        return st;
       }));
     }
-    return MapResult<R>(std::move(chunks), deadline, unordered);
+    return MapResult<R>(std::move(slots), chunk, std::move(chunks), deadline, unordered);
   }
 
   struct LoopState {

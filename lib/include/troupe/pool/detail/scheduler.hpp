@@ -59,6 +59,7 @@ class Scheduler {
   bool has_work() const noexcept;
   void worker_main(Worker* self);
   void notify_one() noexcept;
+  void wake_one() noexcept;
   void notify_all() noexcept;
   void cancel_queued();
 

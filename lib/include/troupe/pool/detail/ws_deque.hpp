@@ -62,9 +62,9 @@ class WsDeque {
     return x;
   }
 
-  /// Any thread; a hint.
+  /// Any thread; a hint (seq_cst so that the pool's sleep protocol can rely on it).
   bool empty() const noexcept {
-    return bottom_.load(std::memory_order_relaxed) <= top_.load(std::memory_order_relaxed);
+    return bottom_.load(std::memory_order_seq_cst) <= top_.load(std::memory_order_seq_cst);
   }
   std::int64_t size_hint() const noexcept {
     auto d = bottom_.load(std::memory_order_relaxed) - top_.load(std::memory_order_relaxed);
