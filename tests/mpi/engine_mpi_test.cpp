@@ -202,3 +202,32 @@ TEST(Engine, BadArgumentsNameTheProblem) {
   EXPECT_THROW(engine.poll(), troupe::InvalidStateError);
   EXPECT_THROW(Engine(MPI_COMM_NULL), troupe::ValueError);
 }
+
+TEST(Engine, AllreduceAndWatchedRequestsRunOnTheEngineThread) {
+  Comm c;
+  Comm user;  // the program's own traffic
+  const int rank = c.rank(), size = c.size();
+  Engine engine(c.comm);
+  engine.start();
+  std::atomic<bool> reduced{false};
+  std::vector<long long> sums;
+  engine.allreduce_sum({1, rank}, [&](std::vector<long long> v) {
+    sums = std::move(v);
+    reduced.store(true);
+  });
+  ASSERT_TRUE(wait_until([&] { return reduced.load(); }, 60s));
+  EXPECT_EQ(sums, (std::vector<long long>{size, 1LL * size * (size - 1) / 2}));
+
+  int received = 0;
+  const int value = 100 + rank;
+  MPI_Request req;
+  MPI_Irecv(&received, 1, MPI_INT, rank, 11, user.comm, &req);
+  std::atomic<int> source{-1};
+  engine.watch(req, [&](const MPI_Status& st) { source.store(st.MPI_SOURCE); });
+  MPI_Send(&value, 1, MPI_INT, rank, 11, user.comm);
+  ASSERT_TRUE(wait_until([&] { return source.load() >= 0; }, 60s));
+  EXPECT_EQ(source.load(), rank);
+  EXPECT_EQ(received, value);
+  EXPECT_THROW(engine.watch(MPI_REQUEST_NULL, [](const MPI_Status&) {}), troupe::ValueError);
+  MPI_Barrier(c.comm);
+}

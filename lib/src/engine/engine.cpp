@@ -103,6 +103,16 @@ struct InFlight {
 
 }  // namespace
 
+struct Collective {
+  std::vector<long long> in, out;
+  std::function<void(std::vector<long long>)> done;
+  MPI_Request request = MPI_REQUEST_NULL;
+};
+struct Watched {
+  MPI_Request request;
+  std::function<void(const MPI_Status&)> done;
+};
+
 struct Engine::Impl {
   MPI_Comm comm = MPI_COMM_NULL;
   EngineOptions options;
@@ -115,6 +125,13 @@ struct Engine::Impl {
   std::vector<std::vector<std::byte>> batches;  // per destination, progress side only
   std::vector<std::uint32_t> batch_counts;
   std::vector<InFlight> in_flight;
+
+  std::mutex requests_mu;  // guards the two "new_" lists (any thread appends)
+  std::vector<std::unique_ptr<Collective>> new_collectives;
+  std::vector<Watched> new_watched;
+  std::atomic<bool> has_new_requests{false};
+  std::vector<std::unique_ptr<Collective>> collectives;  // progress side only
+  std::vector<Watched> watched;                          // progress side only
 
   std::atomic<std::uint32_t> wake{0};
   std::atomic<bool> sleeping{false};
@@ -309,8 +326,58 @@ struct Engine::Impl {
     return any;
   }
 
+  bool progress_requests() {
+    bool did = false;
+    if (has_new_requests.exchange(false, std::memory_order_acq_rel)) {
+      std::vector<std::unique_ptr<Collective>> cs;
+      std::vector<Watched> ws;
+      {
+        std::lock_guard lock(requests_mu);
+        cs.swap(new_collectives);
+        ws.swap(new_watched);
+      }
+      for (auto& c : cs) {
+        c->out.assign(c->in.size(), 0);
+        // send buffer, receive buffer, count, type, op, comm, request
+        TROUPE_MPI_CHECK(MPI_Iallreduce(c->in.data(), c->out.data(), static_cast<int>(c->in.size()), MPI_LONG_LONG,
+                                        MPI_SUM, comm, &c->request));
+        collectives.push_back(std::move(c));
+      }
+      for (auto& w : ws) watched.push_back(std::move(w));
+      did = true;
+    }
+    for (std::size_t i = 0; i < collectives.size();) {
+      int flag = 0;
+      TROUPE_MPI_CHECK(MPI_Test(&collectives[i]->request, &flag, MPI_STATUS_IGNORE));
+      if (flag) {
+        auto c = std::move(collectives[i]);
+        collectives.erase(collectives.begin() + static_cast<std::ptrdiff_t>(i));
+        c->done(std::move(c->out));
+        did = true;
+      } else {
+        ++i;
+      }
+    }
+    for (std::size_t i = 0; i < watched.size();) {
+      int flag = 0;
+      MPI_Status st;
+      TROUPE_MPI_CHECK(MPI_Test(&watched[i].request, &flag, &st));
+      if (flag) {
+        auto w = std::move(watched[i]);
+        watched.erase(watched.begin() + static_cast<std::ptrdiff_t>(i));
+        w.done(st);
+        did = true;
+      } else {
+        ++i;
+      }
+    }
+    return did;
+  }
+  bool waiting_on_requests() const { return !collectives.empty() || !watched.empty(); }
+
   bool poll_once() {
     bool did = drain_outbox();
+    did |= progress_requests();
     did |= receive();
     did |= complete_sends();
     return did;
@@ -336,7 +403,7 @@ struct Engine::Impl {
       const auto spin_until = Clock::now() + options.spin;
       bool work = false;
       while (Clock::now() < spin_until) {
-        if (outbox.load(std::memory_order_acquire) != nullptr) {
+        if (outbox.load(std::memory_order_acquire) != nullptr || has_new_requests.load(std::memory_order_acquire)) {
           work = true;
           break;
         }
@@ -351,9 +418,10 @@ struct Engine::Impl {
       if (work) continue;
       const std::uint32_t e = wake.load(std::memory_order_acquire);
       sleeping.store(true, std::memory_order_seq_cst);
-      if (outbox.load(std::memory_order_seq_cst) == nullptr && !stop.load(std::memory_order_acquire)) {
+      if (outbox.load(std::memory_order_seq_cst) == nullptr && !has_new_requests.load(std::memory_order_seq_cst) &&
+          !stop.load(std::memory_order_acquire)) {
         // While sends are in flight, stay responsive to their completion.
-        const auto nap = in_flight.empty() ? backoff : std::min(backoff, std::chrono::microseconds(50));
+        const auto nap = in_flight.empty() && !waiting_on_requests() ? backoff : std::min(backoff, std::chrono::microseconds(50));
         detail::futex_wait(wake, e, Deadline::at(Clock::now() + nap));
         backoff = std::min(backoff * 2, max_backoff);
       }
@@ -429,6 +497,34 @@ void Engine::send(int dest, std::uint16_t type, std::vector<std::byte> payload) 
   do {
     m->next = head;
   } while (!impl_->outbox.compare_exchange_weak(head, m, std::memory_order_seq_cst, std::memory_order_relaxed));
+  if (impl_->sleeping.load(std::memory_order_seq_cst)) {
+    impl_->wake.fetch_add(1, std::memory_order_acq_rel);
+    detail::futex_wake(impl_->wake, 1);
+  }
+}
+
+void Engine::allreduce_sum(std::vector<long long> values, std::function<void(std::vector<long long>)> done) {
+  auto c = std::make_unique<Collective>();
+  c->in = std::move(values);
+  c->done = std::move(done);
+  {
+    std::lock_guard lock(impl_->requests_mu);
+    impl_->new_collectives.push_back(std::move(c));
+  }
+  impl_->has_new_requests.store(true, std::memory_order_seq_cst);
+  if (impl_->sleeping.load(std::memory_order_seq_cst)) {
+    impl_->wake.fetch_add(1, std::memory_order_acq_rel);
+    detail::futex_wake(impl_->wake, 1);
+  }
+}
+
+void Engine::watch(MPI_Request request, std::function<void(const MPI_Status&)> done) {
+  if (request == MPI_REQUEST_NULL) throw ValueError("Engine::watch: request is MPI_REQUEST_NULL");
+  {
+    std::lock_guard lock(impl_->requests_mu);
+    impl_->new_watched.push_back(Watched{request, std::move(done)});
+  }
+  impl_->has_new_requests.store(true, std::memory_order_seq_cst);
   if (impl_->sleeping.load(std::memory_order_seq_cst)) {
     impl_->wake.fetch_add(1, std::memory_order_acq_rel);
     detail::futex_wake(impl_->wake, 1);

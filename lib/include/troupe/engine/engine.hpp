@@ -82,6 +82,15 @@ class Engine {
   /// @brief Queues @p payload of @p type for rank @p dest. Never blocks; thread safe.
   /// @throws ValueError for a bad rank or type; InvalidStateError after stop.
   void send(int dest, std::uint16_t type, std::vector<std::byte> payload);
+  /// @brief Starts an MPI_Iallreduce(SUM) of @p values on the engine's communicator from
+  /// the engine's MPI thread, and calls @p done with the sums when it completes (on that
+  /// thread). Collective: every rank must call it, in the same order. Thread safe.
+  void allreduce_sum(std::vector<long long> values, std::function<void(std::vector<long long>)> done);
+  /// @brief Has the engine test @p request until it completes, then calls @p done with its
+  /// status on the engine's thread (the basis of troupe::async_mpi). The request must stay
+  /// valid (buffers alive) until then. Thread safe.
+  void watch(MPI_Request request, std::function<void(const MPI_Status&)> done);
+
   /// @brief One round of progress in the calling thread; true if anything happened.
   /// Only without a progress thread, from the creating thread.
   bool poll();
