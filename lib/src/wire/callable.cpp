@@ -1,0 +1,320 @@
+// The callable registry: registrations collected during static initialization, frozen into
+// a sorted, dense id table at first use. See troupe/wire/callable.hpp and
+// docs/remote-callables.md.
+#include "troupe/wire/callable.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <exception>
+#include <mutex>
+#include <numeric>
+
+#include "troupe/wire/exception.hpp"
+
+namespace troupe::wire {
+
+std::uint64_t fnv1a64(std::string_view bytes) noexcept {
+  std::uint64_t h = 0xcbf29ce484222325ULL;
+  for (const char c : bytes) {
+    h ^= static_cast<unsigned char>(c);
+    h *= 0x100000001b3ULL;
+  }
+  return h;
+}
+
+std::optional<CallableId> CallableTable::find(std::uint64_t key) const noexcept {
+  const auto it = std::lower_bound(keys.begin(), keys.end(), key);
+  if (it == keys.end() || *it != key) {
+    return std::nullopt;
+  }
+  return static_cast<CallableId>(it - keys.begin());
+}
+
+namespace {
+
+std::string hex(std::uint64_t v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "0x%016llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+// The digest hashes the count and each key's 8 bytes, least significant first (the same
+// on every rank of one binary; explicit so that the value is documented, not incidental).
+std::uint64_t table_digest(const std::vector<std::uint64_t>& keys) noexcept {
+  std::string bytes;
+  bytes.reserve(8 * (keys.size() + 1));
+  auto put = [&bytes](std::uint64_t v) {
+    for (int i = 0; i < 8; ++i) {
+      bytes.push_back(static_cast<char>((v >> (8 * i)) & 0xffU));
+    }
+  };
+  put(keys.size());
+  for (const std::uint64_t k : keys) {
+    put(k);
+  }
+  return fnv1a64(bytes);
+}
+
+}  // namespace
+
+CallableTable build_callable_table(std::span<const CallableKey> entries) {
+  // Sort input positions by (key, name): the result depends on the set of entries only.
+  std::vector<std::size_t> idx(entries.size());
+  std::iota(idx.begin(), idx.end(), std::size_t{0});
+  std::sort(idx.begin(), idx.end(), [&entries](std::size_t a, std::size_t b) {
+    if (entries[a].key != entries[b].key) {
+      return entries[a].key < entries[b].key;
+    }
+    return entries[a].name < entries[b].name;
+  });
+
+  CallableTable table;
+  table.keys.reserve(idx.size());
+  table.order.reserve(idx.size());
+  for (std::size_t i = 0; i < idx.size(); ++i) {
+    const CallableKey& e = entries[idx[i]];
+    if (!table.keys.empty() && table.keys.back() == e.key) {
+      const CallableKey& kept = entries[table.order.back()];
+      if (kept.name != e.name) {
+        throw troupe::Error("troupe callable table: two callable types have the same 64-bit key " + hex(e.key) +
+                            ": '" + demangle(kept.name.c_str()) + "' and '" + demangle(e.name.c_str()) +
+                            "'; rename one of them (e.g. make the lambda a named functor)");
+      }
+      if (kept.type != nullptr && e.type != nullptr && *kept.type != *e.type) {
+        throw troupe::Error("troupe callable table: two distinct callable types share the mangled name '" +
+                            demangle(e.name.c_str()) +
+                            "' (types with internal linkage, e.g. lambdas or classes in anonymous "
+                            "namespaces or static functions of different source files, named alike); "
+                            "rename one of them or move it out of the anonymous namespace");
+      }
+      continue;  // the same type registered twice (e.g. by two shared libraries): one entry
+    }
+    if (table.keys.size() == std::size_t{0xffffffffU}) {
+      throw troupe::Error("troupe callable table: more than 2^32 - 1 entries");
+    }
+    table.keys.push_back(e.key);
+    table.order.push_back(idx[i]);
+  }
+  table.digest = table_digest(table.keys);
+  return table;
+}
+
+namespace {
+
+enum class EntryKind : std::uint8_t { Invoker, Function };
+
+struct Entry {
+  std::uint64_t key = 0;
+  std::string name;  // mangled
+  const std::type_info* type = nullptr;
+  EntryKind kind = EntryKind::Invoker;
+  detail::InvokeFn invoke = nullptr;
+  detail::ErasedFn fn = nullptr;
+  const std::type_info* fn_type = nullptr;
+};
+
+class Registry {
+ public:
+  std::uint64_t add(Entry e) noexcept {
+    const std::uint64_t key = e.key;
+    try {
+      std::lock_guard lock(mutex_);
+      (final_.load(std::memory_order_relaxed) ? late_ : pending_).push_back(std::move(e));
+    } catch (...) {
+      // Out of memory during static initialization: the entry is missing, which
+      // id_for_key() reports when the callable is used.
+    }
+    return key;
+  }
+
+  void finalize() {
+    if (final_.load(std::memory_order_acquire)) {
+      if (error_) {
+        std::rethrow_exception(error_);
+      }
+      return;
+    }
+    std::lock_guard lock(mutex_);
+    if (!final_.load(std::memory_order_relaxed)) {
+      try {
+        build();
+      } catch (...) {
+        error_ = std::current_exception();
+        table_.clear();
+        by_address_.clear();
+      }
+      final_.store(true, std::memory_order_release);
+    }
+    if (error_) {
+      std::rethrow_exception(error_);
+    }
+  }
+
+  const std::vector<Entry>& table() {
+    finalize();
+    return table_;
+  }
+
+  std::uint64_t digest() {
+    finalize();
+    return digest_;
+  }
+
+  CallableId id_for_key(std::uint64_t key, const std::type_info& type) {
+    finalize();
+    const auto it = std::lower_bound(keys_.begin(), keys_.end(), key);
+    if (it != keys_.end() && *it == key) {
+      return static_cast<CallableId>(it - keys_.begin());
+    }
+    throw troupe::InvalidStateError(
+        "troupe::wire::callable_id: '" + demangle(type.name()) +
+        "' was registered after the callable table was built (by a shared library loaded with "
+        "dlopen after the executor started, or a call encoded during static initialization); "
+        "load such libraries before the executor starts");
+  }
+
+  CallableId function_id(detail::ErasedFn fn, const std::type_info& fn_type) {
+    finalize();
+    const auto address = reinterpret_cast<std::uintptr_t>(fn);
+    auto it = std::lower_bound(by_address_.begin(), by_address_.end(), address,
+                               [](const auto& p, std::uintptr_t a) { return p.first < a; });
+    // Several entries may share an address (identical code folding); any of them is the
+    // same code, but the pointer type must match.
+    for (; it != by_address_.end() && it->first == address; ++it) {
+      if (*table_[it->second].fn_type == fn_type) {
+        return it->second;
+      }
+    }
+    throw troupe::ValueError(
+        "troupe::wire::encode_call: the function pointer (of type '" + demangle(fn_type.name()) +
+        "') names a function that is not registered for remote calls; send it as troupe::remote<&f> "
+        "or register it with TROUPE_REGISTER_FUNCTION(f) at namespace scope");
+  }
+
+  detail::ErasedFn function_for_id(CallableId id, const std::type_info& fn_type) {
+    const auto& t = table();
+    if (id >= t.size()) {
+      throw UnknownCallable("troupe::wire::invoke: unknown function id " + std::to_string(id) +
+                            " (the callable table has " + std::to_string(t.size()) +
+                            " entries); the message is corrupt or the ranks run different builds");
+    }
+    const Entry& e = t[id];
+    if (e.kind != EntryKind::Function || *e.fn_type != fn_type) {
+      throw UnknownCallable("troupe::wire::invoke: id " + std::to_string(id) + " names '" +
+                            demangle(e.name.c_str()) + "', not a function of type '" +
+                            demangle(fn_type.name()) + "'; the message is corrupt");
+    }
+    return e.fn;
+  }
+
+ private:
+  void build() {
+    std::vector<CallableKey> keys;
+    keys.reserve(pending_.size());
+    for (const Entry& e : pending_) {
+      keys.push_back(CallableKey{e.key, e.name, e.type});
+    }
+    CallableTable t = build_callable_table(keys);
+    table_.reserve(t.order.size());
+    for (const std::size_t i : t.order) {
+      table_.push_back(pending_[i]);
+    }
+    keys_ = std::move(t.keys);
+    digest_ = t.digest;
+    for (std::size_t id = 0; id < table_.size(); ++id) {
+      if (table_[id].kind == EntryKind::Function) {
+        by_address_.emplace_back(reinterpret_cast<std::uintptr_t>(table_[id].fn), static_cast<CallableId>(id));
+      }
+    }
+    std::sort(by_address_.begin(), by_address_.end());
+    pending_.clear();
+    pending_.shrink_to_fit();
+  }
+
+  std::mutex mutex_;
+  std::atomic<bool> final_{false};
+  std::exception_ptr error_;
+  std::vector<Entry> pending_;  // registered before the table was built
+  std::vector<Entry> late_;     // registered after: no id
+  // Immutable once final_ is set (release), so readers need no lock.
+  std::vector<Entry> table_;
+  std::vector<std::uint64_t> keys_;
+  std::vector<std::pair<std::uintptr_t, CallableId>> by_address_;  // function address -> id
+  std::uint64_t digest_ = 0;
+};
+
+Registry& registry() noexcept {
+  // Constructed on first use (registrations run in unspecified order during static
+  // initialization) and never destroyed (executors may still run during static destruction).
+  static Registry* r = new Registry;
+  return *r;
+}
+
+}  // namespace
+
+void finalize_callable_table() { registry().finalize(); }
+
+std::uint64_t callable_table_digest() { return registry().digest(); }
+
+std::size_t callable_table_size() { return registry().table().size(); }
+
+std::string callable_name(CallableId id) {
+  const auto& t = registry().table();
+  if (id >= t.size()) {
+    throw UnknownCallable("troupe::wire::callable_name: unknown callable id " + std::to_string(id) +
+                          " (the callable table has " + std::to_string(t.size()) + " entries)");
+  }
+  return demangle(t[id].name.c_str());
+}
+
+void invoke(CallableId id, Reader& in, Writer& out) {
+  const auto& t = registry().table();
+  if (id >= t.size() || t[id].kind != EntryKind::Invoker) {
+    throw UnknownCallable("troupe::wire::invoke: unknown callable id " + std::to_string(id) +
+                          " (the callable table has " + std::to_string(t.size()) + " entries" +
+                          (id < t.size() ? std::string(", and this one is a function, not an invoker") : std::string()) +
+                          "); the message is corrupt or the ranks run different builds");
+  }
+  t[id].invoke(in, out);
+}
+
+void decode_and_invoke(Reader& in, Writer& out) {
+  const auto id = in.read<CallableId>();
+  invoke(id, in, out);
+}
+
+namespace detail {
+
+std::uint64_t register_invoker(const std::type_info& invoker_type, InvokeFn fn) noexcept {
+  Entry e;
+  e.name = invoker_type.name();
+  e.key = fnv1a64(e.name);
+  e.type = &invoker_type;
+  e.kind = EntryKind::Invoker;
+  e.invoke = fn;
+  return registry().add(std::move(e));
+}
+
+std::uint64_t register_function(const std::type_info& entry_type, const std::type_info& fn_type,
+                                ErasedFn fn) noexcept {
+  Entry e;
+  e.name = entry_type.name();
+  e.key = fnv1a64(e.name);
+  e.type = &entry_type;
+  e.kind = EntryKind::Function;
+  e.fn = fn;
+  e.fn_type = &fn_type;
+  return registry().add(std::move(e));
+}
+
+CallableId id_for_key(std::uint64_t key, const std::type_info& type) { return registry().id_for_key(key, type); }
+
+CallableId function_id(ErasedFn fn, const std::type_info& fn_type) { return registry().function_id(fn, fn_type); }
+
+ErasedFn function_for_id(CallableId id, const std::type_info& fn_type) {
+  return registry().function_for_id(id, fn_type);
+}
+
+}  // namespace detail
+}  // namespace troupe::wire
