@@ -90,7 +90,7 @@ struct PodFunctor {  // trivially copyable, not default-constructible
   int operator()(int x) const { return x + offset; }
 };
 
-TEST(CallableTable, IdsDoNotDependOnRegistrationOrder) {
+TEST(WireCallableTable, IdsDoNotDependOnRegistrationOrder) {
   std::vector<std::string> names;
   for (int i = 0; i < 200; ++i) names.push_back("N6troupe7Invoker" + std::to_string(i * 7919) + "E");
   const CallableTable reference = troupe::wire::build_callable_table(keys_named(names));
@@ -112,14 +112,14 @@ TEST(CallableTable, IdsDoNotDependOnRegistrationOrder) {
   }
 }
 
-TEST(CallableTable, SameTypeRegisteredTwiceIsOneEntry) {
+TEST(WireCallableTable, SameTypeRegisteredTwiceIsOneEntry) {
   const auto keys = keys_named({"A", "B", "A"});
   const CallableTable t = troupe::wire::build_callable_table(keys);
   EXPECT_EQ(t.keys.size(), 2U);
   EXPECT_EQ(t.digest, troupe::wire::build_callable_table(keys_named({"B", "A"})).digest);
 }
 
-TEST(CallableTable, HashCollisionIsAnErrorNamingBothTypes) {
+TEST(WireCallableTable, HashCollisionIsAnErrorNamingBothTypes) {
   std::vector<CallableKey> keys{{42, "3Foo", nullptr}, {7, "3Baz", nullptr}, {42, "3Bar", nullptr}};
   try {
     (void)troupe::wire::build_callable_table(keys);
@@ -132,7 +132,7 @@ TEST(CallableTable, HashCollisionIsAnErrorNamingBothTypes) {
   }
 }
 
-TEST(CallableTable, DistinctTypesWithTheSameNameAreAnError) {
+TEST(WireCallableTable, DistinctTypesWithTheSameNameAreAnError) {
   // What two lambdas in anonymous namespaces of different files look like: one mangled
   // name, two types.
   std::vector<CallableKey> keys{{42, "N12_GLOBAL__N_13FooE", &typeid(int)},
@@ -148,7 +148,7 @@ TEST(CallableTable, DistinctTypesWithTheSameNameAreAnError) {
   EXPECT_EQ(troupe::wire::build_callable_table(keys).keys.size(), 1U);
 }
 
-TEST(CallableTable, DigestChangesWhenAKeyIsAdded) {
+TEST(WireCallableTable, DigestChangesWhenAKeyIsAdded) {
   const auto base = troupe::wire::build_callable_table(keys_named({"A", "B", "C"}));
   const auto more = troupe::wire::build_callable_table(keys_named({"A", "B", "C", "D"}));
   const auto other = troupe::wire::build_callable_table(keys_named({"A", "B", "E"}));
@@ -159,12 +159,12 @@ TEST(CallableTable, DigestChangesWhenAKeyIsAdded) {
   EXPECT_TRUE(none.keys.empty());
 }
 
-TEST(CallableTable, Fnv1aKnownValues) {
+TEST(WireCallableTable, Fnv1aKnownValues) {
   EXPECT_EQ(troupe::wire::fnv1a64(""), 0xcbf29ce484222325ULL);
   EXPECT_EQ(troupe::wire::fnv1a64("a"), 0xaf63dc4c8601ec8cULL);
 }
 
-TEST(CallableRegistry, TableIsFinalizedOnceAndIdsAreDense) {
+TEST(WireCallableRegistry, TableIsFinalizedOnceAndIdsAreDense) {
   troupe::wire::finalize_callable_table();
   troupe::wire::finalize_callable_table();  // idempotent
   const std::size_t n = troupe::wire::callable_table_size();
@@ -177,7 +177,7 @@ TEST(CallableRegistry, TableIsFinalizedOnceAndIdsAreDense) {
   EXPECT_EQ(troupe::wire::callable_table_digest(), troupe::wire::callable_table_digest());
 }
 
-TEST(CallableRegistry, FinalizeIsThreadSafe) {
+TEST(WireCallableRegistry, FinalizeIsThreadSafe) {
   std::vector<std::thread> threads;
   std::vector<std::uint64_t> digests(8);
   for (std::size_t i = 0; i < digests.size(); ++i) {
@@ -187,13 +187,13 @@ TEST(CallableRegistry, FinalizeIsThreadSafe) {
   for (const auto d : digests) EXPECT_EQ(d, digests[0]);
 }
 
-TEST(CallableInvoke, FreeFunctionViaRemoteTemplate) {
+TEST(WireCallableInvoke, FreeFunctionViaRemoteTemplate) {
   EXPECT_EQ(call_remote<int>(troupe::remote<&twice>, 21), 42);
   EXPECT_EQ(call_remote<int>(TROUPE_REMOTE(add3), 1, 2, 3), 6);
   EXPECT_EQ(call_remote<std::string>(troupe::remote<&greet>, std::string("rank 1")), "hello rank 1");
 }
 
-TEST(CallableInvoke, RuntimeFunctionPointerWhenRegistered) {
+TEST(WireCallableInvoke, RuntimeFunctionPointerWhenRegistered) {
   int (*fn)(int) = &negate_int;  // registered with TROUPE_REGISTER_FUNCTION
   EXPECT_EQ(call_remote<int>(fn, 5), -5);
   EXPECT_EQ(call_remote<int>(negate_int, 6), -6);  // a function name decays to the pointer
@@ -201,7 +201,7 @@ TEST(CallableInvoke, RuntimeFunctionPointerWhenRegistered) {
   EXPECT_EQ(call_remote<int>(fn, 5), 10);
 }
 
-TEST(CallableInvoke, UnregisteredOrNullFunctionPointerIsRejectedBeforeWriting) {
+TEST(WireCallableInvoke, UnregisteredOrNullFunctionPointerIsRejectedBeforeWriting) {
   Writer w;
   int (*fn)(int) = &unregistered_function;
   try {
@@ -215,12 +215,12 @@ TEST(CallableInvoke, UnregisteredOrNullFunctionPointerIsRejectedBeforeWriting) {
   EXPECT_EQ(w.size(), 0U);
 }
 
-TEST(CallableInvoke, CaptureLessLambda) {
+TEST(WireCallableInvoke, CaptureLessLambda) {
   EXPECT_EQ(call_remote<int>([](int a, int b) { return a - b; }, 10, 3), 7);
   EXPECT_EQ(call_remote<int>(EmptyFunctor{}, 6, 7), 42);
 }
 
-TEST(CallableInvoke, LambdaWithTriviallyCopyableCaptures) {
+TEST(WireCallableInvoke, LambdaWithTriviallyCopyableCaptures) {
   int k = 3;
   double scale = 0.5;
   const std::array<int, 4> table{1, 10, 100, 1000};
@@ -230,12 +230,12 @@ TEST(CallableInvoke, LambdaWithTriviallyCopyableCaptures) {
   EXPECT_EQ(call_remote<int>(PodFunctor(40), 2), 42);
 }
 
-TEST(CallableInvoke, SerializableFunctorWithStringAndVector) {
+TEST(WireCallableInvoke, SerializableFunctorWithStringAndVector) {
   const Scale s{"area", {2.0, 3.0}};
   EXPECT_EQ(call_remote<std::string>(s, 7.0), "area=42");
 }
 
-TEST(CallableInvoke, VoidResultWritesNothing) {
+TEST(WireCallableInvoke, VoidResultWritesNothing) {
   count_calls_counter = 0;
   Writer w;
   troupe::wire::encode_call(w, troupe::remote<&count_calls>, 5);
@@ -246,7 +246,7 @@ TEST(CallableInvoke, VoidResultWritesNothing) {
   static_assert(std::is_void_v<troupe::wire::call_result_t<decltype(troupe::remote<&count_calls>), int>>);
 }
 
-TEST(CallableInvoke, MoveOnlyArgumentAndResult) {
+TEST(WireCallableInvoke, MoveOnlyArgumentAndResult) {
   auto fn = [](MoveOnlyBox b) {
     b.values.push_back(static_cast<int>(b.values.size()));
     return b;
@@ -260,7 +260,7 @@ TEST(CallableInvoke, MoveOnlyArgumentAndResult) {
   EXPECT_EQ(back.values, (std::vector<int>{7, 8, 2}));
 }
 
-TEST(CallableInvoke, ArgumentsByNonConstReference) {
+TEST(WireCallableInvoke, ArgumentsByNonConstReference) {
   auto fn = [](std::vector<int>& v, int x) {
     v.push_back(x);
     return v;
@@ -268,13 +268,13 @@ TEST(CallableInvoke, ArgumentsByNonConstReference) {
   EXPECT_EQ(call_remote<std::vector<int>>(fn, std::vector<int>{1}, 2), (std::vector<int>{1, 2}));
 }
 
-TEST(CallableInvoke, ExceptionsFromTheUserFunctionPropagate) {
+TEST(WireCallableInvoke, ExceptionsFromTheUserFunctionPropagate) {
   Writer w;
   troupe::wire::encode_call(w, [](int x) -> int { throw std::out_of_range("index " + std::to_string(x)); }, 9);
   EXPECT_THROW(run(w.take()), std::out_of_range);
 }
 
-TEST(CallableInvoke, UnknownIdIsAnErrorNamingIdAndTableSize) {
+TEST(WireCallableInvoke, UnknownIdIsAnErrorNamingIdAndTableSize) {
   const std::size_t n = troupe::wire::callable_table_size();
   for (const std::uint32_t id : {static_cast<std::uint32_t>(n), 0xffffffffU}) {
     Writer w;
@@ -293,7 +293,7 @@ TEST(CallableInvoke, UnknownIdIsAnErrorNamingIdAndTableSize) {
   }
 }
 
-TEST(CallableInvoke, FunctionEntryIdIsNotAnInvoker) {
+TEST(WireCallableInvoke, FunctionEntryIdIsNotAnInvoker) {
   // The state of a function pointer call is a function id; used as an invoker id it must
   // be refused, and an invoker id used as a function id too.
   int (*fn)(int) = &negate_int;
@@ -323,7 +323,7 @@ TEST(CallableInvoke, FunctionEntryIdIsNotAnInvoker) {
   }
 }
 
-TEST(CallableInvoke, TruncatedCallIsADecodeError) {
+TEST(WireCallableInvoke, TruncatedCallIsADecodeError) {
   Writer w;
   troupe::wire::encode_call(w, Scale{"x", {1.0, 2.0, 3.0}}, 1.5);
   const auto full = w.take();
@@ -336,7 +336,7 @@ TEST(CallableInvoke, TruncatedCallIsADecodeError) {
   }
 }
 
-TEST(CallableInvoke, SendableCallableConcept) {
+TEST(WireCallableInvoke, SendableCallableConcept) {
   static_assert(troupe::wire::SendableCallable<decltype(troupe::remote<&twice>)>);
   static_assert(troupe::wire::SendableCallable<int (*)(int)>);
   static_assert(troupe::wire::SendableCallable<Scale>);

@@ -90,7 +90,7 @@ struct NotRegistered : std::runtime_error {
 };
 }  // namespace app
 
-TEST(RemoteException, StandardTypesRoundTripAsThemselves) {
+TEST(WireRemoteException, StandardTypesRoundTripAsThemselves) {
   check_with_message<std::logic_error>("std::logic_error");
   check_with_message<std::invalid_argument>("std::invalid_argument");
   check_with_message<std::domain_error>("std::domain_error");
@@ -102,7 +102,7 @@ TEST(RemoteException, StandardTypesRoundTripAsThemselves) {
   check_with_message<std::underflow_error>("std::underflow_error");
 }
 
-TEST(RemoteException, StandardTypesWithoutAMessageConstructorAreCaughtAsThemselves) {
+TEST(WireRemoteException, StandardTypesWithoutAMessageConstructorAreCaughtAsThemselves) {
   check_without_message<std::exception>("std::exception");
   check_without_message<std::bad_alloc>("std::bad_alloc");
   check_without_message<std::bad_array_new_length>("std::bad_array_new_length");
@@ -116,7 +116,7 @@ TEST(RemoteException, StandardTypesWithoutAMessageConstructorAreCaughtAsThemselv
   check_without_message<std::bad_weak_ptr>("std::bad_weak_ptr");
 }
 
-TEST(RemoteException, TroupeTypesRoundTripAsThemselves) {
+TEST(WireRemoteException, TroupeTypesRoundTripAsThemselves) {
   check_with_message<troupe::Error>("troupe::Error");
   check_with_message<troupe::ValueError>("troupe::ValueError");
   check_with_message<troupe::TimeoutError>("troupe::TimeoutError");
@@ -126,7 +126,7 @@ TEST(RemoteException, TroupeTypesRoundTripAsThemselves) {
   check_with_message<troupe::BrokenBarrierError>("troupe::BrokenBarrierError");
 }
 
-TEST(RemoteException, MpiErrorKeepsCodeAndClass) {
+TEST(WireRemoteException, MpiErrorKeepsCodeAndClass) {
   const auto e = round_trip(std::make_exception_ptr(troupe::MpiError("MPI_Send failed", 17, 5)));
   try {
     std::rethrow_exception(e);
@@ -137,14 +137,14 @@ TEST(RemoteException, MpiErrorKeepsCodeAndClass) {
   }
 }
 
-TEST(RemoteException, OriginWithoutSizeOrHost) {
+TEST(WireRemoteException, OriginWithoutSizeOrHost) {
   expect_rebuilt_as<std::out_of_range>(decode(encode(std::make_exception_ptr(std::out_of_range("i=9")), 2, "", 0)),
                                        "[rank 2] std::out_of_range: i=9");
   expect_rebuilt_as<std::out_of_range>(decode(encode(std::make_exception_ptr(std::out_of_range("")), 1, "n1", 0)),
                                        "[rank 1 on n1] std::out_of_range");
 }
 
-TEST(RemoteException, RegisteredUserTypeRoundTrips) {
+TEST(WireRemoteException, RegisteredUserTypeRoundTrips) {
   expect_rebuilt_as<UserError>(round_trip(std::make_exception_ptr(UserError("bad input"))),
                                "[rank 3/4 on node12] UserError: bad input");
   // Registration at run time (before the executor starts) works the same way.
@@ -154,7 +154,7 @@ TEST(RemoteException, RegisteredUserTypeRoundTrips) {
                                     "[rank 3/4 on node12] app::LateError: late");
 }
 
-TEST(RemoteException, UnregisteredTypeArrivesAsRemoteError) {
+TEST(WireRemoteException, UnregisteredTypeArrivesAsRemoteError) {
   try {
     std::rethrow_exception(round_trip(std::make_exception_ptr(app::NotRegistered("nope"))));
   } catch (const troupe::RemoteError& e) {
@@ -171,7 +171,7 @@ TEST(RemoteException, UnregisteredTypeArrivesAsRemoteError) {
   }
 }
 
-TEST(RemoteException, NonStdExceptionsArriveAsRemoteError) {
+TEST(WireRemoteException, NonStdExceptionsArriveAsRemoteError) {
   try {
     std::rethrow_exception(round_trip(std::make_exception_ptr(42)));
   } catch (const troupe::RemoteError& e) {
@@ -194,7 +194,7 @@ TEST(RemoteException, NonStdExceptionsArriveAsRemoteError) {
   }
 }
 
-TEST(RemoteException, PassedOnThroughANestedTaskKeepsTheOriginalType) {
+TEST(WireRemoteException, PassedOnThroughANestedTaskKeepsTheOriginalType) {
   // Rank 2 raises; rank 1 (waiting on it inside a task) re-raises; rank 0 receives.
   const auto at_rank1 = decode(encode(std::make_exception_ptr(app::NotRegistered("deep")), 2, "b", 4));
   try {
@@ -213,7 +213,7 @@ TEST(RemoteException, PassedOnThroughANestedTaskKeepsTheOriginalType) {
   }
 }
 
-TEST(RemoteException, EncodeRejectsBadArgumentsAndWritesNothing) {
+TEST(WireRemoteException, EncodeRejectsBadArgumentsAndWritesNothing) {
   Writer w;
   EXPECT_THROW(troupe::wire::encode_exception(w, nullptr, 0, "h", 1), troupe::ValueError);
   EXPECT_THROW(troupe::wire::encode_exception(w, std::make_exception_ptr(1), -1, "h", 1), troupe::ValueError);
@@ -221,7 +221,7 @@ TEST(RemoteException, EncodeRejectsBadArgumentsAndWritesNothing) {
   EXPECT_EQ(w.size(), 0U);
 }
 
-TEST(RemoteException, TruncatedRecordIsADecodeError) {
+TEST(WireRemoteException, TruncatedRecordIsADecodeError) {
   const auto full = encode(std::make_exception_ptr(troupe::MpiError("x", 1, 2)));
   for (std::size_t n = 0; n < full.size(); ++n) {
     const std::vector<std::byte> cut(full.begin(), full.begin() + static_cast<std::ptrdiff_t>(n));
@@ -230,7 +230,7 @@ TEST(RemoteException, TruncatedRecordIsADecodeError) {
   }
 }
 
-TEST(RemoteException, MalformedRecordIsADecodeError) {
+TEST(WireRemoteException, MalformedRecordIsADecodeError) {
   auto bytes = encode(std::make_exception_ptr(std::runtime_error("x")));
   auto corrupt = [&bytes](std::size_t at, std::byte value) {
     auto copy = bytes;
@@ -252,7 +252,7 @@ TEST(RemoteException, MalformedRecordIsADecodeError) {
   EXPECT_THROW((void)troupe::wire::decode_exception(in), troupe::wire::DecodeError);
 }
 
-TEST(RemoteException, DemangleFallsBackToTheInput) {
+TEST(WireRemoteException, DemangleFallsBackToTheInput) {
   EXPECT_EQ(troupe::wire::demangle(typeid(std::out_of_range).name()), "std::out_of_range");
   EXPECT_EQ(troupe::wire::demangle("not a mangled name"), "not a mangled name");
   EXPECT_EQ(troupe::wire::demangle(nullptr), "(unknown type)");
