@@ -95,8 +95,16 @@ class Writer {
   /// @brief Appends @p n raw bytes from @p p.
   void write_bytes(const void* p, std::size_t n) {
     if (n == 0) return;
-    const auto* b = static_cast<const std::byte*>(p);
-    buf_.insert(buf_.end(), b, b + n);  // one reallocation at most, no zero-fill first
+    if (n <= kSmallWrite) {
+      // Scalars and headers. (Also keeps GCC 12 from warning falsely about vector::insert
+      // of a constant small size under -O3.)
+      const std::size_t old = buf_.size();
+      buf_.resize(old + n);
+      std::memcpy(buf_.data() + old, p, n);
+    } else {
+      const auto* b = static_cast<const std::byte*>(p);
+      buf_.insert(buf_.end(), b, b + n);  // one reallocation at most, no zero-fill first
+    }
   }
 
   /// @brief Appends @p v encoded as troupe::wire::save does.
@@ -123,6 +131,7 @@ class Writer {
   std::size_t size() const noexcept { return buf_.size(); }
 
  private:
+  static constexpr std::size_t kSmallWrite = 64;
   std::vector<std::byte> buf_;
 };
 
@@ -246,7 +255,7 @@ template <class T>
 std::vector<std::byte> serialize(const T& v) {
   Writer w;
   if constexpr (Serializable<T>) w.reserve(detail::size_hint(v));
-  save(w, v);
+  save<T>(w, v);
   return w.take();
 }
 
@@ -257,22 +266,27 @@ T deserialize(std::span<const std::byte> bytes) {
   static_assert(std::is_default_constructible_v<T> || !Serializable<T>,
                 "troupe::wire: deserialize<T> needs a default-constructible T (decode into an "
                 "existing object with troupe::wire::load instead)");
-  Reader r(bytes);
-  T v{};
-  load(r, v);
-  if (r.remaining() != 0) detail::throw_trailing(detail::type_name<T>(), r.offset(), bytes.size());
-  return v;
+  if constexpr (!Serializable<T>) {
+    detail::explain<T>();  // fails to compile, saying why
+    throw DecodeError("unreachable");
+  } else {
+    Reader r(bytes);
+    T v{};
+    load<T>(r, v);
+    if (r.remaining() != 0) detail::throw_trailing(detail::type_name<T>(), r.offset(), bytes.size());
+    return v;
+  }
 }
 
 template <class T>
 void Writer::write(const T& v) {
-  save(*this, v);
+  save<T>(*this, v);
 }
 
 template <class T>
 T Reader::read() {
   T v{};
-  load(*this, v);
+  load<T>(*this, v);
   return v;
 }
 
