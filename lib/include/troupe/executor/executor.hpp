@@ -1,0 +1,470 @@
+#pragma once
+/// @file
+/// @brief troupe::Executor — submit, map and map_reduce over all ranks × threads
+/// (mpi4py.futures MPICommExecutor / MPIPoolExecutor, SCOOP, multiprocessing.Pool).
+
+#include <algorithm>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <ranges>
+#include <span>
+#include <string>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "troupe/core/deadline.hpp"
+#include "troupe/core/error.hpp"
+#include "troupe/executor/detail/core.hpp"
+#include "troupe/future/future.hpp"
+#include "troupe/future/wait.hpp"
+#include "troupe/pool/map_result.hpp"
+#include "troupe/pool/thread_pool.hpp"
+#include "troupe/wire/callable.hpp"
+#include "troupe/wire/exception.hpp"
+#include "troupe/wire/serialize.hpp"
+
+namespace troupe {
+
+class Runtime;
+
+/// @brief How an Executor is built (the same on every rank).
+struct ExecutorOptions {
+  /// Worker threads of this rank's pool; 0: the Runtime's threads per rank.
+  std::size_t threads = 0;
+  /// The rank that runs the program's logic in the root-driven style (is_root()).
+  int root = 0;
+  /// Tasks kept in flight per worker thread of a rank (prefetch): enough to hide the
+  /// network round trip, few enough that undispatched tasks stay cancellable and the
+  /// load stays balanced.
+  std::size_t credits_per_thread = 8;
+  /// Run once by every worker thread of every rank before it runs tasks (Pool's initializer).
+  std::function<void()> initializer = {};
+  /// Drive MPI from a progress thread (needs MPI_THREAD_SERIALIZED or MULTIPLE).
+  bool progress_thread = true;
+};
+
+/// @brief Options of Executor::map / map_unordered / starmap / imap.
+struct ExecutorMapOptions {
+  /// Elements per task; nullopt: about 4 tasks per worker of the whole executor. 0 is a ValueError.
+  std::optional<std::size_t> chunksize = std::nullopt;
+  /// Deadline of the whole iteration, from the call.
+  std::optional<std::chrono::duration<double>> timeout = std::nullopt;
+};
+
+/// @brief Options of Executor::map_reduce.
+template <class R>
+struct MapReduceOptions {
+  /// Initial value: reduce(initial, ...); required for an empty input.
+  std::optional<R> initial = std::nullopt;
+  /// Elements per task; nullopt: about 4 tasks per worker. 0 is a ValueError.
+  std::optional<std::size_t> chunksize = std::nullopt;
+};
+
+namespace detail {
+
+template <class R>
+using exec_value_t = std::conditional_t<std::is_void_v<R>, std::monostate, R>;
+
+/// The future side of one submitted call.
+template <class R, class F, class... Args>
+class CallEnvelope final : public Envelope {
+ public:
+  CallEnvelope(F fn, std::tuple<Args...> args) : fn_(std::move(fn)), args_(std::move(args)) {}
+  Future<R> future() const { return promise_.get_future(); }
+  bool start() noexcept override { return promise_.set_running_or_notify_cancel(); }
+  void encode(wire::Writer& out) override {
+    std::apply([&](const auto&... a) { wire::encode_call(out, fn_, a...); }, args_);
+  }
+  void run_local() noexcept override {
+    try {
+      if constexpr (std::is_void_v<R>) {
+        std::apply([&](auto&... a) { std::invoke(fn_, std::move(a)...); }, args_);
+        promise_.set_result();
+      } else {
+        promise_.set_result(std::apply([&](auto&... a) -> R { return std::invoke(fn_, std::move(a)...); }, args_));
+      }
+    } catch (...) {
+      fail(std::current_exception());
+    }
+  }
+  void complete_remote(std::span<const std::byte> bytes) noexcept override {
+    try {
+      if constexpr (std::is_void_v<R>) {
+        promise_.set_result();
+      } else {
+        promise_.set_result(wire::deserialize<R>(bytes));
+      }
+    } catch (...) {
+      fail(std::current_exception());
+    }
+  }
+  void fail(std::exception_ptr e) noexcept override {
+    try {
+      promise_.set_exception(std::move(e));
+    } catch (...) {  // already done (cancelled): nothing to report to
+    }
+  }
+  void cancel() noexcept override { promise_.get_future().cancel(); }
+
+ private:
+  F fn_;
+  std::tuple<Args...> args_;
+  Promise<R> promise_;
+};
+
+/// The reply of one map chunk: values in order, then the first exception as a record.
+template <class R>
+struct ChunkReply {
+  std::vector<exec_value_t<R>> values;
+  std::vector<std::byte> error;  // encode_exception record, empty if none
+  TROUPE_FIELDS(values, error)
+};
+
+[[nodiscard]] std::vector<std::byte> encode_current_exception() noexcept;
+
+/// Runs F over a chunk of elements on whichever rank gets it.
+template <class F, class Elem>
+struct ChunkRunner {
+  F fn;
+  using Raw = std::invoke_result_t<F&, Elem&>;
+  ChunkReply<std::remove_cvref_t<Raw>> operator()(std::vector<Elem> items) const {
+    ChunkReply<std::remove_cvref_t<Raw>> reply;
+    reply.values.reserve(items.size());
+    F f = fn;
+    for (auto& x : items) {
+      try {
+        if constexpr (std::is_void_v<Raw>) {
+          f(x);
+          reply.values.emplace_back();
+        } else {
+          reply.values.push_back(f(x));
+        }
+      } catch (...) {
+        reply.error = encode_current_exception();
+        break;
+      }
+    }
+    return reply;
+  }
+};
+
+/// Maps and reduces a chunk (left to right) on whichever rank gets it.
+template <class F, class Red, class Elem>
+struct ChunkReducer {
+  F fn;
+  Red red;
+  using R = std::remove_cvref_t<std::invoke_result_t<F&, Elem&>>;
+  std::optional<R> operator()(std::vector<Elem> items) const {
+    F f = fn;
+    Red r = red;
+    std::optional<R> acc;
+    for (auto& x : items) {
+      if (acc) {
+        acc = r(std::move(*acc), f(x));
+      } else {
+        acc.emplace(f(x));
+      }
+    }
+    return acc;
+  }
+};
+
+}  // namespace detail
+
+/// @brief Futures over every rank × every thread: the distributed executor.
+///
+/// Built collectively (every rank constructs one, with the same options). Two styles:
+/// - **root-driven** (MPICommExecutor, SCOOP): `if (ex.is_root()) { ...submit, map... }`,
+///   then every rank calls `ex.shutdown()` (or lets the destructor do it); the other ranks
+///   serve tasks meanwhile;
+/// - **SPMD**: every rank submits what it likes, and collective calls
+///   (map_reduce_all) are made by all ranks.
+///
+/// Any rank may submit, and tasks may submit tasks (`troupe::this_executor()`).
+/// Tasks go to the rank with free credits (a bounded prefetch window per worker thread),
+/// this rank first for tasks submitted from inside a task; results stream back as they
+/// complete. What may be sent: see troupe/wire/callable.hpp (functions as
+/// `troupe::remote<&f>` or registered pointers, lambdas with trivially copyable captures,
+/// serializable functors) with wire-Serializable arguments and results.
+///
+/// Thread safety: every member may be called from any thread, except shutdown(wait=true)
+/// and the collective calls, which each rank's main thread calls in the same order.
+class Executor {
+ public:
+  /// @brief Collective: builds the executor of @p rt's ranks.
+  explicit Executor(Runtime& rt, ExecutorOptions options = {});
+  /// @brief shutdown(wait=true) if not done yet (collective).
+  ~Executor();
+  Executor(const Executor&) = delete;
+  Executor& operator=(const Executor&) = delete;
+
+  /// @brief This rank and the number of ranks.
+  int rank() const noexcept { return core_->rank(); }
+  int size() const noexcept { return core_->size(); }
+  /// @brief True on the rank that runs the program in the root-driven style.
+  bool is_root() const noexcept { return rank() == root_; }
+  /// @brief Worker threads over all ranks (Python's max_workers).
+  std::size_t workers() const noexcept { return core_->total_workers(); }
+  /// @brief This rank's thread pool (for purely local work).
+  ThreadPool& pool() noexcept { return core_->pool(); }
+
+  /// @brief Schedules `fn(args...)` somewhere in the executor and returns its Future.
+  /// @throws InvalidStateError after shutdown/close; BrokenExecutor once broken.
+  template <class F, class... Args>
+  auto submit(F&& fn, Args&&... args) -> Future<wire::call_result_t<F, Args...>> {
+    using R = wire::call_result_t<F, Args...>;
+    using Env = detail::CallEnvelope<R, std::decay_t<F>, std::decay_t<Args>...>;
+    auto env = std::make_unique<Env>(std::forward<F>(fn), std::tuple<std::decay_t<Args>...>(std::forward<Args>(args)...));
+    auto fut = env->future();
+    core_->submit(std::move(env), "Executor::submit");
+    return fut;
+  }
+
+  /// @brief Pool.apply: submit and wait for the result.
+  template <class F, class... Args>
+  decltype(auto) apply(F&& fn, Args&&... args) {
+    auto f = submit(std::forward<F>(fn), std::forward<Args>(args)...);
+    if constexpr (std::is_void_v<wire::call_result_t<F, Args...>>) {
+      f.result();
+    } else {
+      return wire::call_result_t<F, Args...>(f.result());
+    }
+  }
+
+  /// @brief Pool.apply_async: @p callback(value) or @p error_callback(exception) runs when
+  /// the task ends (in the thread that completes it). The arguments come as a tuple.
+  template <class F, class... Args, class Callback = std::nullptr_t, class ErrorCallback = std::nullptr_t>
+  auto apply_async(F&& fn, std::tuple<Args...> args, Callback callback = nullptr, ErrorCallback error_callback = nullptr) {
+    auto f = std::apply([&](auto&&... a) { return submit(std::forward<F>(fn), std::move(a)...); }, std::move(args));
+    using R = typename decltype(f)::value_type;
+    if constexpr (!std::is_same_v<Callback, std::nullptr_t> || !std::is_same_v<ErrorCallback, std::nullptr_t>) {
+      f.add_done_callback([callback, error_callback](const Future<R>& done) mutable {
+        if (done.cancelled()) return;
+        if (auto e = done.exception()) {
+          if constexpr (!std::is_same_v<ErrorCallback, std::nullptr_t>) error_callback(e);
+          return;
+        }
+        if constexpr (!std::is_same_v<Callback, std::nullptr_t>) {
+          if constexpr (std::is_void_v<R>) {
+            callback();
+          } else {
+            callback(done.result());
+          }
+        }
+      });
+    }
+    return f;
+  }
+
+  /// @brief Applies @p fn to every element; results in input order (see MapResult).
+  ///
+  /// Elements are grouped in chunks (ExecutorMapOptions::chunksize), each chunk one task.
+  /// An element's exception surfaces when that element is reached.
+  /// @throws ValueError for chunksize 0 or a negative timeout; InvalidStateError after shutdown.
+  template <class F, std::ranges::input_range Range>
+  auto map(F&& fn, Range&& range, ExecutorMapOptions options = {}) {
+    return map_impl(std::forward<F>(fn), std::forward<Range>(range), options, false, "Executor::map");
+  }
+  /// @brief As map, in completion order.
+  template <class F, std::ranges::input_range Range>
+  auto map_unordered(F&& fn, Range&& range, ExecutorMapOptions options = {}) {
+    return map_impl(std::forward<F>(fn), std::forward<Range>(range), options, true, "Executor::map_unordered");
+  }
+  /// @brief Pool.imap / imap_unordered (same as map / map_unordered here).
+  template <class F, std::ranges::input_range Range>
+  auto imap(F&& fn, Range&& range, ExecutorMapOptions options = {}) {
+    return map_impl(std::forward<F>(fn), std::forward<Range>(range), options, false, "Executor::imap");
+  }
+  template <class F, std::ranges::input_range Range>
+  auto imap_unordered(F&& fn, Range&& range, ExecutorMapOptions options = {}) {
+    return map_impl(std::forward<F>(fn), std::forward<Range>(range), options, true, "Executor::imap_unordered");
+  }
+  /// @brief Pool.map_async: one future of the whole result vector.
+  template <class F, std::ranges::input_range Range>
+  auto map_async(F&& fn, Range&& range, ExecutorMapOptions options = {}) {
+    auto results = std::make_shared<decltype(map(std::forward<F>(fn), std::forward<Range>(range), options))>(
+        map(std::forward<F>(fn), std::forward<Range>(range), options));
+    std::vector<Future<detail::ChunkStatus>> chunks = results->chunk_futures();
+    return when_all(std::move(chunks)).then([results](const auto&) { return results->to_vector(); });
+  }
+  /// @brief map over tuples of arguments: `fn(get<0>(e), get<1>(e), ...)`.
+  template <class F, std::ranges::input_range Range>
+  auto starmap(F&& fn, Range&& range, ExecutorMapOptions options = {}) {
+    return map_impl(Star<std::decay_t<F>>{std::forward<F>(fn)}, std::forward<Range>(range), options, false,
+                    "Executor::starmap");
+  }
+
+  /// @brief SCOOP mapReduce: reduce(map(x) for x in range), computed over the executor.
+  ///
+  /// Each chunk maps and reduces its elements left to right where it runs; the partial
+  /// results are combined as they arrive by a balanced tree of futures that keeps the
+  /// input order, so @p reduce_fn only needs to be associative. Defined for 0 inputs
+  /// (returns the initial value, or ValueError without one) and 1 input.
+  /// @throws the first exception of @p map_fn / @p reduce_fn; ValueError for bad options.
+  template <class F, class Red, std::ranges::input_range Range>
+  auto map_reduce(F map_fn, Red reduce_fn, Range&& range,
+                  MapReduceOptions<std::remove_cvref_t<std::invoke_result_t<F&, std::ranges::range_reference_t<Range>>>>
+                      options = {}) {
+    using Elem = std::ranges::range_value_t<Range>;
+    using R = std::remove_cvref_t<std::invoke_result_t<F&, Elem&>>;
+    const char* api = "Executor::map_reduce";
+    if (options.chunksize && *options.chunksize == 0) throw ValueError(std::string(api) + ": chunksize must be >= 1, got 0");
+    auto chunks = split(std::forward<Range>(range), options.chunksize);
+    if (chunks.empty()) {
+      if (options.initial) return R(*options.initial);
+      throw ValueError(std::string(api) + ": the input is empty and no initial value was given");
+    }
+    std::vector<Future<std::optional<R>>> parts;
+    parts.reserve(chunks.size());
+    for (auto& c : chunks) parts.push_back(submit(detail::ChunkReducer<F, Red, Elem>{map_fn, reduce_fn}, std::move(c)));
+    Future<std::optional<R>> total = combine(parts, 0, parts.size(), reduce_fn);
+    std::optional<R> v = total.result();
+    if (options.initial) return v ? R(reduce_fn(R(*options.initial), std::move(*v))) : R(*options.initial);
+    return R(std::move(*v));
+  }
+
+  /// @brief Collective SPMD map_reduce: every rank maps and reduces its own @p local
+  /// range on its pool; the per-rank results are combined in rank order on every rank.
+  /// Every rank gets the same value. @p reduce_fn must be associative.
+  /// @throws ValueError when every rank's range is empty and no initial value is given.
+  template <class F, class Red, std::ranges::input_range Range>
+  auto map_reduce_all(F map_fn, Red reduce_fn, Range&& local,
+                      std::optional<std::remove_cvref_t<std::invoke_result_t<F&, std::ranges::range_reference_t<Range>>>>
+                          initial = std::nullopt) {
+    using R = std::remove_cvref_t<std::invoke_result_t<F&, std::ranges::range_reference_t<Range>>>;
+    std::vector<std::ranges::range_value_t<Range>> items(std::ranges::begin(local), std::ranges::end(local));
+    std::optional<R> mine;
+    if (!items.empty()) {
+      mine = pool().parallel_reduce(std::size_t{0}, items.size(), std::optional<R>{},
+                                    [&](std::optional<R> a, std::optional<R> b) -> std::optional<R> {
+                                      if (!a) return b;
+                                      if (!b) return a;
+                                      return reduce_fn(std::move(*a), std::move(*b));
+                                    },
+                                    [&](std::size_t i) { return std::optional<R>(map_fn(items[i])); });
+    }
+    auto all = core_->allgather(wire::serialize(mine));
+    std::optional<R> acc = initial;
+    for (auto& bytes : all) {
+      auto part = wire::deserialize<std::optional<R>>(bytes);
+      if (!part) continue;
+      acc = acc ? std::optional<R>(reduce_fn(std::move(*acc), std::move(*part))) : std::move(part);
+    }
+    if (!acc) throw ValueError("Executor::map_reduce_all: every rank's input is empty and no initial value was given");
+    return std::move(*acc);
+  }
+
+  /// @brief Stops accepting outside work. With @p wait (collective), returns when every
+  /// task submitted anywhere has ended and no message is in flight; @p cancel_futures
+  /// cancels this rank's tasks not yet dispatched. Idempotent.
+  void shutdown(bool wait = true, bool cancel_futures = false) { core_->shutdown(wait, cancel_futures); }
+  /// @brief Pool.close: no more submits (this rank).
+  void close() { core_->shutdown(false, false); }
+  /// @brief Pool.join: waits for all work (collective; after close()).
+  void join() { core_->shutdown(true, false); }
+  /// @brief Pool.terminate: cancels this rank's undispatched tasks, then as join().
+  /// Running tasks finish (threads cannot be killed safely).
+  void terminate() { core_->shutdown(true, true); }
+
+  /// @brief Counters of this rank.
+  detail::ExecutorCore::Stats stats() const noexcept { return core_->stats(); }
+  /// @internal Test hook: treat rank @p r as unreachable (BrokenExecutor).
+  void debug_break_rank(int r) { core_->break_rank(r, "marked unreachable by a test"); }
+
+ private:
+  template <class F>
+  struct Star {
+    F fn;
+    template <class Tuple>
+    auto operator()(const Tuple& t) const {
+      return std::apply(fn, t);
+    }
+  };
+
+  template <class Range>
+  auto split(Range&& range, std::optional<std::size_t> chunksize) {
+    using Elem = std::ranges::range_value_t<Range>;
+    std::vector<Elem> all;
+    if constexpr (std::ranges::sized_range<Range>) all.reserve(static_cast<std::size_t>(std::ranges::size(range)));
+    for (auto&& x : range) all.push_back(std::forward<decltype(x)>(x));
+    const std::size_t n = all.size();
+    const std::size_t target = std::max<std::size_t>(1, workers() * 4);
+    const std::size_t chunk = chunksize ? *chunksize : std::max<std::size_t>(1, (n + target - 1) / target);
+    std::vector<std::vector<Elem>> chunks;
+    chunks.reserve((n + chunk - 1) / chunk);
+    for (std::size_t lo = 0; lo < n; lo += chunk) {
+      const std::size_t hi = std::min(n, lo + chunk);
+      chunks.emplace_back(std::make_move_iterator(all.begin() + static_cast<std::ptrdiff_t>(lo)),
+                          std::make_move_iterator(all.begin() + static_cast<std::ptrdiff_t>(hi)));
+    }
+    return chunks;
+  }
+
+  template <class R, class Red>
+  Future<std::optional<R>> combine(std::vector<Future<std::optional<R>>>& parts, std::size_t lo, std::size_t hi, Red& red) {
+    if (hi - lo == 1) return parts[lo];
+    const std::size_t mid = lo + (hi - lo) / 2;
+    auto left = combine(parts, lo, mid, red);
+    auto right = combine(parts, mid, hi, red);
+    return when_all(left, right).then([red](const auto& both) mutable -> std::optional<R> {
+      auto [l, r] = both.result();
+      std::optional<R> a = l.result(), b = r.result();  // rethrows a side's exception
+      if (!a) return b;
+      if (!b) return a;
+      return red(std::move(*a), std::move(*b));
+    });
+  }
+
+  template <class F, class Range>
+  auto map_impl(F&& fn, Range&& range, const ExecutorMapOptions& options, bool unordered, const char* api) {
+    using Elem = std::ranges::range_value_t<Range>;
+    using Fn = std::decay_t<F>;
+    using Raw = std::invoke_result_t<Fn&, Elem&>;
+    using R = detail::exec_value_t<std::remove_cvref_t<Raw>>;
+    if (options.chunksize && *options.chunksize == 0) throw ValueError(std::string(api) + ": chunksize must be >= 1, got 0");
+    Deadline deadline = options.timeout ? Deadline::after(*options.timeout, api) : Deadline{};
+    auto chunks = split(std::forward<Range>(range), options.chunksize);
+    std::size_t n = 0;
+    for (auto& c : chunks) n += c.size();
+    using Slot = detail::map_slot_t<R>;
+    auto slots = std::make_shared<std::vector<Slot>>(n);
+    const std::size_t chunk = chunks.empty() ? 1 : chunks.front().size();
+    std::vector<Future<detail::ChunkStatus>> statuses;
+    statuses.reserve(chunks.size());
+    detail::ChunkRunner<Fn, Elem> runner{Fn(std::forward<F>(fn))};
+    std::size_t lo = 0;
+    for (auto& c : chunks) {
+      const std::size_t count = c.size();
+      auto f = submit(runner, std::move(c));
+      statuses.push_back(f.then([slots, lo](const auto& done) {
+        const auto& reply = done.result();  // BrokenExecutor, CancelledError... fail the chunk
+        detail::ChunkStatus st;
+        for (std::size_t i = 0; i < reply.values.size(); ++i) (*slots)[lo + i] = reply.values[i];
+        st.computed = reply.values.size();
+        if (!reply.error.empty()) {
+          wire::Reader in(reply.error);
+          st.error = wire::decode_exception(in);
+        }
+        return st;
+      }));
+      lo += count;
+    }
+    return MapResult<R>(std::move(slots), chunk, std::move(statuses), deadline, unordered);
+  }
+
+  std::unique_ptr<detail::ExecutorCore> core_;
+  int root_ = 0;
+};
+
+/// @brief The Executor of this rank (for tasks that submit tasks).
+/// @throws InvalidStateError when no Executor exists.
+Executor& this_executor();
+
+}  // namespace troupe

@@ -1,0 +1,340 @@
+// The distributed executor at 1, 2 and 4 ranks: results, errors, cancellation, nesting,
+// accounting, the Pool face and map_reduce. Every test builds an Executor on every rank
+// (collective) and leaves through its collective shutdown.
+#include "troupe/executor/executor.hpp"
+
+#include <gtest/gtest.h>
+#include <mpi.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <numeric>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <tuple>
+#include <variant>
+#include <vector>
+
+#include "troupe/runtime/runtime.hpp"
+
+using namespace std::chrono_literals;
+using troupe::Executor;
+using troupe::Future;
+
+namespace {
+
+troupe::RuntimeOptions quiet() {
+  troupe::RuntimeOptions o;
+  o.quiet = true;
+  return o;
+}
+
+int world_size() {
+  int s = 1;
+  MPI_Comm_size(MPI_COMM_WORLD, &s);
+  return s;
+}
+
+struct ParseError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+struct Unregistered : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+int square(int x) { return x * x; }
+
+long fib(int n) {
+  if (n < 12) {
+    long x = 0, y = 1;
+    for (int i = 0; i < n; ++i) {
+      const long t = x + y;
+      x = y;
+      y = t;
+    }
+    return x;
+  }
+  auto& ex = troupe::this_executor();
+  auto left = ex.submit([](int k) { return fib(k); }, n - 1);
+  auto right = ex.submit([](int k) { return fib(k); }, n - 2);
+  return left.result(60s) + right.result(60s);
+}
+
+}  // namespace
+
+TROUPE_REGISTER_EXCEPTION(ParseError);
+
+TEST(Executor, SubmitRunsEverywhereAndReturnsValues) {
+  troupe::Runtime rt(quiet());
+  Executor ex(rt);
+  EXPECT_EQ(ex.size(), world_size());
+  if (ex.is_root()) {
+    std::vector<Future<std::pair<int, int>>> fs;
+    for (int i = 0; i < 400; ++i) {
+      fs.push_back(ex.submit([](int x) {
+        std::this_thread::sleep_for(100us);
+        return std::pair<int, int>{troupe::this_executor().rank(), x * x};
+      }, i));
+    }
+    std::set<int> ranks;
+    for (int i = 0; i < 400; ++i) {
+      auto [r, v] = fs[static_cast<std::size_t>(i)].result(60s);
+      EXPECT_EQ(v, i * i);
+      ranks.insert(r);
+    }
+    EXPECT_EQ(static_cast<int>(ranks.size()), ex.size()) << "every rank ran some of the tasks";
+    EXPECT_EQ(ex.submit(troupe::remote<&square>, 12).result(60s), 144);
+  }
+  ex.shutdown();
+}
+
+TEST(Executor, OrderedMapOfHundredThousandEqualsSerial) {
+  troupe::Runtime rt(quiet());
+  Executor ex(rt);
+  if (ex.is_root()) {
+    std::vector<long> in(100000);
+    std::iota(in.begin(), in.end(), 0L);
+    auto out = ex.map([](long x) { return 3 * x + 1; }, in).to_vector();
+    ASSERT_EQ(out.size(), in.size());
+    for (std::size_t i = 0; i < in.size(); ++i) ASSERT_EQ(out[i], 3 * in[i] + 1);
+    auto chunked = ex.map([](long x) { return x % 7; }, in, {.chunksize = 333}).to_vector();
+    for (std::size_t i = 0; i < in.size(); ++i) ASSERT_EQ(chunked[i], in[i] % 7);
+    auto unordered = ex.map_unordered([](long x) { return x * 2; }, in, {.chunksize = 1000}).to_vector();
+    std::sort(unordered.begin(), unordered.end());
+    for (std::size_t i = 0; i < in.size(); ++i) ASSERT_EQ(unordered[i], 2 * in[i]);
+    auto star = ex.starmap([](int a, int b) { return a * b; }, std::vector<std::tuple<int, int>>{{2, 3}, {4, 5}}).to_vector();
+    EXPECT_EQ(star, (std::vector<int>{6, 20}));
+  }
+  ex.shutdown();
+}
+
+TEST(Executor, RemoteExceptionsKeepTypeAndRank) {
+  troupe::Runtime rt(quiet());
+  Executor ex(rt);
+  if (ex.is_root()) {
+    const int last = ex.size() - 1;
+    // Run on every rank: one task per worker thread, each throws.
+    std::vector<Future<int>> fs;
+    for (std::size_t i = 0; i < ex.workers() * 4; ++i) {
+      fs.push_back(ex.submit([](int) -> int { throw std::invalid_argument("bad input 7"); }, 0));
+    }
+    std::set<std::string> where;
+    for (auto& f : fs) {
+      try {
+        (void)f.result(60s);
+        ADD_FAILURE() << "no exception";
+      } catch (const std::invalid_argument& e) {
+        const std::string w = e.what();
+        EXPECT_NE(w.find("bad input 7"), std::string::npos) << w;
+        // Tasks that ran on another rank say where; those that ran here are the original.
+        if (w.find("[rank ") != std::string::npos) where.insert(w.substr(0, w.find(']') + 1));
+      }
+    }
+    if (ex.size() > 1) {
+      EXPECT_FALSE(where.empty()) << "no exception came from another rank";
+      for (const auto& w : where) EXPECT_EQ(w.find("[rank 0/"), std::string::npos) << "remote ones name their rank: " << w;
+    }
+    (void)last;
+    auto user = ex.submit([](int) -> int { throw ParseError("line 3"); }, 0);
+    EXPECT_THROW((void)user.result(60s), ParseError);
+    auto other = ex.submit([](int) -> int { throw Unregistered("mystery"); }, 0);
+    try {
+      (void)other.result(60s);
+      ADD_FAILURE() << "no exception";
+    } catch (const troupe::RemoteError& e) {
+      EXPECT_NE(e.type_name().find("Unregistered"), std::string::npos) << e.type_name();
+      EXPECT_EQ(e.message(), "mystery");
+      EXPECT_GE(e.rank(), 0);
+    } catch (const Unregistered&) {
+      // Ran on this rank: the exception object itself arrives, which is fine.
+    }
+  }
+  ex.shutdown();
+}
+
+TEST(Executor, CancelReachesQueuedTasksAndTimeoutsWork) {
+  troupe::Runtime rt(quiet());
+  troupe::ExecutorOptions opts;
+  opts.credits_per_thread = 1;  // a small window: most tasks stay queued and cancellable
+  Executor ex(rt, opts);
+  if (ex.is_root()) {
+    std::vector<Future<int>> blockers;
+    for (std::size_t i = 0; i < ex.workers(); ++i) {
+      blockers.push_back(ex.submit([](int) {
+        std::this_thread::sleep_for(300ms);
+        return 1;
+      }, 0));
+    }
+    std::vector<Future<int>> queued;
+    for (int i = 0; i < 50; ++i) queued.push_back(ex.submit([](int x) { return x; }, i));
+    int cancelled = 0;
+    for (auto& q : queued) cancelled += q.cancel() ? 1 : 0;
+    EXPECT_EQ(cancelled, 50) << "every task beyond the credit window was still queued";
+    for (auto& q : queued) EXPECT_THROW((void)q.result(60s), troupe::CancelledError);
+    EXPECT_THROW((void)blockers[0].result(1ms), troupe::TimeoutError);
+    for (auto& b : blockers) EXPECT_EQ(b.result(60s), 1);
+    EXPECT_FALSE(blockers[0].cancel()) << "a finished task cannot be cancelled";
+  }
+  ex.shutdown();
+}
+
+TEST(Executor, NestedTasksSpreadOverRanks) {
+  troupe::Runtime rt(quiet());
+  Executor ex(rt);
+  if (ex.is_root()) {
+    auto f = ex.submit([](int n) { return fib(n); }, 22);
+    EXPECT_EQ(f.result(120s), 17711);
+  }
+  ex.shutdown();
+  const auto st = ex.stats();
+  long long served = static_cast<long long>(st.served_remote), all = 0;
+  MPI_Allreduce(&served, &all, 1, MPI_LONG_LONG, MPI_SUM, MPI_COMM_WORLD);
+  if (world_size() > 1) {
+    EXPECT_GT(all, 0) << "some nested tasks ran on another rank";
+  }
+}
+
+TEST(Executor, TenThousandTasksOnePercentThrowEachEndExactlyOnce) {
+  troupe::Runtime rt(quiet());
+  Executor ex(rt);
+  if (ex.is_root()) {
+    constexpr int kTasks = 100000;
+    std::vector<Future<int>> fs;
+    fs.reserve(kTasks);
+    for (int i = 0; i < kTasks; ++i) {
+      fs.push_back(ex.submit([](int x) {
+        if (x % 100 == 0) throw std::range_error("task " + std::to_string(x));
+        return x;
+      }, i));
+    }
+    std::atomic<int> callbacks{0};
+    for (auto& f : fs) f.add_done_callback([&] { callbacks.fetch_add(1); });
+    int ok = 0, failed = 0, other = 0;
+    for (int i = 0; i < kTasks; ++i) {
+      try {
+        EXPECT_EQ(fs[static_cast<std::size_t>(i)].result(120s), i);
+        ++ok;
+      } catch (const std::range_error&) {
+        ++failed;
+      } catch (...) {
+        ++other;
+      }
+    }
+    EXPECT_EQ(ok, kTasks - kTasks / 100);
+    EXPECT_EQ(failed, kTasks / 100);
+    EXPECT_EQ(other, 0);
+    EXPECT_EQ(callbacks.load(), kTasks);
+  }
+  ex.shutdown();
+  const auto st = ex.stats();
+  EXPECT_EQ(st.submitted, st.completed);
+}
+
+TEST(Executor, PoolFaceApplyAsyncImapInitializerTerminate) {
+  troupe::Runtime rt(quiet());
+  static std::atomic<int> inits{0};
+  inits = 0;
+  troupe::ExecutorOptions opts;
+  opts.initializer = [] { inits.fetch_add(1); };
+  Executor ex(rt, opts);
+  if (ex.is_root()) {
+    EXPECT_EQ(ex.apply([](int a) { return a + 1; }, 41), 42);
+    std::atomic<int> got{0};
+    std::atomic<int> errors{0};
+    auto f = ex.apply_async([](int a) { return a * 2; }, std::tuple{21}, [&](int v) { got = v; });
+    auto g = ex.apply_async([](int) -> int { throw std::logic_error("no"); }, std::tuple{0}, nullptr,
+                            [&](std::exception_ptr) { errors.fetch_add(1); });
+    // Callbacks run just after the future turns done: wait for them, not for the future.
+    const auto until = std::chrono::steady_clock::now() + 60s;
+    while ((got.load() != 42 || errors.load() != 1) && std::chrono::steady_clock::now() < until) {
+      std::this_thread::sleep_for(100us);
+    }
+    EXPECT_TRUE(f.done() && g.done());
+    EXPECT_EQ(got.load(), 42);
+    EXPECT_EQ(errors.load(), 1);
+    int n = 0;
+    for (int v : ex.imap_unordered([](int x) { return x; }, std::vector<int>(1000, 1), {.chunksize = 10})) n += v;
+    EXPECT_EQ(n, 1000);
+    auto all = ex.map_async([](int x) { return x + 1; }, std::vector<int>{1, 2, 3});
+    EXPECT_EQ(all.result(60s), (std::vector<int>{2, 3, 4}));
+    for (int i = 0; i < 100; ++i) ex.submit([](int) { std::this_thread::sleep_for(1ms); }, i);
+  }
+  ex.terminate();  // cancels what was not dispatched; returns
+  long long mine = inits.load(), total = 0;
+  MPI_Allreduce(&mine, &total, 1, MPI_LONG_LONG, MPI_SUM, MPI_COMM_WORLD);
+  EXPECT_EQ(total, static_cast<long long>(ex.workers())) << "the initializer ran once per worker thread of every rank";
+}
+
+TEST(Executor, MapReduceScoopShapeAndEdgeCases) {
+  troupe::Runtime rt(quiet());
+  Executor ex(rt);
+  if (ex.is_root()) {
+    // SCOOP's example: sum over [[a]*a for a in range(1000)] = sum(a*a).
+    std::vector<int> in(1000);
+    std::iota(in.begin(), in.end(), 0);
+    const long total = ex.map_reduce([](int a) { return long(a) * a; }, [](long x, long y) { return x + y; }, in);
+    EXPECT_EQ(total, 332833500L);
+    // Order is kept: string concatenation is associative, not commutative.
+    std::vector<int> letters(26);
+    std::iota(letters.begin(), letters.end(), 0);
+    auto s = ex.map_reduce([](int i) { return std::string(1, char('a' + i)); },
+                           [](std::string a, const std::string& b) { return a + b; }, letters, {.chunksize = 3});
+    EXPECT_EQ(s, "abcdefghijklmnopqrstuvwxyz");
+    EXPECT_EQ(ex.map_reduce([](int a) { return a; }, [](int a, int b) { return a + b; }, std::vector<int>{5}), 5);
+    EXPECT_EQ(ex.map_reduce([](int a) { return a; }, [](int a, int b) { return a + b; }, std::vector<int>{},
+                            {.initial = 7}),
+              7);
+    EXPECT_THROW(ex.map_reduce([](int a) { return a; }, [](int a, int b) { return a + b; }, std::vector<int>{}),
+                 troupe::ValueError);
+    EXPECT_THROW((void)ex.map([](int a) { return a; }, std::vector<int>{1}, {.chunksize = 0}), troupe::ValueError);
+  }
+  // SPMD: every rank contributes its own block; everyone gets the same answer.
+  std::vector<int> mine(100);
+  std::iota(mine.begin(), mine.end(), 100 * ex.rank());
+  const long all = ex.map_reduce_all([](int x) { return long(x); }, [](long a, long b) { return a + b; }, mine);
+  const long n = 100L * ex.size();
+  EXPECT_EQ(all, n * (n - 1) / 2);
+  ex.shutdown();
+}
+
+TEST(Executor, SerializableTypesRoundTripThroughRemoteCalls) {
+  troupe::Runtime rt(quiet());
+  Executor ex(rt);
+  if (ex.is_root()) {
+    using Big = std::tuple<std::string, std::vector<double>, std::map<std::string, int>, std::optional<int>,
+                           std::variant<int, std::string>, std::array<char, 3>>;
+    Big in{"héllo\0x", {1.5, -2.0}, {{"a", 1}, {"b", 2}}, 9, std::string("v"), {'x', 'y', 'z'}};
+    for (std::size_t i = 0; i < ex.workers() * 2; ++i) {
+      auto back = ex.submit([](Big b) { return b; }, in).result(60s);
+      EXPECT_EQ(back, in);
+    }
+  }
+  ex.shutdown();
+}
+
+TEST(Executor, UseAfterShutdownAndBrokenRank) {
+  troupe::Runtime rt(quiet());
+  {
+    Executor ex(rt);
+    ex.shutdown();
+    try {
+      ex.submit([](int x) { return x; }, 1);
+      ADD_FAILURE();
+    } catch (const troupe::InvalidStateError& e) {
+      EXPECT_NE(std::string(e.what()).find("after shutdown"), std::string::npos);
+    }
+  }
+  if (world_size() > 1) {
+    Executor ex(rt);
+    if (ex.is_root()) {
+      ex.debug_break_rank(1);
+      EXPECT_THROW(ex.submit([](int x) { return x; }, 1), troupe::BrokenExecutor);
+    }
+    ex.shutdown();
+  }
+}
