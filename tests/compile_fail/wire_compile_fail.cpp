@@ -1,5 +1,6 @@
 // Types that troupe::wire must refuse at compile time. Built once per case with
 // -DTROUPE_CF_CASE=<n> by tests/compile_fail/CMakeLists.txt; case 0 must compile.
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
@@ -57,6 +58,8 @@ int main() {
   (void)wire::serialize(HookedPointer{});
 #elif TROUPE_CF_CASE == 11
   (void)wire::serialize(BoostOnly{});
+#elif TROUPE_CF_CASE == 12
+  (void)wire::serialize(std::vector<std::atomic<int>>(2));
 #else
 #error "unknown TROUPE_CF_CASE"
 #endif

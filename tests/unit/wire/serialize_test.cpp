@@ -8,6 +8,7 @@
 #include <boost/serialization/vector.hpp>
 
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <complex>
@@ -355,6 +356,11 @@ TEST(WireSerialize, SerializableConcept) {
   static_assert(!wire::Serializable<std::tuple<int, std::string_view>>);
   static_assert(!wire::Serializable<std::optional<std::reference_wrapper<int>>>);
   static_assert(!wire::Serializable<std::array<int*, 2>>);
+  static_assert(!wire::Serializable<std::atomic<int>>);
+  struct HoldsAtomic {
+    std::atomic<int> x;
+  };
+  static_assert(!wire::Serializable<HoldsAtomic>);
   SUCCEED();
 }
 

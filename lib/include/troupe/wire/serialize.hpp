@@ -206,6 +206,15 @@ void save(Writer& w, const T& v);
 template <class T>
 void load(Reader& r, T& v);
 
+namespace detail {  // defined in troupe/wire/detail/codec.hpp
+template <class T>
+struct Codec;
+template <class T>
+constexpr void explain();
+template <class T>
+std::size_t size_hint(const T& v);
+}  // namespace detail
+
 }  // namespace troupe::wire
 
 #include "troupe/wire/detail/codec.hpp"

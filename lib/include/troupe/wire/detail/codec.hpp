@@ -1,7 +1,8 @@
 #pragma once
 /// @file
-/// @brief Internal: one Codec<T> per supported type family. Included by troupe/wire/serialize.hpp
-/// after Writer, Reader and the save/load declarations.
+/// @brief Internal: one Codec<T> per supported type family. troupe/wire/serialize.hpp includes
+/// it after Writer, Reader and the declarations it needs (and it includes serialize.hpp, so it
+/// also compiles on its own).
 ///
 /// Each Codec<T> has
 ///  - `supported`: T can be sent (element types checked recursively);
@@ -18,6 +19,8 @@
 #include <string_view>
 #include <type_traits>
 #include <utility>
+
+#include "troupe/wire/serialize.hpp"
 
 namespace troupe::wire::detail {
 
@@ -97,6 +100,7 @@ enum class Kind {
   Boost,
   Bool,
   Bitwise,
+  NotCopyable,
   Unsupported
 };
 
@@ -128,7 +132,14 @@ consteval Kind classify() {
   } else if constexpr (std::is_same_v<T, bool>) {
     return Kind::Bool;
   } else if constexpr (std::is_trivially_copyable_v<T> && !std::is_array_v<T>) {
-    return Kind::Bitwise;
+    // GCC calls std::atomic and structs holding a std::mutex trivially copyable; their bytes
+    // do not stand for a value. (Not is_copy_assignable: asking GCC 12 that of a closure type
+    // flips its later answer to is_trivially_copyable.)
+    if constexpr (std::is_copy_constructible_v<T>) {
+      return Kind::Bitwise;
+    } else {
+      return Kind::NotCopyable;
+    }
   } else {
     return Kind::Unsupported;
   }
@@ -291,12 +302,17 @@ struct Codec {
       static_assert(dependent_false<T>,
                     "troupe::wire: a std::function cannot be sent: it may hold any callable; "
                     "send plain data, or pass a function or lambda to submit() instead");
+    } else if constexpr (kind == Kind::NotCopyable) {
+      static_assert(dependent_false<T>,
+                    "troupe::wire: this type cannot be sent as bytes: it is trivially copyable but "
+                    "not copy-constructible (a std::atomic or a std::mutex inside?); give it a "
+                    "troupe_fields hook (TROUPE_FIELDS(...)) listing what to send");
     } else {
       static_assert(dependent_false<T>,
                     "troupe::wire: this type cannot be sent: it is not trivially copyable, not a "
                     "supported std type, and has no troupe_fields hook (TROUPE_FIELDS(...) or "
                     "a member/free troupe_fields(A&)) and no Boost.Serialization serialize("
-                    "Archive&, unsigned); add one (docs/wire.md). The notes below name the type");
+                    "Archive&, unsigned); add one (docs/wire.md); the type is the argument of dependent_false<...> here");
     }
   }
 };
