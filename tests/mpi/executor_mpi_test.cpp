@@ -338,3 +338,50 @@ TEST(Executor, UseAfterShutdownAndBrokenRank) {
     ex.shutdown();
   }
 }
+
+TEST(Executor, BufferedMapConsumesEndlessInputLazily) {
+  troupe::Runtime rt(quiet());
+  Executor ex(rt);
+  if (ex.is_root()) {
+    // An endless input: only buffersize chunks are ever in flight.
+    auto squares = ex.imap([](long x) { return x * x; }, std::views::iota(0L), {.chunksize = 10, .buffersize = 4});
+    long i = 0;
+    for (long v : squares) {
+      ASSERT_EQ(v, i * i);
+      if (++i == 5000) break;
+    }
+    auto st = ex.stats();
+    EXPECT_LE(st.submitted, 5000u / 10 + 4 + 1) << "the input was not read ahead of the buffer";
+    EXPECT_THROW((void)ex.map([](int x) { return x; }, std::vector<int>{1}, {.buffersize = 0}), troupe::ValueError);
+    // Unordered with a buffer, over a sized input.
+    auto u = ex.imap_unordered([](int x) { return x + 1; }, std::vector<int>(1000, 1), {.chunksize = 7, .buffersize = 3}).to_vector();
+    EXPECT_EQ(u.size(), 1000u);
+    EXPECT_EQ(std::count(u.begin(), u.end(), 2), 1000);
+  }
+  ex.shutdown();
+}
+
+TEST(Executor, MapExceptionSurfacesAtItsElementAndTimeout) {
+  troupe::Runtime rt(quiet());
+  Executor ex(rt);
+  if (ex.is_root()) {
+    std::vector<int> in(10);
+    std::iota(in.begin(), in.end(), 0);
+    for (std::size_t chunk : {1u, 3u, 10u}) {
+      auto r = ex.map([](int x) {
+        if (x == 2) throw std::out_of_range("element 2");
+        return x;
+      }, in, {.chunksize = chunk});
+      EXPECT_EQ(r.next(), 0);
+      EXPECT_EQ(r.next(), 1);
+      EXPECT_THROW((void)r.next(), std::out_of_range) << "chunksize " << chunk;
+      EXPECT_EQ(r.next(), std::nullopt);
+    }
+    auto slow = ex.map([](int x) {
+      std::this_thread::sleep_for(200ms);
+      return x;
+    }, std::vector<int>{1}, {.timeout = 10ms});
+    EXPECT_THROW((void)slow.next(), troupe::TimeoutError);
+  }
+  ex.shutdown();
+}

@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <ranges>
@@ -22,6 +23,7 @@
 #include "troupe/core/deadline.hpp"
 #include "troupe/core/error.hpp"
 #include "troupe/executor/detail/core.hpp"
+#include "troupe/executor/stream_map.hpp"
 #include "troupe/future/future.hpp"
 #include "troupe/future/wait.hpp"
 #include "troupe/pool/map_result.hpp"
@@ -56,6 +58,9 @@ struct ExecutorMapOptions {
   std::optional<std::size_t> chunksize = std::nullopt;
   /// Deadline of the whole iteration, from the call.
   std::optional<std::chrono::duration<double>> timeout = std::nullopt;
+  /// At most this many chunks in flight; the input is then read lazily, as results are
+  /// taken (huge or endless inputs). nullopt: every chunk is submitted at once. 0 is a ValueError.
+  std::optional<std::size_t> buffersize = std::nullopt;
 };
 
 /// @brief Options of Executor::map_reduce.
@@ -119,14 +124,6 @@ class CallEnvelope final : public Envelope {
   Promise<R> promise_;
 };
 
-/// The reply of one map chunk: values in order, then the first exception as a record.
-template <class R>
-struct ChunkReply {
-  std::vector<exec_value_t<R>> values;
-  std::vector<std::byte> error;  // encode_exception record, empty if none
-  TROUPE_FIELDS(values, error)
-};
-
 [[nodiscard]] std::vector<std::byte> encode_current_exception() noexcept;
 
 /// Runs F over a chunk of elements on whichever rank gets it.
@@ -134,8 +131,8 @@ template <class F, class Elem>
 struct ChunkRunner {
   F fn;
   using Raw = std::invoke_result_t<F&, Elem&>;
-  ChunkReply<std::remove_cvref_t<Raw>> operator()(std::vector<Elem> items) const {
-    ChunkReply<std::remove_cvref_t<Raw>> reply;
+  ChunkReply<exec_value_t<std::remove_cvref_t<Raw>>> operator()(std::vector<Elem> items) const {
+    ChunkReply<exec_value_t<std::remove_cvref_t<Raw>>> reply;
     reply.values.reserve(items.size());
     F f = fn;
     for (auto& x : items) {
@@ -286,12 +283,13 @@ class Executor {
   auto imap_unordered(F&& fn, Range&& range, ExecutorMapOptions options = {}) {
     return map_impl(std::forward<F>(fn), std::forward<Range>(range), options, true, "Executor::imap_unordered");
   }
-  /// @brief Pool.map_async: one future of the whole result vector.
+  /// @brief Pool.map_async: one future of the whole result vector (in input order).
   template <class F, std::ranges::input_range Range>
   auto map_async(F&& fn, Range&& range, ExecutorMapOptions options = {}) {
+    if (options.buffersize) throw ValueError("Executor::map_async: buffersize is not supported (all results are kept)");
     auto results = std::make_shared<decltype(map(std::forward<F>(fn), std::forward<Range>(range), options))>(
         map(std::forward<F>(fn), std::forward<Range>(range), options));
-    std::vector<Future<detail::ChunkStatus>> chunks = results->chunk_futures();
+    auto chunks = results->chunk_futures();
     return when_all(std::move(chunks)).then([results](const auto&) { return results->to_vector(); });
   }
   /// @brief map over tuples of arguments: `fn(get<0>(e), get<1>(e), ...)`.
@@ -429,35 +427,42 @@ class Executor {
     using Raw = std::invoke_result_t<Fn&, Elem&>;
     using R = detail::exec_value_t<std::remove_cvref_t<Raw>>;
     if (options.chunksize && *options.chunksize == 0) throw ValueError(std::string(api) + ": chunksize must be >= 1, got 0");
+    if (options.buffersize && *options.buffersize == 0) throw ValueError(std::string(api) + ": buffersize must be >= 1, got 0");
     Deadline deadline = options.timeout ? Deadline::after(*options.timeout, api) : Deadline{};
-    auto chunks = split(std::forward<Range>(range), options.chunksize);
-    std::size_t n = 0;
-    for (auto& c : chunks) n += c.size();
-    using Slot = detail::map_slot_t<R>;
-    auto slots = std::make_shared<std::vector<Slot>>(n);
-    const std::size_t chunk = chunks.empty() ? 1 : chunks.front().size();
-    std::vector<Future<detail::ChunkStatus>> statuses;
-    statuses.reserve(chunks.size());
-    detail::ChunkRunner<Fn, Elem> runner{Fn(std::forward<F>(fn))};
-    std::size_t lo = 0;
-    for (auto& c : chunks) {
-      const std::size_t count = c.size();
-      auto f = submit(runner, std::move(c));
-      statuses.push_back(f.then([slots, lo](const auto& done) {
-        const auto& reply = done.result();  // BrokenExecutor, CancelledError... fail the chunk
-        detail::ChunkStatus st;
-        for (std::size_t i = 0; i < reply.values.size(); ++i) (*slots)[lo + i] = reply.values[i];
-        st.computed = reply.values.size();
-        if (!reply.error.empty()) {
-          wire::Reader in(reply.error);
-          st.error = wire::decode_exception(in);
-        }
-        return st;
-      }));
-      lo += count;
+    if (core_->closed() && !core_->in_worker()) throw InvalidStateError(std::string(api) + ": cannot schedule new tasks after shutdown");
+    // The input: kept by the stream (a view or a copy of an rvalue) and read chunk by chunk.
+    auto src = std::make_shared<Source<Range>>(std::forward<Range>(range));
+    std::size_t chunk = 1;
+    bool grow = false;
+    if (options.chunksize) {
+      chunk = *options.chunksize;
+    } else if constexpr (std::ranges::sized_range<Range>) {
+      const auto n = static_cast<std::size_t>(std::ranges::size(src->range));
+      const std::size_t target = std::max<std::size_t>(1, workers() * 4);
+      chunk = std::max<std::size_t>(1, (n + target - 1) / target);
+    } else {
+      grow = true;  // unknown length: small chunks first (fast first results), then larger
     }
-    return MapResult<R>(std::move(slots), chunk, std::move(statuses), deadline, unordered);
+    auto producer = [src, chunk, grow](std::vector<Elem>& out) mutable {
+      if (src->it == std::ranges::end(src->range)) return false;
+      const std::size_t want = chunk;
+      if (grow) chunk = std::min<std::size_t>(chunk * 2, 1024);
+      out.reserve(want);
+      for (std::size_t k = 0; k < want && src->it != std::ranges::end(src->range); ++k, ++src->it) out.push_back(*src->it);
+      return true;
+    };
+    detail::ChunkRunner<Fn, Elem> runner{Fn(std::forward<F>(fn))};
+    auto submitter = [this, runner](std::vector<Elem> items) { return submit(runner, std::move(items)); };
+    const std::size_t buffer = options.buffersize ? *options.buffersize : std::numeric_limits<std::size_t>::max();
+    return StreamMap<R, Elem>(std::move(producer), std::move(submitter), buffer, unordered, deadline);
   }
+
+  template <class Range>
+  struct Source {
+    explicit Source(Range&& r) : range(std::forward<Range>(r)), it(std::ranges::begin(range)) {}
+    std::conditional_t<std::is_lvalue_reference_v<Range>, Range, std::remove_cvref_t<Range>> range;
+    std::ranges::iterator_t<std::remove_reference_t<decltype(range)>> it;
+  };
 
   std::unique_ptr<detail::ExecutorCore> core_;
   int root_ = 0;
