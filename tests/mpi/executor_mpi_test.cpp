@@ -385,3 +385,33 @@ TEST(Executor, MapExceptionSurfacesAtItsElementAndTimeout) {
   }
   ex.shutdown();
 }
+
+TEST(Executor, SubmitToAndUnknownCallableIdentity) {
+  troupe::Runtime rt(quiet());
+  Executor ex(rt);
+  if (ex.is_root()) {
+    for (int r = 0; r < ex.size(); ++r) {
+      EXPECT_EQ(ex.submit_to(r, [](int) { return troupe::this_executor().rank(); }, 0).result(60s), r);
+    }
+    EXPECT_THROW(ex.submit_to(ex.size(), [](int x) { return x; }, 0), troupe::ValueError);
+    // A call naming a callable id that no rank has: the receiving rank reports it, the
+    // future fails with a clear message, nothing is executed.
+    const int target = ex.size() - 1;
+    troupe::wire::Writer w;
+    w.write(std::uint32_t{0xFFFFFFF0u});
+    auto bad = ex.debug_submit_raw(target, w.take());
+    try {
+      (void)bad.result(60s);
+      ADD_FAILURE() << "an unknown callable id was accepted";
+    } catch (const std::exception& e) {
+      const std::string what = e.what();
+      EXPECT_NE(what.find("unknown callable id"), std::string::npos) << what;
+    }
+    // Truncated call bytes: a decode error, also reported, not a crash.
+    troupe::wire::Writer t;
+    t.write(std::uint32_t{0});
+    auto cut = ex.debug_submit_raw(target, t.take());
+    EXPECT_ANY_THROW((void)cut.result(60s));
+  }
+  ex.shutdown();
+}

@@ -289,8 +289,11 @@ engine::Engine& ExecutorCore::engine() noexcept { return *impl_->engine; }
 bool ExecutorCore::closed() const noexcept { return impl_->closed.load(std::memory_order_acquire); }
 bool ExecutorCore::in_worker() const noexcept { return impl_->pool && impl_->pool->in_worker(); }
 
-void ExecutorCore::submit(std::unique_ptr<Envelope> env, const char* api) {
+void ExecutorCore::submit(std::unique_ptr<Envelope> env, const char* api, int pin) {
   auto& im = *impl_;
+  if (pin >= im.size || pin < -1) {
+    throw ValueError(std::string(api) + ": rank must be in [0, " + std::to_string(im.size) + "), got " + std::to_string(pin));
+  }
   const bool nested = in_worker();
   if (!nested) im.outside_submits.fetch_add(1, std::memory_order_seq_cst);
   struct Leave {
@@ -307,7 +310,14 @@ void ExecutorCore::submit(std::unique_ptr<Envelope> env, const char* api) {
   env->nested = nested;
   std::lock_guard lock(im.mu);
   if (im.broken) throw BrokenExecutor(std::string(api) + ": the executor is broken: " + im.broken_reason);
+  if (pin >= 0 && im.broken_rank[static_cast<std::size_t>(pin)]) {
+    throw BrokenExecutor(std::string(api) + ": rank " + std::to_string(pin) + " cannot be reached");
+  }
   im.submitted.fetch_add(1, std::memory_order_acq_rel);
+  if (pin >= 0) {  // placed by the caller: over the credit limit if need be
+    im.dispatch(std::move(env), pin, this);
+    return;
+  }
   if (im.ready.empty()) {
     int t = im.pick(nested);
     // A task submitted by a task may not wait for a credit that tasks blocked on it hold:

@@ -126,6 +126,43 @@ class CallEnvelope final : public Envelope {
 
 [[nodiscard]] std::vector<std::byte> encode_current_exception() noexcept;
 
+/// Raw call bytes in, raw result bytes out (tests of the receiving side's checks).
+class RawEnvelope final : public Envelope {
+ public:
+  explicit RawEnvelope(std::vector<std::byte> call) : call_(std::move(call)) {}
+  Future<std::vector<std::byte>> future() const { return promise_.get_future(); }
+  bool start() noexcept override { return promise_.set_running_or_notify_cancel(); }
+  void encode(wire::Writer& out) override { out.write_bytes(call_.data(), call_.size()); }
+  void run_local() noexcept override {
+    try {
+      wire::Reader in(call_);
+      wire::Writer out;
+      wire::decode_and_invoke(in, out);
+      promise_.set_result(out.take());
+    } catch (...) {
+      fail(std::current_exception());
+    }
+  }
+  void complete_remote(std::span<const std::byte> bytes) noexcept override {
+    try {
+      promise_.set_result(std::vector<std::byte>(bytes.begin(), bytes.end()));
+    } catch (...) {
+      fail(std::current_exception());
+    }
+  }
+  void fail(std::exception_ptr e) noexcept override {
+    try {
+      promise_.set_exception(std::move(e));
+    } catch (...) {
+    }
+  }
+  void cancel() noexcept override { promise_.get_future().cancel(); }
+
+ private:
+  std::vector<std::byte> call_;
+  Promise<std::vector<std::byte>> promise_;
+};
+
 /// Runs F over a chunk of elements on whichever rank gets it.
 template <class F, class Elem>
 struct ChunkRunner {
@@ -221,6 +258,31 @@ class Executor {
     auto env = std::make_unique<Env>(std::forward<F>(fn), std::tuple<std::decay_t<Args>...>(std::forward<Args>(args)...));
     auto fut = env->future();
     core_->submit(std::move(env), "Executor::submit");
+    return fut;
+  }
+
+  /// @brief As submit, on rank @p rank (UPC++ rpc / HPX async at a locality): placed there
+  /// even when that rank's prefetch window is full.
+  /// @throws ValueError for a rank outside [0, size()); what submit throws.
+  template <class F, class... Args>
+  auto submit_to(int rank, F&& fn, Args&&... args) -> Future<wire::call_result_t<F, Args...>> {
+    using R = wire::call_result_t<F, Args...>;
+    using Env = detail::CallEnvelope<R, std::decay_t<F>, std::decay_t<Args>...>;
+    if (rank < 0 || rank >= size()) {
+      throw ValueError("Executor::submit_to: rank must be in [0, " + std::to_string(size()) + "), got " + std::to_string(rank));
+    }
+    auto env = std::make_unique<Env>(std::forward<F>(fn), std::tuple<std::decay_t<Args>...>(std::forward<Args>(args)...));
+    auto fut = env->future();
+    core_->submit(std::move(env), "Executor::submit_to", rank);
+    return fut;
+  }
+
+  /// @internal Test hook: sends raw call bytes ([callable id][state][args]) to @p rank and
+  /// returns the raw result bytes (or the error the receiving rank reported).
+  Future<std::vector<std::byte>> debug_submit_raw(int rank, std::vector<std::byte> call) {
+    auto env = std::make_unique<detail::RawEnvelope>(std::move(call));
+    auto fut = env->future();
+    core_->submit(std::move(env), "Executor::debug_submit_raw", rank);
     return fut;
   }
 

@@ -55,7 +55,7 @@ class ExecutorCore {
 
   /// Accepts a task (ownership passes to the core). Throws InvalidStateError after
   /// shutdown (for outside callers) and BrokenExecutor once broken, naming @p api.
-  void submit(std::unique_ptr<Envelope> env, const char* api);
+  void submit(std::unique_ptr<Envelope> env, const char* api, int pin = -1);
 
   int rank() const noexcept;
   int size() const noexcept;
