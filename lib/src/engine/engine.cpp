@@ -133,6 +133,7 @@ struct Engine::Impl {
   std::vector<std::unique_ptr<Collective>> collectives;  // progress side only
   std::vector<Watched> watched;                          // progress side only
 
+  std::atomic<long> expecting{0};  // replies announced by the layer above (expect())
   std::atomic<std::uint32_t> wake{0};
   std::atomic<bool> sleeping{false};
   std::atomic<bool> stop{false};
@@ -385,6 +386,7 @@ struct Engine::Impl {
 
   void run() {
     auto backoff = std::chrono::microseconds(1);
+    auto last_activity = Clock::now();
     for (;;) {
       bool did = false;
       try {
@@ -395,13 +397,19 @@ struct Engine::Impl {
       }
       if (did) {
         backoff = std::chrono::microseconds(1);
+        last_activity = Clock::now();
         continue;
       }
       if (stop.load(std::memory_order_acquire) && outbox.load(std::memory_order_acquire) == nullptr) break;
-      // Idle: spin for options.spin, then sleep with a doubling back-off. A send() wakes
-      // the sleep at once; incoming MPI messages are seen at the next wake-up.
-      const auto spin_until = Clock::now() + options.spin;
+      // Idle. Right after traffic, keep polling (yielding the core to co-located workers)
+      // for options.linger: a reply or the next request usually comes soon. Then spin briefly
+      // and sleep with a doubling back-off up to max_backoff; a send() ends the sleep at once,
+      // MPI traffic is seen at the next wake-up. While replies are expected, naps stay short.
+      const auto now = Clock::now();
+      const bool lingering = now - last_activity < options.linger;
+      const auto spin_until = now + (lingering ? std::chrono::microseconds(5) : options.spin);
       bool work = false;
+      int rounds = 0;
       while (Clock::now() < spin_until) {
         if (outbox.load(std::memory_order_acquire) != nullptr || has_new_requests.load(std::memory_order_acquire)) {
           work = true;
@@ -414,14 +422,22 @@ struct Engine::Impl {
           break;
         }
         for (int i = 0; i < 64; ++i) detail::cpu_relax();
+        if ((++rounds & 3) == 0) std::this_thread::yield();
       }
       if (work) continue;
+      if (lingering) {
+        std::this_thread::yield();
+        continue;
+      }
       const std::uint32_t e = wake.load(std::memory_order_acquire);
       sleeping.store(true, std::memory_order_seq_cst);
       if (outbox.load(std::memory_order_seq_cst) == nullptr && !has_new_requests.load(std::memory_order_seq_cst) &&
           !stop.load(std::memory_order_acquire)) {
-        // While sends are in flight, stay responsive to their completion.
-        const auto nap = in_flight.empty() && !waiting_on_requests() ? backoff : std::min(backoff, std::chrono::microseconds(50));
+        auto nap = backoff;
+        // Sends in flight or replies expected: stay responsive.
+        if (!in_flight.empty() || expecting.load(std::memory_order_relaxed) > 0) {
+          nap = std::min(nap, std::chrono::microseconds(20));
+        }
         detail::futex_wait(wake, e, Deadline::at(Clock::now() + nap));
         backoff = std::min(backoff * 2, max_backoff);
       }
@@ -517,6 +533,8 @@ void Engine::allreduce_sum(std::vector<long long> values, std::function<void(std
     detail::futex_wake(impl_->wake, 1);
   }
 }
+
+void Engine::expect(long delta) noexcept { impl_->expecting.fetch_add(delta, std::memory_order_relaxed); }
 
 void Engine::watch(MPI_Request request, std::function<void(const MPI_Status&)> done) {
   if (request == MPI_REQUEST_NULL) throw ValueError("Engine::watch: request is MPI_REQUEST_NULL");

@@ -128,6 +128,7 @@ struct ExecutorCore::Impl {
     msg.insert(msg.end(), call.begin(), call.end());
     remote.emplace(env->id, std::move(env));
     sent_remote.fetch_add(1, std::memory_order_relaxed);
+    engine->expect(1);
     engine->send(target, kTask, std::move(msg));
   }
 
@@ -191,6 +192,7 @@ struct ExecutorCore::Impl {
       env = std::move(it->second);
       remote.erase(it);
     }
+    engine->expect(-1);
     auto body = payload.subspan(9);
     if (status == kOk) {
       env->complete_remote(body);

@@ -43,8 +43,11 @@ struct EngineOptions {
   std::size_t batch_bytes = 64 * 1024;
   /// Longest idle sleep of the progress thread; nullopt: TROUPE_ENGINE_BACKOFF_US or 1000 µs.
   std::optional<std::chrono::microseconds> max_backoff = std::nullopt;
-  /// Idle spin before the first sleep.
+  /// Idle spin before each sleep.
   std::chrono::microseconds spin{20};
+  /// After traffic, keep polling (yielding the core) this long before sleeping: replies
+  /// and the next request of a conversation arrive without a wake-up delay. 0 disables.
+  std::chrono::microseconds linger{200};
 };
 
 /// @brief Counters (approximate while running).
@@ -90,6 +93,10 @@ class Engine {
   /// status on the engine's thread (the basis of troupe::async_mpi). The request must stay
   /// valid (buffers alive) until then. Thread safe.
   void watch(MPI_Request request, std::function<void(const MPI_Status&)> done);
+
+  /// @brief Announces replies the layer above waits for (+n when it sends requests, -n when
+  /// replies arrived): while some are expected, the engine's idle naps stay short.
+  void expect(long delta) noexcept;
 
   /// @brief One round of progress in the calling thread; true if anything happened.
   /// Only without a progress thread, from the creating thread.

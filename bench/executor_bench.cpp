@@ -1,0 +1,158 @@
+// troupe::Executor under mpirun: the figures that scripts/compare-mpi4py.sh sets beside raw
+// MPI and mpi4py.futures. Root-driven (rank 0 submits), printed by rank 0 as
+//   RESULT name=<key> unit=<unit> value=<median> reps=<n> min=<..> max=<..> n=<items>
+// Run: mpirun -n 2 build-bench/bench/troupe_executor_bench
+#include <mpi.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <cstdio>
+#include <numeric>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "troupe/executor/executor.hpp"
+#include "troupe/runtime/runtime.hpp"
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+struct Stat {
+  double median, min, max;
+};
+Stat stat_of(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return {v[v.size() / 2], v.front(), v.back()};
+}
+void result(const char* name, const char* unit, const std::vector<double>& reps, long n, const std::string& extra = "") {
+  const auto s = stat_of(reps);
+  std::printf("RESULT name=%s unit=%s value=%.4g reps=%zu min=%.4g max=%.4g n=%ld%s\n", name, unit, s.median,
+              reps.size(), s.min, s.max, n, extra.c_str());
+  std::fflush(stdout);
+}
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+// CPU seconds used so far by process @p pid (same node), from /proc/<pid>/stat.
+double process_cpu_seconds(int pid) {
+  std::FILE* f = std::fopen(("/proc/" + std::to_string(pid) + "/stat").c_str(), "r");
+  if (!f) return 0;
+  char buf[4096];
+  const std::size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+  std::fclose(f);
+  buf[n] = 0;
+  const char* p = std::strrchr(buf, ')');  // the command name may hold spaces
+  unsigned long utime = 0, stime = 0;
+  if (p) std::sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime);
+  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  troupe::Runtime rt(argc, argv);
+  // Process ids, so that rank 0 can read a serving rank's CPU time from /proc (same node).
+  int pid = static_cast<int>(getpid());
+  std::vector<int> pids(static_cast<std::size_t>(rt.size()));
+  MPI_Gather(&pid, 1, MPI_INT, pids.data(), 1, MPI_INT, 0, MPI_COMM_WORLD);
+  troupe::Executor ex(rt);
+  const int reps = 5;
+  if (ex.is_root()) {
+    std::printf("# troupe executor: %d ranks, %zu workers in all\n", ex.size(), ex.workers());
+    const int peer = ex.size() > 1 ? 1 : 0;
+
+    // Round trip: one submit -> result at a time, to another rank (8-byte argument and result).
+    {
+      const int n = 5000;
+      for (int i = 0; i < 500; ++i) (void)ex.submit_to(peer, [](long x) { return x + 1; }, long{i}).result();
+      std::vector<double> us;
+      for (int r = 0; r < reps; ++r) {
+        const auto t0 = Clock::now();
+        for (int i = 0; i < n; ++i) (void)ex.submit_to(peer, [](long x) { return x + 1; }, long{i}).result();
+        us.push_back(seconds_since(t0) / n * 1e6);
+      }
+      result("submit_roundtrip", "us", us, n, " bytes=8");
+    }
+
+    // Empty tasks, one task per submit (unchunked), all submitted then all awaited.
+    {
+      const int n = 200000;
+      std::vector<double> rate;
+      std::uint64_t remote_before = ex.stats().sent_remote;
+      for (int r = 0; r < reps; ++r) {
+        std::vector<troupe::Future<void>> fs;
+        fs.reserve(n);
+        const auto t0 = Clock::now();
+        for (int i = 0; i < n; ++i) fs.push_back(ex.submit([](int) {}, i));
+        for (auto& f : fs) f.result();
+        rate.push_back(n / seconds_since(t0));
+      }
+      const double remote_share =
+          static_cast<double>(ex.stats().sent_remote - remote_before) / (static_cast<double>(n) * reps);
+      char extra[64];
+      std::snprintf(extra, sizeof extra, " remote_share=%.2f", remote_share);
+      result("tasks_unchunked", "tasks/s", rate, n, extra);
+    }
+
+    // map of trivial elements at several chunk sizes, and with the automatic one.
+    {
+      const long n = 1'000'000;
+      std::vector<int> in(static_cast<std::size_t>(n));
+      std::iota(in.begin(), in.end(), 0);
+      double best = 0;
+      for (std::size_t chunk : {100u, 1000u, 10000u, 0u}) {
+        std::vector<double> rate;
+        for (int r = 0; r < reps; ++r) {
+          troupe::ExecutorMapOptions o;
+          if (chunk) o.chunksize = chunk;
+          const auto t0 = Clock::now();
+          auto out = ex.map([](int x) { return 2 * x; }, in, o).to_vector();
+          rate.push_back(static_cast<double>(n) / seconds_since(t0));
+          if (out.size() != in.size() || out.back() != 2 * in.back()) std::printf("# WRONG map result\n");
+        }
+        const std::string name = chunk ? "map_chunk" + std::to_string(chunk) : "map_auto";
+        result(name.c_str(), "items/s", rate, n);
+        if (chunk) best = std::max(best, stat_of(rate).median);
+      }
+      result("map_chunk_best", "items/s", {best}, n);
+      result("tasks_chunked", "tasks/s", {best}, n);
+    }
+
+    // SCOOP's mapReduce seed with 10 ms per element, against the ideal elements x 10 ms / workers.
+    {
+      const int k = static_cast<int>(ex.workers()) * 10;
+      std::vector<int> in(static_cast<std::size_t>(k), 1);
+      std::vector<double> ratio;
+      for (int r = 0; r < 3; ++r) {
+        const auto t0 = Clock::now();
+        const long s = ex.map_reduce([](int a) {
+          std::this_thread::sleep_for(10ms);
+          return long(a);
+        }, [](long a, long b) { return a + b; }, in, {.initial = std::nullopt, .chunksize = 1});
+        const double ideal = k * 0.010 / static_cast<double>(ex.workers());
+        ratio.push_back(seconds_since(t0) / ideal);
+        if (s != k) std::printf("# WRONG map_reduce result\n");
+      }
+      result("scoop_10ms_vs_ideal", "x", ratio, k);
+    }
+
+    // Idle: the other ranks have been serving (inside shutdown()) all along; after 100 ms
+    // without work, measure a serving rank's CPU over one second.
+    std::this_thread::sleep_for(100ms);
+    const int watched = pids[static_cast<std::size_t>(peer)];
+    const double c0 = process_cpu_seconds(watched);
+    const auto t0 = Clock::now();
+    std::this_thread::sleep_for(1s);
+    const double pct = (process_cpu_seconds(watched) - c0) / seconds_since(t0) * 100.0;
+    result("idle_cpu", "%core", {pct}, 1, " rank=" + std::to_string(peer));
+    const auto st = ex.stats();
+    std::printf("# root: submitted %llu, ran here %llu, sent to other ranks %llu\n",
+                static_cast<unsigned long long>(st.submitted), static_cast<unsigned long long>(st.ran_here),
+                static_cast<unsigned long long>(st.sent_remote));
+  }
+  ex.shutdown();
+  return 0;
+}
