@@ -97,6 +97,21 @@ int main(int argc, char** argv) {
       result("tasks_unchunked", "tasks/s", rate, n, extra);
     }
 
+    // The same empty tasks, all placed on another rank (what crosses the network).
+    if (ex.size() > 1) {
+      const int n = 100000;
+      std::vector<double> rate;
+      for (int r = 0; r < reps; ++r) {
+        std::vector<troupe::Future<void>> fs;
+        fs.reserve(n);
+        const auto t0 = Clock::now();
+        for (int i = 0; i < n; ++i) fs.push_back(ex.submit_to(peer, [](int) {}, i));
+        for (auto& f : fs) f.result();
+        rate.push_back(n / seconds_since(t0));
+      }
+      result("tasks_remote_unchunked", "tasks/s", rate, n);
+    }
+
     // map of trivial elements at several chunk sizes, and with the automatic one.
     {
       const long n = 1'000'000;

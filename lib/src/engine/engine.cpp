@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <utility>
@@ -114,6 +115,12 @@ struct Watched {
 };
 
 struct Engine::Impl {
+  struct Received {
+    int source;
+    std::vector<std::byte> batch;
+    std::optional<std::vector<std::byte>> large;  // the payload that followed a large header
+  };
+
   MPI_Comm comm = MPI_COMM_NULL;
   EngineOptions options;
   std::chrono::microseconds max_backoff{1000};
@@ -133,6 +140,7 @@ struct Engine::Impl {
   std::vector<std::unique_ptr<Collective>> collectives;  // progress side only
   std::vector<Watched> watched;                          // progress side only
 
+  std::atomic<bool> token{false};  // held by the one thread making MPI calls right now
   std::atomic<long> expecting{0};  // replies announced by the layer above (expect())
   std::atomic<std::uint32_t> wake{0};
   std::atomic<bool> sleeping{false};
@@ -223,7 +231,9 @@ struct Engine::Impl {
     handlers[type](source, payload);
   }
 
-  void parse(int source, const std::vector<std::byte>& b) {
+  void parse(Received& r) {
+    const int source = r.source;
+    const std::vector<std::byte>& b = r.batch;
     const std::string from = "malformed batch from rank " + std::to_string(source) + ": ";
     if (b.size() < kBatchHeader) {
       report(source, from + std::to_string(b.size()) + " bytes, shorter than the 16-byte header");
@@ -255,7 +265,7 @@ struct Engine::Impl {
       const auto len = get<std::uint64_t>(b.data() + at + 4);
       at += kFrameHeader;
       if (flags & kFlagLargeFollows) {
-        receive_large(source, type, len);
+        deliver_large(source, type, len, r.large);
         return;
       }
       if (len > b.size() - at) {
@@ -269,27 +279,22 @@ struct Engine::Impl {
     if (at != b.size()) report(source, from + std::to_string(b.size() - at) + " trailing bytes after the last frame");
   }
 
-  void receive_large(int source, std::uint16_t type, std::uint64_t len) {
-    // The sender posted the payload right after the header: wait for it (same source and
-    // tag, so MPI's non-overtaking rule makes it the next match).
-    MPI_Message msg;
-    MPI_Status st;
-    TROUPE_MPI_CHECK(MPI_Mprobe(source, kTag, comm, &msg, &st));
-    MPI_Count n = 0;
-    TROUPE_MPI_CHECK(MPI_Get_elements_x(&st, MPI_BYTE, &n));
-    std::vector<std::byte> payload(static_cast<std::size_t>(n));
-    BytesType bt(payload.size());
-    TROUPE_MPI_CHECK(MPI_Mrecv(payload.data(), bt.count, bt.type, &msg, MPI_STATUS_IGNORE));
-    bytes_received.fetch_add(payload.size(), std::memory_order_relaxed);
-    if (static_cast<std::uint64_t>(n) != len) {
-      report(source, "large message from rank " + std::to_string(source) + " announced " + std::to_string(len) +
-                         " bytes, got " + std::to_string(n));
+  void deliver_large(int source, std::uint16_t type, std::uint64_t len, std::optional<std::vector<std::byte>>& payload) {
+    if (!payload) {
+      report(source, "large message header from rank " + std::to_string(source) + " without its payload");
       return;
     }
-    dispatch(source, type, payload);
+    if (payload->size() != len) {
+      report(source, "large message from rank " + std::to_string(source) + " announced " + std::to_string(len) +
+                         " bytes, got " + std::to_string(payload->size()));
+      return;
+    }
+    dispatch(source, type, *payload);
   }
 
-  bool receive() {
+  // Under the token: take up to 64 messages off the wire; parsing happens after the token
+  // is released, so that handlers never run while holding it.
+  bool receive(std::vector<Received>& got) {
     bool any = false;
     for (int k = 0; k < 64; ++k) {
       int flag = 0;
@@ -300,12 +305,28 @@ struct Engine::Impl {
       if (!flag) break;
       MPI_Count n = 0;
       TROUPE_MPI_CHECK(MPI_Get_elements_x(&st, MPI_BYTE, &n));
-      std::vector<std::byte> b(static_cast<std::size_t>(n));
-      BytesType bt(b.size());
-      TROUPE_MPI_CHECK(MPI_Mrecv(b.data(), bt.count, bt.type, &msg, MPI_STATUS_IGNORE));
+      Received r{st.MPI_SOURCE, std::vector<std::byte>(static_cast<std::size_t>(n)), std::nullopt};
+      {
+        BytesType bt(r.batch.size());
+        TROUPE_MPI_CHECK(MPI_Mrecv(r.batch.data(), bt.count, bt.type, &msg, MPI_STATUS_IGNORE));
+      }
       batches_received.fetch_add(1, std::memory_order_relaxed);
-      bytes_received.fetch_add(b.size(), std::memory_order_relaxed);
-      parse(st.MPI_SOURCE, b);
+      bytes_received.fetch_add(r.batch.size(), std::memory_order_relaxed);
+      if (r.batch.size() >= kBatchHeader && get<std::uint32_t>(r.batch.data()) == kMagic &&
+          (get<std::uint16_t>(r.batch.data() + 6) & kFlagLargeFollows)) {
+        // The sender posted the payload right after the header: same source and tag, so
+        // MPI's non-overtaking rule makes it the next match.
+        MPI_Message pm;
+        MPI_Status ps;
+        TROUPE_MPI_CHECK(MPI_Mprobe(r.source, kTag, comm, &pm, &ps));
+        MPI_Count pn = 0;
+        TROUPE_MPI_CHECK(MPI_Get_elements_x(&ps, MPI_BYTE, &pn));
+        r.large.emplace(static_cast<std::size_t>(pn));
+        BytesType pt(r.large->size());
+        TROUPE_MPI_CHECK(MPI_Mrecv(r.large->data(), pt.count, pt.type, &pm, MPI_STATUS_IGNORE));
+        bytes_received.fetch_add(r.large->size(), std::memory_order_relaxed);
+      }
+      got.push_back(std::move(r));
       any = true;
     }
     return any;
@@ -327,7 +348,7 @@ struct Engine::Impl {
     return any;
   }
 
-  bool progress_requests() {
+  bool progress_requests(std::vector<std::function<void()>>& done_calls) {
     bool did = false;
     if (has_new_requests.exchange(false, std::memory_order_acq_rel)) {
       std::vector<std::unique_ptr<Collective>> cs;
@@ -351,9 +372,9 @@ struct Engine::Impl {
       int flag = 0;
       TROUPE_MPI_CHECK(MPI_Test(&collectives[i]->request, &flag, MPI_STATUS_IGNORE));
       if (flag) {
-        auto c = std::move(collectives[i]);
+        std::shared_ptr<Collective> c(std::move(collectives[i]));
         collectives.erase(collectives.begin() + static_cast<std::ptrdiff_t>(i));
-        c->done(std::move(c->out));
+        done_calls.push_back([c] { c->done(std::move(c->out)); });
         did = true;
       } else {
         ++i;
@@ -364,9 +385,9 @@ struct Engine::Impl {
       MPI_Status st;
       TROUPE_MPI_CHECK(MPI_Test(&watched[i].request, &flag, &st));
       if (flag) {
-        auto w = std::move(watched[i]);
+        auto w = std::make_shared<Watched>(std::move(watched[i]));
         watched.erase(watched.begin() + static_cast<std::ptrdiff_t>(i));
-        w.done(st);
+        done_calls.push_back([w, st] { w->done(st); });
         did = true;
       } else {
         ++i;
@@ -376,12 +397,27 @@ struct Engine::Impl {
   }
   bool waiting_on_requests() const { return !collectives.empty() || !watched.empty(); }
 
-  bool poll_once() {
-    bool did = drain_outbox();
-    did |= progress_requests();
-    did |= receive();
-    did |= complete_sends();
-    return did;
+  // One round of progress by whichever thread holds the token (the progress thread, or a
+  // thread waiting for a result: troupe never has two threads inside MPI at once).
+  // Returns 1 if it did something, 0 if idle, -1 if another thread held the token.
+  int poll_once() {
+    if (token.exchange(true, std::memory_order_acquire)) return -1;
+    std::vector<Received> got;
+    std::vector<std::function<void()>> done_calls;
+    bool did = false;
+    try {
+      did = drain_outbox();
+      did |= progress_requests(done_calls);
+      did |= receive(got);
+      did |= complete_sends();
+    } catch (...) {
+      token.store(false, std::memory_order_release);
+      throw;
+    }
+    token.store(false, std::memory_order_release);
+    for (auto& r : got) parse(r);
+    for (auto& f : done_calls) f();
+    return did ? 1 : 0;
   }
 
   void run() {
@@ -390,7 +426,8 @@ struct Engine::Impl {
     for (;;) {
       bool did = false;
       try {
-        did = poll_once();
+        const int r = poll_once();
+        did = r != 0;  // busy (another thread polls) counts as activity: keep lingering
       } catch (const std::exception& e) {
         report(-1, std::string("progress failed: ") + e.what());
         did = false;
@@ -407,7 +444,9 @@ struct Engine::Impl {
       // MPI traffic is seen at the next wake-up. While replies are expected, naps stay short.
       const auto now = Clock::now();
       const bool lingering = now - last_activity < options.linger;
-      const auto spin_until = now + (lingering ? std::chrono::microseconds(5) : options.spin);
+      // Long idle (the back-off at its ceiling): no spinning at all between naps.
+      const auto spin = backoff >= max_backoff ? std::chrono::microseconds(0) : options.spin;
+      const auto spin_until = now + (lingering ? std::chrono::microseconds(5) : spin);
       bool work = false;
       int rounds = 0;
       while (Clock::now() < spin_until) {
@@ -446,8 +485,7 @@ struct Engine::Impl {
     // Complete what was posted; a peer that never receives must not hang the exit.
     const auto give_up = Clock::now() + std::chrono::seconds(10);
     while (!in_flight.empty() && Clock::now() < give_up) {
-      (void)receive();
-      if (!complete_sends()) std::this_thread::sleep_for(std::chrono::microseconds(50));
+      if (poll_once() <= 0) std::this_thread::sleep_for(std::chrono::microseconds(50));
     }
     if (!in_flight.empty()) {
       report(-1, std::to_string(in_flight.size()) + " send(s) still incomplete at engine shutdown; abandoned");
@@ -554,7 +592,13 @@ bool Engine::poll() {
   if (std::this_thread::get_id() != impl_->owner) {
     throw InvalidStateError("Engine::poll: only the thread that created the engine may drive MPI (FUNNELED)");
   }
-  return impl_->poll_once();
+  return impl_->poll_once() > 0;
+}
+
+bool Engine::try_progress() {
+  if (!impl_->started.load(std::memory_order_acquire) || impl_->stop.load(std::memory_order_acquire)) return false;
+  if (!impl_->options.progress_thread && std::this_thread::get_id() != impl_->owner) return false;
+  return impl_->poll_once() > 0;
 }
 
 EngineStats Engine::stats() const noexcept {

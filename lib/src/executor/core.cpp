@@ -16,6 +16,7 @@
 #include "troupe/core/detail/futex.hpp"
 #include "troupe/core/error.hpp"
 #include "troupe/engine/engine.hpp"
+#include "troupe/future/detail/help.hpp"
 #include "troupe/executor/executor.hpp"
 #include "troupe/pool/thread_pool.hpp"
 #include "troupe/runtime/detail/mpi_check.hpp"
@@ -86,16 +87,22 @@ struct ExecutorCore::Impl {
   Impl(Runtime& r, const ExecutorOptions& o) : rt(r), options(o) {}
 
   // --- dispatch (call with mu held) ------------------------------------------------
+  // The rank with the most free credits (the least loaded relative to its prefetch
+  // window); ties go to this rank for tasks submitted by tasks (locality), else round robin.
   int pick(bool nested) {
-    if (nested && credits[static_cast<std::size_t>(rank)] > 0) return rank;
+    long long best = 0;
+    int choice = -1;
     for (int k = 0; k < size; ++k) {
       const int r = static_cast<int>((rr + static_cast<std::size_t>(k)) % static_cast<std::size_t>(size));
-      if (!broken_rank[static_cast<std::size_t>(r)] && credits[static_cast<std::size_t>(r)] > 0) {
-        rr = static_cast<std::size_t>(r) + 1;
-        return r;
+      const long long free = credits[static_cast<std::size_t>(r)];
+      if (broken_rank[static_cast<std::size_t>(r)] || free <= 0) continue;
+      if (free > best || (free == best && nested && r == rank)) {
+        best = free;
+        choice = r;
       }
     }
-    return -1;
+    if (choice >= 0) rr = static_cast<std::size_t>(choice) + 1;
+    return choice;
   }
 
   void dispatch(std::unique_ptr<Envelope> env, int target, ExecutorCore* self) {
@@ -264,6 +271,7 @@ ExecutorCore::ExecutorCore(Runtime& rt, const ExecutorOptions& options) : impl_(
     im.engine->on(kResult, [this](int src, std::span<const std::byte> p) { impl_->on_result(src, p, this); });
     im.engine->on(kGather, [this](int src, std::span<const std::byte> p) { impl_->on_gather(src, p); });
     im.engine->start();
+    set_progress_hook([](void* e) { return static_cast<engine::Engine*>(e)->try_progress(); }, im.engine.get());
   } catch (...) {
     impl_->engine.reset();
     impl_->pool.reset();
@@ -275,6 +283,7 @@ ExecutorCore::ExecutorCore(Runtime& rt, const ExecutorOptions& options) : impl_(
 
 ExecutorCore::~ExecutorCore() {
   auto& im = *impl_;
+  if (im.engine) set_progress_hook(nullptr, nullptr);
   im.engine.reset();  // joins the progress thread
   im.pool.reset();
   if (im.comm != MPI_COMM_NULL) MPI_Comm_free(&im.comm);
@@ -430,6 +439,7 @@ void ExecutorCore::shutdown(bool wait, bool cancel_futures) {
     }
   }
   im.finished = true;
+  set_progress_hook(nullptr, nullptr);
   im.engine.reset();
   im.pool->shutdown(true);
 }

@@ -33,7 +33,7 @@ bool Notifier::wait_impl(bool (*pred)(void*), void* ctx, const Deadline& deadlin
   for (;;) {
     if (pred(ctx)) return true;
     check_stop();
-    if (hook && hook->help_one()) {
+    if ((hook && hook->help_one()) || run_progress_hook()) {
       backoff = std::chrono::microseconds(1);
       continue;
     }
@@ -45,8 +45,9 @@ bool Notifier::wait_impl(bool (*pred)(void*), void* ctx, const Deadline& deadlin
     waiters_.fetch_add(1, std::memory_order_seq_cst);
     const std::uint32_t s = seq_.load(std::memory_order_seq_cst);
     if (!pred(ctx)) {
-      if (hook) {
-        // A helping worker naps briefly so that it sees new tasks too.
+      if (hook || has_progress_hook()) {
+        // A helping worker (or a thread that polls the engine) naps briefly so that it sees
+        // new tasks and replies too.
         auto until = Clock::now() + backoff;
         if (!deadline.infinite() && deadline.time_point() < until) until = deadline.time_point();
         futex_wait(seq_, s, Deadline::at(until));

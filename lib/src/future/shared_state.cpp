@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <optional>
 #include <string>
+#include <thread>
 #include <typeinfo>
 
 #include <cxxabi.h>
@@ -29,6 +30,44 @@ constexpr auto kHelpBackoffMax = std::chrono::microseconds(500);
 }  // namespace
 
 HelpHook* current_help_hook() noexcept { return tls_help_hook; }
+
+namespace {
+struct ProgressHook {
+  std::atomic<ProgressFn> fn{nullptr};
+  std::atomic<void*> ctx{nullptr};
+  std::atomic<int> users{0};
+};
+ProgressHook g_progress;
+}  // namespace
+
+void set_progress_hook(ProgressFn fn, void* ctx) noexcept {
+  if (fn == nullptr) {
+    g_progress.fn.store(nullptr, std::memory_order_seq_cst);
+    // Whoever is inside the old hook finishes before its context may go away.
+    while (g_progress.users.load(std::memory_order_seq_cst) != 0) std::this_thread::yield();
+    g_progress.ctx.store(nullptr, std::memory_order_seq_cst);
+    return;
+  }
+  g_progress.ctx.store(ctx, std::memory_order_seq_cst);
+  g_progress.fn.store(fn, std::memory_order_seq_cst);
+}
+
+bool has_progress_hook() noexcept { return g_progress.fn.load(std::memory_order_relaxed) != nullptr; }
+
+bool run_progress_hook() noexcept {
+  if (g_progress.fn.load(std::memory_order_relaxed) == nullptr) return false;
+  g_progress.users.fetch_add(1, std::memory_order_seq_cst);
+  bool did = false;
+  if (ProgressFn fn = g_progress.fn.load(std::memory_order_seq_cst)) {
+    try {
+      did = fn(g_progress.ctx.load(std::memory_order_seq_cst));
+    } catch (...) {
+      did = false;  // the owner (the engine) reports its own failures
+    }
+  }
+  g_progress.users.fetch_sub(1, std::memory_order_seq_cst);
+  return did;
+}
 HelpHook* set_help_hook(HelpHook* hook) noexcept { return std::exchange(tls_help_hook, hook); }
 
 bool StateBase::lock_nonterminal() noexcept {
@@ -130,7 +169,7 @@ bool StateBase::wait(const Deadline& deadline, const std::stop_token* token) con
     int idle_rounds = 0;
     while (!is_terminal()) {
       if (stopped()) throw_cancelled("wait (cancellation token)");
-      if (hook->help_one()) {
+      if (hook->help_one() || run_progress_hook()) {
         backoff = std::chrono::microseconds(1);
         idle_rounds = 0;
         continue;
@@ -156,10 +195,32 @@ bool StateBase::wait(const Deadline& deadline, const std::stop_token* token) con
 
   const auto spin_until = Clock::now() + kExternalSpin;
   while (Clock::now() < spin_until) {
+    if (run_progress_hook()) continue;
     for (int i = 0; i < 32; ++i) {
       if (is_terminal()) return true;
       cpu_relax();
     }
+  }
+  // With a progress hook (an executor's engine), keep polling between short naps: the
+  // reply is taken off the wire by this thread, no wake-up of another one on the way.
+  auto nap = std::chrono::microseconds(2);
+  while (has_progress_hook()) {
+    std::uint32_t s = state_.load(std::memory_order_acquire);
+    if ((s & kPhaseMask) >= kFinished) return true;
+    if (stopped()) throw_cancelled("wait (cancellation token)");
+    if (run_progress_hook()) {
+      nap = std::chrono::microseconds(2);
+      continue;
+    }
+    if (deadline.expired()) return is_terminal();
+    if (!(s & kWaiters)) {
+      if (!state_.compare_exchange_strong(s, s | kWaiters, std::memory_order_acq_rel)) continue;
+      s |= kWaiters;
+    }
+    auto until = Clock::now() + nap;
+    if (!deadline.infinite() && deadline.time_point() < until) until = deadline.time_point();
+    futex_wait(state_, s, Deadline::at(until));
+    nap = std::min(nap * 2, std::chrono::microseconds(500));
   }
   for (;;) {
     std::uint32_t s = state_.load(std::memory_order_acquire);

@@ -218,6 +218,12 @@ void Scheduler::worker_main(Worker* self) {
           found = true;
           break;
         }
+        // An idle worker drives the executor's engine (if any): a task that arrives is taken
+        // off the wire and run by this very thread, with no hand-off.
+        if (run_progress_hook()) {
+          found = true;
+          break;
+        }
         if (im.stop.load(std::memory_order_acquire)) break;
         for (int i = 0; i < 32; ++i) cpu_relax();
         if ((++round & 7) == 0) std::this_thread::yield();

@@ -102,6 +102,12 @@ class Engine {
   /// Only without a progress thread, from the creating thread.
   bool poll();
 
+  /// @brief One round of progress if no other thread is making MPI calls for the engine
+  /// right now; true if it did something. Any thread (the creating thread only, without a
+  /// progress thread). A thread waiting for a reply calls it so that the reply is taken off
+  /// the wire by the waiter itself, without waking the progress thread.
+  bool try_progress();
+
   /// @brief Rank and size of the communicator.
   int rank() const noexcept { return rank_; }
   int size() const noexcept { return size_; }

@@ -45,7 +45,7 @@ struct ExecutorOptions {
   /// Tasks kept in flight per worker thread of a rank (prefetch): enough to hide the
   /// network round trip, few enough that undispatched tasks stay cancellable and the
   /// load stays balanced.
-  std::size_t credits_per_thread = 8;
+  std::size_t credits_per_thread = 32;
   /// Run once by every worker thread of every rank before it runs tasks (Pool's initializer).
   std::function<void()> initializer = {};
   /// Drive MPI from a progress thread (needs MPI_THREAD_SERIALIZED or MULTIPLE).
@@ -54,7 +54,8 @@ struct ExecutorOptions {
 
 /// @brief Options of Executor::map / map_unordered / starmap / imap.
 struct ExecutorMapOptions {
-  /// Elements per task; nullopt: about 4 tasks per worker of the whole executor. 0 is a ValueError.
+  /// Elements per task; nullopt: about 16 tasks per worker of the whole executor, at most
+  /// 4096 elements each. 0 is a ValueError.
   std::optional<std::size_t> chunksize = std::nullopt;
   /// Deadline of the whole iteration, from the call.
   std::optional<std::chrono::duration<double>> timeout = std::nullopt;
@@ -68,7 +69,7 @@ template <class R>
 struct MapReduceOptions {
   /// Initial value: reduce(initial, ...); required for an empty input.
   std::optional<R> initial = std::nullopt;
-  /// Elements per task; nullopt: about 4 tasks per worker. 0 is a ValueError.
+  /// Elements per task; nullopt: as ExecutorMapOptions::chunksize. 0 is a ValueError.
   std::optional<std::size_t> chunksize = std::nullopt;
 };
 
@@ -125,6 +126,15 @@ class CallEnvelope final : public Envelope {
 };
 
 [[nodiscard]] std::vector<std::byte> encode_current_exception() noexcept;
+
+/// Elements per task when the caller gives no chunksize: enough tasks for dynamic load
+/// balancing (16 per worker), each no larger than kMaxAutoChunk elements so that results
+/// stream back steadily and no task's message gets large.
+inline constexpr std::size_t kMaxAutoChunk = 4096;
+inline std::size_t auto_chunksize(std::size_t n, std::size_t workers) {
+  const std::size_t tasks = std::max<std::size_t>(1, workers * 16);
+  return std::clamp<std::size_t>((n + tasks - 1) / tasks, 1, kMaxAutoChunk);
+}
 
 /// Raw call bytes in, raw result bytes out (tests of the receiving side's checks).
 class RawEnvelope final : public Envelope {
@@ -455,8 +465,7 @@ class Executor {
     if constexpr (std::ranges::sized_range<Range>) all.reserve(static_cast<std::size_t>(std::ranges::size(range)));
     for (auto&& x : range) all.push_back(std::forward<decltype(x)>(x));
     const std::size_t n = all.size();
-    const std::size_t target = std::max<std::size_t>(1, workers() * 4);
-    const std::size_t chunk = chunksize ? *chunksize : std::max<std::size_t>(1, (n + target - 1) / target);
+    const std::size_t chunk = chunksize ? *chunksize : detail::auto_chunksize(n, workers());
     std::vector<std::vector<Elem>> chunks;
     chunks.reserve((n + chunk - 1) / chunk);
     for (std::size_t lo = 0; lo < n; lo += chunk) {
@@ -499,9 +508,7 @@ class Executor {
     if (options.chunksize) {
       chunk = *options.chunksize;
     } else if constexpr (std::ranges::sized_range<Range>) {
-      const auto n = static_cast<std::size_t>(std::ranges::size(src->range));
-      const std::size_t target = std::max<std::size_t>(1, workers() * 4);
-      chunk = std::max<std::size_t>(1, (n + target - 1) / target);
+      chunk = detail::auto_chunksize(static_cast<std::size_t>(std::ranges::size(src->range)), workers());
     } else {
       grow = true;  // unknown length: small chunks first (fast first results), then larger
     }
