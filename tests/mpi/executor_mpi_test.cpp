@@ -415,3 +415,21 @@ TEST(Executor, SubmitToAndUnknownCallableIdentity) {
   }
   ex.shutdown();
 }
+
+TEST(Executor, WithoutProgressThreadTheMainThreadsDriveMpi) {
+  // MPI_THREAD_FUNNELED style: no progress thread; each rank's main thread makes the MPI
+  // calls while it waits (for results, in shutdown, in collectives).
+  troupe::Runtime rt(quiet());
+  troupe::ExecutorOptions opts;
+  opts.progress_thread = false;
+  Executor ex(rt, opts);
+  if (ex.is_root()) {
+    std::vector<Future<int>> fs;
+    for (int i = 0; i < 200; ++i) fs.push_back(ex.submit_to(i % ex.size(), [](int x) { return x + 1; }, i));
+    for (int i = 0; i < 200; ++i) EXPECT_EQ(fs[static_cast<std::size_t>(i)].result(60s), i + 1);
+  }
+  std::vector<int> mine{ex.rank()};
+  EXPECT_EQ(ex.map_reduce_all([](int x) { return x; }, [](int a, int b) { return a + b; }, mine),
+            ex.size() * (ex.size() - 1) / 2);
+  ex.shutdown();
+}

@@ -380,9 +380,17 @@ std::vector<long long> ExecutorCore::allreduce_sum(std::vector<long long> values
     done.store(1, std::memory_order_release);
     futex_wake(done, 1);
   });
-  // The engine thread completes it; sleep in the kernel meanwhile (an idle serving rank
-  // must not spin).
-  while (done.load(std::memory_order_acquire) == 0) futex_wait(done, 0, Deadline::at(Clock::now() + std::chrono::milliseconds(50)));
+  // The engine completes it. Without a progress thread this thread drives the engine
+  // (FUNNELED); either way it sleeps between looks (an idle serving rank must not spin).
+  auto nap = std::chrono::microseconds(10);
+  while (done.load(std::memory_order_acquire) == 0) {
+    if (impl_->engine->try_progress()) {
+      nap = std::chrono::microseconds(10);
+      continue;
+    }
+    futex_wait(done, 0, Deadline::at(Clock::now() + nap));
+    nap = std::min(nap * 2, impl_->options.progress_thread ? std::chrono::microseconds(50000) : std::chrono::microseconds(1000));
+  }
   return out;
 }
 
@@ -395,12 +403,18 @@ std::vector<std::vector<std::byte>> ExecutorCore::allgather(std::vector<std::byt
     msg.insert(msg.end(), mine.begin(), mine.end());
     im.engine->send(r, kGather, std::move(msg));
   }
-  std::unique_lock lock(im.gather_mu);
-  im.gather_cv.wait(lock, [&] {
+  auto complete = [&] {
     auto it = im.gathers.find(seq);
     if (it == im.gathers.end()) return false;
     return std::all_of(it->second.begin(), it->second.end(), [](const auto& x) { return x.has_value(); });
-  });
+  };
+  std::unique_lock lock(im.gather_mu);
+  while (!complete()) {
+    lock.unlock();
+    const bool progressed = im.engine->try_progress();
+    lock.lock();
+    if (!progressed && !complete()) im.gather_cv.wait_for(lock, std::chrono::microseconds(200));
+  }
   std::vector<std::vector<std::byte>> out;
   for (auto& x : im.gathers[seq]) out.push_back(std::move(*x));
   im.gathers.erase(seq);
