@@ -199,7 +199,7 @@ TEST(Executor, NestedTasksSpreadOverRanks) {
   }
 }
 
-TEST(Executor, TenThousandTasksOnePercentThrowEachEndExactlyOnce) {
+TEST(Executor, HundredThousandTasksOnePercentThrowEachEndExactlyOnce) {
   troupe::Runtime rt(quiet());
   Executor ex(rt);
   if (ex.is_root()) {
