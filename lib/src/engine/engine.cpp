@@ -312,8 +312,11 @@ struct Engine::Impl {
       }
       batches_received.fetch_add(1, std::memory_order_relaxed);
       bytes_received.fetch_add(r.batch.size(), std::memory_order_relaxed);
-      if (r.batch.size() >= kBatchHeader && get<std::uint32_t>(r.batch.data()) == kMagic &&
-          (get<std::uint16_t>(r.batch.data() + 6) & kFlagLargeFollows)) {
+      // Only a well-formed one-frame header announces a payload message; anything else is
+      // parsed (and reported) later, never waited on.
+      if (r.batch.size() == kBatchHeader + kFrameHeader && get<std::uint32_t>(r.batch.data()) == kMagic &&
+          get<std::uint16_t>(r.batch.data() + 4) == kVersion &&
+          (get<std::uint16_t>(r.batch.data() + 6) & kFlagLargeFollows) && get<std::uint32_t>(r.batch.data() + 8) == 1) {
         // The sender posted the payload right after the header: same source and tag, so
         // MPI's non-overtaking rule makes it the next match.
         MPI_Message pm;
@@ -415,8 +418,25 @@ struct Engine::Impl {
       throw;
     }
     token.store(false, std::memory_order_release);
-    for (auto& r : got) parse(r);
-    for (auto& f : done_calls) f();
+    // A handler that throws loses its own message only, never the rest of the round.
+    for (auto& r : got) {
+      try {
+        parse(r);
+      } catch (const std::exception& e) {
+        report(r.source, std::string("handler failed on a message from rank ") + std::to_string(r.source) + ": " + e.what());
+      } catch (...) {
+        report(r.source, "handler failed on a message from rank " + std::to_string(r.source));
+      }
+    }
+    for (auto& f : done_calls) {
+      try {
+        f();
+      } catch (const std::exception& e) {
+        report(-1, std::string("completion callback failed: ") + e.what());
+      } catch (...) {
+        report(-1, "completion callback failed");
+      }
+    }
     return did ? 1 : 0;
   }
 

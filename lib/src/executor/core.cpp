@@ -158,6 +158,11 @@ struct ExecutorCore::Impl {
 
   // --- server side -----------------------------------------------------------------
   void on_task(int src, std::span<const std::byte> payload, ExecutorCore* self) {
+    if (payload.size() < 8) {
+      std::fprintf(stderr, "[troupe] executor: task message of %zu bytes from rank %d dropped (too short)\n",
+                   payload.size(), src);
+      return;
+    }
     const auto id = get<std::uint64_t>(payload, 0);
     std::vector<std::byte> call(payload.begin() + 8, payload.end());
     pool->submit([self, src, id, call = std::move(call)] {
@@ -189,6 +194,11 @@ struct ExecutorCore::Impl {
   }
 
   void on_result(int src, std::span<const std::byte> payload, ExecutorCore* self) {
+    if (payload.size() < 9) {
+      std::fprintf(stderr, "[troupe] executor: result message of %zu bytes from rank %d dropped (too short)\n",
+                   payload.size(), src);
+      return;
+    }
     const auto id = get<std::uint64_t>(payload, 0);
     const auto status = get<std::uint8_t>(payload, 8);
     std::unique_ptr<Envelope> env;
@@ -215,6 +225,7 @@ struct ExecutorCore::Impl {
   }
 
   void on_gather(int src, std::span<const std::byte> payload) {
+    if (payload.size() < 8) return;
     const auto seq = get<std::uint64_t>(payload, 0);
     {
       std::lock_guard lock(gather_mu);
@@ -235,7 +246,7 @@ ExecutorCore::ExecutorCore(Runtime& rt, const ExecutorOptions& options) : impl_(
   }
   ExecutorCore* expected = nullptr;
   if (!g_current.compare_exchange_strong(expected, this)) {
-    throw InvalidStateError("Executor: another Executor exists in this process; shut it down first");
+    throw InvalidStateError("Executor: another Executor exists in this process; destroy it first (one per process)");
   }
   try {
     wire::finalize_callable_table();
@@ -265,7 +276,11 @@ ExecutorCore::ExecutorCore(Runtime& rt, const ExecutorOptions& options) : impl_(
     }
     im.broken_rank.assign(static_cast<std::size_t>(im.size), false);
     engine::EngineOptions eo;
-    eo.progress_thread = options.progress_thread;
+    // A progress thread makes MPI calls beside the program's own threads: that needs
+    // MPI_THREAD_MULTIPLE. Below it, the thread that builds the executor drives MPI itself
+    // while it waits (the FUNNELED way), whatever the option says.
+    eo.progress_thread = options.progress_thread && rt.thread_level() == ThreadLevel::Multiple;
+    im.options.progress_thread = eo.progress_thread;
     im.engine = std::make_unique<engine::Engine>(im.comm, eo);
     im.engine->on(kTask, [this](int src, std::span<const std::byte> p) { impl_->on_task(src, p, this); });
     im.engine->on(kResult, [this](int src, std::span<const std::byte> p) { impl_->on_result(src, p, this); });
@@ -358,6 +373,7 @@ void ExecutorCore::break_rank(int r, const std::string& why) {
       if (it->second->target == r) {
         failed.push_back(std::move(it->second));
         it = im.remote.erase(it);
+        im.engine->expect(-1);
       } else {
         ++it;
       }
@@ -373,6 +389,7 @@ void ExecutorCore::break_rank(int r, const std::string& why) {
 }
 
 std::vector<long long> ExecutorCore::allreduce_sum(std::vector<long long> values) {
+  if (!impl_->engine) throw InvalidStateError("Executor: the executor is shut down");
   std::atomic<std::uint32_t> done{0};
   std::vector<long long> out;
   impl_->engine->allreduce_sum(std::move(values), [&](std::vector<long long> v) {
@@ -396,6 +413,7 @@ std::vector<long long> ExecutorCore::allreduce_sum(std::vector<long long> values
 
 std::vector<std::vector<std::byte>> ExecutorCore::allgather(std::vector<std::byte> mine) {
   auto& im = *impl_;
+  if (!im.engine) throw InvalidStateError("Executor: the executor is shut down");
   const std::uint64_t seq = im.gather_seq++;
   for (int r = 0; r < im.size; ++r) {
     std::vector<std::byte> msg;
@@ -423,6 +441,9 @@ std::vector<std::vector<std::byte>> ExecutorCore::allgather(std::vector<std::byt
 
 void ExecutorCore::shutdown(bool wait, bool cancel_futures) {
   auto& im = *impl_;
+  if (wait && !im.finished && in_worker()) {
+    throw InvalidStateError("Executor::shutdown: wait=true from one of the executor's own tasks would deadlock");
+  }
   im.closed.store(true, std::memory_order_seq_cst);
   while (im.outside_submits.load(std::memory_order_seq_cst) != 0) std::this_thread::yield();
   if (cancel_futures) {
@@ -448,7 +469,10 @@ void ExecutorCore::shutdown(bool wait, bool cancel_futures) {
     if (v[0] == 0 && v[1] == previous) break;
     previous = v[0] == 0 ? v[1] : -1;
     if (v[0] != 0) {
-      std::this_thread::sleep_for(pause);
+      const auto until = Clock::now() + pause;
+      while (Clock::now() < until) {
+        if (!im.engine->try_progress()) std::this_thread::sleep_for(std::chrono::microseconds(20));
+      }
       pause = std::min(pause * 2, std::chrono::microseconds(5000));
     }
   }

@@ -191,6 +191,7 @@ struct ChunkRunner {
           reply.values.push_back(f(x));
         }
       } catch (...) {
+        reply.failed = true;
         reply.error = encode_current_exception();
         break;
       }
@@ -409,6 +410,7 @@ class Executor {
                       std::optional<std::remove_cvref_t<std::invoke_result_t<F&, std::ranges::range_reference_t<Range>>>>
                           initial = std::nullopt) {
     using R = std::remove_cvref_t<std::invoke_result_t<F&, std::ranges::range_reference_t<Range>>>;
+    if (core_->closed()) throw InvalidStateError("Executor::map_reduce_all: the executor is shut down");
     std::vector<std::ranges::range_value_t<Range>> items(std::ranges::begin(local), std::ranges::end(local));
     std::optional<R> mine;
     if (!items.empty()) {

@@ -30,8 +30,9 @@ namespace detail {
 template <class R>
 struct ChunkReply {
   std::vector<R> values;
-  std::vector<std::byte> error;  // encode_exception record, empty if none
-  TROUPE_FIELDS(values, error)
+  std::vector<std::byte> error;  // encode_exception record (empty if it could not be encoded)
+  bool failed = false;           // an element threw: the iteration ends after `values`
+  TROUPE_FIELDS(values, error, failed)
 };
 }  // namespace detail
 
@@ -68,6 +69,8 @@ class StreamMap {
       unordered_ = o.unordered_;
       deadline_ = o.deadline_;
       done_ = std::move(o.done_);
+      next_index_ = o.next_index_;
+      taken_ = o.taken_;
       inflight_ = std::move(o.inflight_);
       current_ = std::move(o.current_);
       pos_ = o.pos_;
@@ -155,10 +158,15 @@ class StreamMap {
     for (;;) {
       if (finished_) return nullptr;
       if (current_ && pos_ < current_->values.size()) return &current_->values[pos_++];
-      if (current_ && !current_->error.empty()) {
+      if (current_ && current_->failed) {
         finished_ = true;
-        wire::Reader in(current_->error);
-        auto e = wire::decode_exception(in);
+        std::exception_ptr e;
+        if (current_->error.empty()) {
+          e = std::make_exception_ptr(Error("map: an element threw, and its exception could not be sent back"));
+        } else {
+          wire::Reader in(current_->error);
+          e = wire::decode_exception(in);
+        }
         abandon();
         std::rethrow_exception(e);
       }
