@@ -163,12 +163,12 @@ struct Outcome {
 };
 
 // Static: as many equal contiguous blocks of rows as there are workers, one task each.
-Outcome run_static(troupe::Executor& ex, const Args& a) {
+// One pass; @p o keeps the best time.
+void run_static(troupe::Executor& ex, const Args& a, Outcome& o) {
   const View v = a.view;
   const int nblocks = static_cast<int>(std::min<std::size_t>(ex.workers(), static_cast<std::size_t>(v.height)));
-  Outcome o;
   o.tasks = nblocks;
-  for (int rep = 0; rep < a.repeat; ++rep) {
+  {
     std::vector<std::uint8_t> image(static_cast<std::size_t>(v.width) * static_cast<std::size_t>(v.height));
     const auto t0 = std::chrono::steady_clock::now();
     std::vector<troupe::Future<Rows>> parts;
@@ -193,15 +193,14 @@ Outcome run_static(troupe::Executor& ex, const Args& a) {
       o.blocks.push_back(std::move(r));
     }
   }
-  return o;
 }
 
-// Dynamic: one task per --chunk rows, results taken in completion order.
-Outcome run_dynamic(troupe::Executor& ex, const Args& a) {
+// Dynamic: one task per --chunk rows, results taken in completion order. One pass; @p o
+// keeps the best time.
+void run_dynamic(troupe::Executor& ex, const Args& a, Outcome& o) {
   const View v = a.view;
-  Outcome o;
   o.tasks = (v.height + a.chunk - 1) / a.chunk;
-  for (int rep = 0; rep < a.repeat; ++rep) {
+  {
     std::vector<std::uint8_t> image(static_cast<std::size_t>(v.width) * static_cast<std::size_t>(v.height));
     std::int64_t iterations = 0;
     const auto t0 = std::chrono::steady_clock::now();
@@ -216,7 +215,6 @@ Outcome run_dynamic(troupe::Executor& ex, const Args& a) {
     o.image = std::move(image);
     o.iterations = iterations;
   }
-  return o;
 }
 
 void write_pgm(const std::string& path, const View& v, const std::vector<std::uint8_t>& image) {
@@ -240,8 +238,12 @@ int run(int argc, char** argv) {
     (void)ex.map([](int x) { return x; }, std::views::iota(0, static_cast<int>(4 * ex.workers())), {.chunksize = 1})
         .to_vector();
 
-    const Outcome st = run_static(ex, a);
-    const Outcome dy = run_dynamic(ex, a);
+    // --repeat K: the best of K runs of each, interleaved so that a noisy machine hits both.
+    Outcome st, dy;
+    for (int rep = 0; rep < a.repeat; ++rep) {
+      run_static(ex, a, st);
+      run_dynamic(ex, a, dy);
+    }
 
     std::printf("static : %8.3f s  (%d equal blocks of rows, one task per worker)\n", st.seconds, st.tasks);
     if (st.blocks.size() <= 16 && st.iterations > 0) {
