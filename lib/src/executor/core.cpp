@@ -285,8 +285,6 @@ ExecutorCore::ExecutorCore(Runtime& rt, const ExecutorOptions& options) : impl_(
     im.engine->on(kTask, [this](int src, std::span<const std::byte> p) { impl_->on_task(src, p, this); });
     im.engine->on(kResult, [this](int src, std::span<const std::byte> p) { impl_->on_result(src, p, this); });
     im.engine->on(kGather, [this](int src, std::span<const std::byte> p) { impl_->on_gather(src, p); });
-    im.engine->start();
-    set_progress_hook([](void* e) { return static_cast<engine::Engine*>(e)->try_progress(); }, im.engine.get());
   } catch (...) {
     impl_->engine.reset();
     impl_->pool.reset();
@@ -304,6 +302,12 @@ ExecutorCore::~ExecutorCore() {
   if (im.comm != MPI_COMM_NULL) MPI_Comm_free(&im.comm);
   ExecutorCore* self = this;
   g_current.compare_exchange_strong(self, nullptr);
+}
+
+void ExecutorCore::start() {
+  auto& im = *impl_;
+  im.engine->start();
+  set_progress_hook([](void* e) { return static_cast<engine::Engine*>(e)->try_progress(); }, im.engine.get());
 }
 
 int ExecutorCore::rank() const noexcept { return impl_->rank; }
@@ -510,7 +514,9 @@ std::atomic<Executor*> g_executor{nullptr};
 
 Executor::Executor(Runtime& rt, ExecutorOptions options)
     : core_(std::make_unique<detail::ExecutorCore>(rt, options)), root_(options.root) {
+  // Published before the engine runs: a task arriving at once may call this_executor().
   g_executor.store(this, std::memory_order_release);
+  core_->start();
 }
 
 Executor::~Executor() {

@@ -44,8 +44,8 @@ struct ExecutorOptions {
   int root = 0;
   /// Tasks kept in flight per worker thread of a rank (prefetch): enough to hide the
   /// network round trip, few enough that undispatched tasks stay cancellable and the
-  /// load stays balanced.
-  std::size_t credits_per_thread = 32;
+  /// load stays balanced (a map's chunks are handed out as workers free up).
+  std::size_t credits_per_thread = 4;
   /// Run once by every worker thread of every rank before it runs tasks (Pool's initializer).
   std::function<void()> initializer = {};
   /// Drive MPI from a progress thread (needs MPI_THREAD_SERIALIZED or MULTIPLE).
@@ -192,6 +192,7 @@ struct ChunkRunner {
         }
       } catch (...) {
         reply.failed = true;
+        reply.local_error = std::current_exception();
         reply.error = encode_current_exception();
         break;
       }

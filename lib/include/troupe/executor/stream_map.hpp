@@ -32,6 +32,7 @@ struct ChunkReply {
   std::vector<R> values;
   std::vector<std::byte> error;  // encode_exception record (empty if it could not be encoded)
   bool failed = false;           // an element threw: the iteration ends after `values`
+  std::exception_ptr local_error;  // the exception itself when the chunk ran here (not sent)
   TROUPE_FIELDS(values, error, failed)
 };
 }  // namespace detail
@@ -160,8 +161,10 @@ class StreamMap {
       if (current_ && pos_ < current_->values.size()) return &current_->values[pos_++];
       if (current_ && current_->failed) {
         finished_ = true;
-        std::exception_ptr e;
-        if (current_->error.empty()) {
+        std::exception_ptr e = current_->local_error;
+        if (e) {
+          // ran on this rank: the original exception object
+        } else if (current_->error.empty()) {
           e = std::make_exception_ptr(Error("map: an element threw, and its exception could not be sent back"));
         } else {
           wire::Reader in(current_->error);

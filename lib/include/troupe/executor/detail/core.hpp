@@ -49,6 +49,9 @@ class Envelope {
 class ExecutorCore {
  public:
   ExecutorCore(Runtime& rt, const ExecutorOptions& options);
+  /// Starts serving (the engine); separate so the Executor is published before any task
+  /// that calls this_executor() can arrive.
+  void start();
   ~ExecutorCore();
   ExecutorCore(const ExecutorCore&) = delete;
   ExecutorCore& operator=(const ExecutorCore&) = delete;
