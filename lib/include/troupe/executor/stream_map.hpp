@@ -19,6 +19,7 @@
 #include "troupe/core/deadline.hpp"
 #include "troupe/core/error.hpp"
 #include "troupe/future/detail/notifier.hpp"
+#include "troupe/future/detail/pull_iterator.hpp"
 #include "troupe/future/future.hpp"
 #include "troupe/wire/exception.hpp"
 #include "troupe/wire/serialize.hpp"
@@ -101,29 +102,13 @@ class StreamMap {
     return out;
   }
 
-  class iterator {
-   public:
-    using value_type = R;
-    using difference_type = std::ptrdiff_t;
-    iterator() = default;
-    explicit iterator(StreamMap* owner) : owner_(owner) { ++*this; }
-    R& operator*() const { return *cur_; }
-    R* operator->() const { return cur_; }
-    iterator& operator++() {
-      cur_ = owner_->advance();
-      return *this;
-    }
-    void operator++(int) { ++*this; }
-    friend bool operator==(const iterator& it, std::default_sentinel_t) { return it.cur_ == nullptr; }
-
-   private:
-    StreamMap* owner_ = nullptr;
-    R* cur_ = nullptr;
-  };
+  using iterator = detail::PullIterator<StreamMap, R>;
+  /// @brief Starts iteration (waits for the first element: may throw).
   iterator begin() { return iterator(this); }
   std::default_sentinel_t end() { return {}; }
 
  private:
+  friend class detail::PullIterator<StreamMap, R>;
   struct Done {
     std::mutex mu;
     std::deque<std::size_t> order;  // chunk indices in completion order

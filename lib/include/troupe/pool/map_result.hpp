@@ -16,6 +16,7 @@
 #include "troupe/core/deadline.hpp"
 #include "troupe/core/error.hpp"
 #include "troupe/future/detail/notifier.hpp"
+#include "troupe/future/detail/pull_iterator.hpp"
 #include "troupe/future/future.hpp"
 
 namespace troupe {
@@ -131,25 +132,7 @@ class MapResult {
     return out;
   }
 
-  class iterator {
-   public:
-    using value_type = R;
-    using difference_type = std::ptrdiff_t;
-    iterator() = default;
-    explicit iterator(MapResult* owner) : owner_(owner) { ++*this; }
-    R& operator*() const { return *cur_; }
-    R* operator->() const { return cur_; }
-    iterator& operator++() {
-      cur_ = owner_->advance();
-      return *this;
-    }
-    void operator++(int) { ++*this; }
-    friend bool operator==(const iterator& it, std::default_sentinel_t) { return it.cur_ == nullptr; }
-
-   private:
-    MapResult* owner_ = nullptr;
-    R* cur_ = nullptr;
-  };
+  using iterator = detail::PullIterator<MapResult, R>;
   /// @brief Starts iteration (waits for the first element: may throw).
   iterator begin() { return iterator(this); }
   std::default_sentinel_t end() { return {}; }
@@ -158,6 +141,7 @@ class MapResult {
   const std::vector<Future<detail::ChunkStatus>>& chunk_futures() const noexcept { return chunks_; }
 
  private:
+  friend class detail::PullIterator<MapResult, R>;
   // Pointer to the next result slot, nullptr at the end.
   R* advance() {
     for (;;) {
