@@ -521,6 +521,14 @@ Engine::Engine(MPI_Comm comm, EngineOptions options) : impl_(std::make_unique<Im
   impl_->comm = comm;
   impl_->options = options;
   impl_->max_backoff = options.max_backoff ? *options.max_backoff : backoff_from_env();
+  if (const char* l = std::getenv("TROUPE_ENGINE_LINGER_US")) {
+    char* end = nullptr;
+    const long v = std::strtol(l, &end, 10);
+    if (end == l || *end != '\0' || v < 0) {
+      throw ValueError(std::string("TROUPE_ENGINE_LINGER_US must be a non-negative integer (microseconds), got '") + l + "'");
+    }
+    impl_->options.linger = std::chrono::microseconds(v);
+  }
   TROUPE_MPI_CHECK(MPI_Comm_rank(comm, &rank_));
   TROUPE_MPI_CHECK(MPI_Comm_size(comm, &size_));
   impl_->batches.resize(static_cast<std::size_t>(size_));
