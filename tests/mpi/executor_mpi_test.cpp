@@ -433,3 +433,23 @@ TEST(Executor, WithoutProgressThreadTheMainThreadsDriveMpi) {
             ex.size() * (ex.size() - 1) / 2);
   ex.shutdown();
 }
+
+TEST(Executor, AsyncMpiTurnsAUserRequestIntoAFuture) {
+  troupe::Runtime rt(quiet());
+  Executor ex(rt);
+  MPI_Comm user;
+  MPI_Comm_dup(MPI_COMM_WORLD, &user);
+  const int right = (ex.rank() + 1) % ex.size(), left = (ex.rank() + ex.size() - 1) % ex.size();
+  int got = -1;
+  MPI_Request req;
+  MPI_Irecv(&got, 1, MPI_INT, left, 5, user, &req);
+  auto f = ex.async_mpi(req);
+  const int mine = 1000 + ex.rank();
+  MPI_Send(&mine, 1, MPI_INT, right, 5, user);
+  const MPI_Status st = f.result(60s);
+  EXPECT_EQ(st.MPI_SOURCE, left);
+  EXPECT_EQ(got, 1000 + left);
+  EXPECT_THROW((void)ex.async_mpi(MPI_REQUEST_NULL), troupe::ValueError);
+  MPI_Comm_free(&user);
+  ex.shutdown();
+}

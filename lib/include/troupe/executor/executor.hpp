@@ -20,9 +20,12 @@
 #include <variant>
 #include <vector>
 
+#include <mpi.h>
+
 #include "troupe/core/deadline.hpp"
 #include "troupe/core/error.hpp"
 #include "troupe/executor/detail/core.hpp"
+#include "troupe/engine/engine.hpp"
 #include "troupe/executor/stream_map.hpp"
 #include "troupe/future/future.hpp"
 #include "troupe/future/wait.hpp"
@@ -296,6 +299,24 @@ class Executor {
     auto fut = env->future();
     core_->submit(std::move(env), "Executor::debug_submit_raw", rank);
     return fut;
+  }
+
+  /// @brief A Future of an MPI request of the program's own (HPX's async_mpi): the engine
+  /// tests it with the rest of its traffic and completes the future with the request's
+  /// status. The buffers must stay valid until then; the request must not be waited on or
+  /// freed by anyone else.
+  /// @throws ValueError for MPI_REQUEST_NULL; InvalidStateError after shutdown.
+  Future<MPI_Status> async_mpi(MPI_Request request) {
+    if (core_->closed() && !core_->in_worker()) throw InvalidStateError("Executor::async_mpi: the executor is shut down");
+    Promise<MPI_Status> p;
+    auto f = p.get_future();
+    core_->engine().watch(request, [p](const MPI_Status& st) mutable {
+      try {
+        p.set_result(st);
+      } catch (...) {  // cancelled meanwhile: nothing waits for it
+      }
+    });
+    return f;
   }
 
   /// @brief Pool.apply: submit and wait for the result.
