@@ -453,3 +453,24 @@ TEST(Executor, AsyncMpiTurnsAUserRequestIntoAFuture) {
   MPI_Comm_free(&user);
   ex.shutdown();
 }
+
+TEST(Executor, MapReduceAllKeepsRankOrderAcrossTheTree) {
+  troupe::Runtime rt(quiet());
+  Executor ex(rt);
+  // Rank r contributes the letters of its block; odd ranks contribute nothing.
+  std::vector<int> mine;
+  if (ex.rank() % 2 == 0) {
+    for (int i = 0; i < 3; ++i) mine.push_back(3 * ex.rank() + i);
+  }
+  const auto s = ex.map_reduce_all([](int i) { return std::string(1, char('a' + i % 26)); },
+                                   [](std::string a, const std::string& b) { return a + b; }, mine, std::string(">"));
+  std::string expect = ">";
+  for (int r = 0; r < ex.size(); r += 2) {
+    for (int i = 0; i < 3; ++i) expect += char('a' + (3 * r + i) % 26);
+  }
+  EXPECT_EQ(s, expect);
+  std::vector<int> none;
+  EXPECT_THROW((void)ex.map_reduce_all([](int i) { return i; }, [](int a, int b) { return a + b; }, none),
+               troupe::ValueError);
+  ex.shutdown();
+}

@@ -30,7 +30,7 @@ namespace {
 // Engine message types of the executor.
 constexpr std::uint16_t kTask = 1;    // [u64 id][call]
 constexpr std::uint16_t kResult = 2;  // [u64 id][u8 status][value or exception record]
-constexpr std::uint16_t kGather = 3;  // [u64 seq][bytes]
+constexpr std::uint16_t kMail = 3;    // [u64 key][bytes]: collectives over engine messages
 constexpr std::uint8_t kOk = 0;
 constexpr std::uint8_t kFailed = 1;
 
@@ -79,10 +79,11 @@ struct ExecutorCore::Impl {
   std::atomic<int> outside_submits{0};
   bool finished = false;
 
-  std::mutex gather_mu;
-  std::condition_variable gather_cv;
-  std::map<std::uint64_t, std::vector<std::optional<std::vector<std::byte>>>> gathers;
-  std::uint64_t gather_seq = 0;
+  // Mailbox of the collectives built on engine messages: (source, key) -> bytes.
+  std::mutex mail_mu;
+  std::condition_variable mail_cv;
+  std::map<std::pair<int, std::uint64_t>, std::vector<std::byte>> mail;
+  std::uint64_t collective_seq = 0;
 
   Impl(Runtime& r, const ExecutorOptions& o) : rt(r), options(o) {}
 
@@ -224,16 +225,14 @@ struct ExecutorCore::Impl {
     on_done(src, self);
   }
 
-  void on_gather(int src, std::span<const std::byte> payload) {
+  void on_mail(int src, std::span<const std::byte> payload) {
     if (payload.size() < 8) return;
-    const auto seq = get<std::uint64_t>(payload, 0);
+    const auto key = get<std::uint64_t>(payload, 0);
     {
-      std::lock_guard lock(gather_mu);
-      auto& slot = gathers[seq];
-      if (slot.empty()) slot.resize(static_cast<std::size_t>(size));
-      slot[static_cast<std::size_t>(src)].emplace(payload.begin() + 8, payload.end());
+      std::lock_guard lock(mail_mu);
+      mail[{src, key}] = std::vector<std::byte>(payload.begin() + 8, payload.end());
     }
-    gather_cv.notify_all();
+    mail_cv.notify_all();
   }
 };
 
@@ -284,7 +283,7 @@ ExecutorCore::ExecutorCore(Runtime& rt, const ExecutorOptions& options) : impl_(
     im.engine = std::make_unique<engine::Engine>(im.comm, eo);
     im.engine->on(kTask, [this](int src, std::span<const std::byte> p) { impl_->on_task(src, p, this); });
     im.engine->on(kResult, [this](int src, std::span<const std::byte> p) { impl_->on_result(src, p, this); });
-    im.engine->on(kGather, [this](int src, std::span<const std::byte> p) { impl_->on_gather(src, p); });
+    im.engine->on(kMail, [this](int src, std::span<const std::byte> p) { impl_->on_mail(src, p); });
   } catch (...) {
     impl_->engine.reset();
     impl_->pool.reset();
@@ -415,32 +414,32 @@ std::vector<long long> ExecutorCore::allreduce_sum(std::vector<long long> values
   return out;
 }
 
-std::vector<std::vector<std::byte>> ExecutorCore::allgather(std::vector<std::byte> mine) {
+std::uint64_t ExecutorCore::next_collective() noexcept { return impl_->collective_seq++; }
+
+void ExecutorCore::post(int dest, std::uint64_t key, std::vector<std::byte> bytes) {
   auto& im = *impl_;
   if (!im.engine) throw InvalidStateError("Executor: the executor is shut down");
-  const std::uint64_t seq = im.gather_seq++;
-  for (int r = 0; r < im.size; ++r) {
-    std::vector<std::byte> msg;
-    put<std::uint64_t>(msg, seq);
-    msg.insert(msg.end(), mine.begin(), mine.end());
-    im.engine->send(r, kGather, std::move(msg));
-  }
-  auto complete = [&] {
-    auto it = im.gathers.find(seq);
-    if (it == im.gathers.end()) return false;
-    return std::all_of(it->second.begin(), it->second.end(), [](const auto& x) { return x.has_value(); });
-  };
-  std::unique_lock lock(im.gather_mu);
-  while (!complete()) {
+  std::vector<std::byte> msg;
+  put<std::uint64_t>(msg, key);
+  msg.insert(msg.end(), bytes.begin(), bytes.end());
+  im.engine->send(dest, kMail, std::move(msg));
+}
+
+std::vector<std::byte> ExecutorCore::take(int src, std::uint64_t key) {
+  auto& im = *impl_;
+  if (!im.engine) throw InvalidStateError("Executor: the executor is shut down");
+  const auto slot = std::make_pair(src, key);
+  std::unique_lock lock(im.mail_mu);
+  while (im.mail.find(slot) == im.mail.end()) {
+    // Without a progress thread this thread must move MPI itself (FUNNELED).
     lock.unlock();
     const bool progressed = im.engine->try_progress();
     lock.lock();
-    if (!progressed && !complete()) im.gather_cv.wait_for(lock, std::chrono::microseconds(200));
+    if (!progressed && im.mail.find(slot) == im.mail.end()) im.mail_cv.wait_for(lock, std::chrono::microseconds(200));
   }
-  std::vector<std::vector<std::byte>> out;
-  for (auto& x : im.gathers[seq]) out.push_back(std::move(*x));
-  im.gathers.erase(seq);
-  return out;
+  auto bytes = std::move(im.mail[slot]);
+  im.mail.erase(slot);
+  return bytes;
 }
 
 void ExecutorCore::shutdown(bool wait, bool cancel_futures) {

@@ -424,7 +424,8 @@ class Executor {
   }
 
   /// @brief Collective SPMD map_reduce: every rank maps and reduces its own @p local
-  /// range on its pool; the per-rank results are combined in rank order on every rank.
+  /// range on its pool; the per-rank results are combined in rank order by a binomial tree
+  /// towards rank 0 (log2 P steps), which sends the total back to every rank.
   /// Every rank gets the same value. @p reduce_fn must be associative.
   /// @throws ValueError when every rank's range is empty and no initial value is given.
   template <class F, class Red, std::ranges::input_range Range>
@@ -444,13 +445,33 @@ class Executor {
                                     },
                                     [&](std::size_t i) { return std::optional<R>(map_fn(items[i])); });
     }
-    auto all = core_->allgather(wire::serialize(mine));
-    std::optional<R> acc = initial;
-    for (auto& bytes : all) {
-      auto part = wire::deserialize<std::optional<R>>(bytes);
-      if (!part) continue;
-      acc = acc ? std::optional<R>(reduce_fn(std::move(*acc), std::move(*part))) : std::move(part);
+    // Binomial tree towards rank 0: at stride s, rank r (a multiple of 2s) folds in the
+    // partial result of rank r+s, whose ranks all come after its own — the rank order is
+    // kept, so associativity is enough. Rank 0 then sends the total to every rank.
+    auto fold = [&](std::optional<R> a, std::optional<R> b) -> std::optional<R> {
+      if (!a) return b;
+      if (!b) return a;
+      return reduce_fn(std::move(*a), std::move(*b));
+    };
+    const std::uint64_t key = core_->next_collective() << 8;
+    const int r = rank(), p = size();
+    std::uint64_t phase = 0;
+    for (int stride = 1; stride < p; stride <<= 1, ++phase) {
+      if (r % (2 * stride) == 0) {
+        if (r + stride < p) mine = fold(std::move(mine), wire::deserialize<std::optional<R>>(core_->take(r + stride, key | phase)));
+      } else {
+        core_->post(r - stride, key | phase, wire::serialize(mine));
+        break;
+      }
     }
+    constexpr std::uint64_t kBroadcast = 0xFF;
+    if (r == 0) {
+      const auto total = wire::serialize(mine);
+      for (int q = 1; q < p; ++q) core_->post(q, key | kBroadcast, total);
+    } else {
+      mine = wire::deserialize<std::optional<R>>(core_->take(0, key | kBroadcast));
+    }
+    std::optional<R> acc = fold(std::move(initial), std::move(mine));
     if (!acc) throw ValueError("Executor::map_reduce_all: every rank's input is empty and no initial value was given");
     return std::move(*acc);
   }

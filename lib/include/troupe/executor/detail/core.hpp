@@ -77,8 +77,13 @@ class ExecutorCore {
 
   /// Collective sum over ranks through the engine (blocks the caller, not the engine).
   std::vector<long long> allreduce_sum(std::vector<long long> values);
-  /// Collective: every rank's bytes, in rank order.
-  std::vector<std::vector<std::byte>> allgather(std::vector<std::byte> mine);
+  /// Key space of collectives made of engine messages: every rank calls the collectives
+  /// in the same order, so the n-th collective has the same sequence number everywhere.
+  std::uint64_t next_collective() noexcept;
+  /// Sends @p bytes to rank @p dest under @p key (non-blocking).
+  void post(int dest, std::uint64_t key, std::vector<std::byte> bytes);
+  /// Waits for the bytes that rank @p src posted to this rank under @p key.
+  std::vector<std::byte> take(int src, std::uint64_t key);
 
   struct Stats {
     std::uint64_t submitted = 0, completed = 0, ran_here = 0, sent_remote = 0, served_remote = 0;
