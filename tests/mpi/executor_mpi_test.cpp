@@ -474,3 +474,30 @@ TEST(Executor, MapReduceAllKeepsRankOrderAcrossTheTree) {
                troupe::ValueError);
   ex.shutdown();
 }
+
+TEST(Executor, MapScanIsCorrectForEveryLength) {
+  troupe::Runtime rt(quiet());
+  Executor ex(rt);
+  if (ex.is_root()) {
+    for (int n : {0, 1, 2, 3, 7, 100, 1001}) {
+      std::vector<int> in(static_cast<std::size_t>(n));
+      std::iota(in.begin(), in.end(), 1);
+      for (std::size_t chunk : {1u, 4u, 64u}) {
+        auto out = ex.map_scan([](int x) { return long(x) * x; }, [](long a, long b) { return a + b; }, in,
+                               {.chunksize = chunk});
+        ASSERT_EQ(out.size(), in.size());
+        long acc = 0;
+        for (int i = 0; i < n; ++i) {
+          acc += long(in[static_cast<std::size_t>(i)]) * in[static_cast<std::size_t>(i)];
+          ASSERT_EQ(out[static_cast<std::size_t>(i)], acc) << "n=" << n << " chunk=" << chunk << " i=" << i;
+        }
+      }
+    }
+    // Not commutative: prefixes of a concatenation.
+    auto words = ex.map_scan([](int i) { return std::string(1, char('a' + i)); },
+                             [](const std::string& a, const std::string& b) { return a + b; }, std::vector<int>{0, 1, 2, 3},
+                             {.chunksize = 3});
+    EXPECT_EQ(words, (std::vector<std::string>{"a", "ab", "abc", "abcd"}));
+  }
+  ex.shutdown();
+}

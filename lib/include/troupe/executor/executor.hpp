@@ -139,6 +139,28 @@ inline std::size_t auto_chunksize(std::size_t n, std::size_t workers) {
   return std::clamp<std::size_t>((n + tasks - 1) / tasks, 1, kMaxAutoChunk);
 }
 
+/// Maps a chunk and scans it (inclusive prefix reduction, left to right) where it runs.
+template <class F, class Red, class Elem>
+struct ChunkScanner {
+  F fn;
+  Red red;
+  using R = std::remove_cvref_t<std::invoke_result_t<F&, Elem&>>;
+  std::vector<R> operator()(std::vector<Elem> items) const {
+    F f = fn;
+    Red r = red;
+    std::vector<R> out;
+    out.reserve(items.size());
+    for (auto& x : items) {
+      if (out.empty()) {
+        out.push_back(f(x));
+      } else {
+        out.push_back(r(out.back(), f(x)));
+      }
+    }
+    return out;
+  }
+};
+
 /// Raw call bytes in, raw result bytes out (tests of the receiving side's checks).
 class RawEnvelope final : public Envelope {
  public:
@@ -421,6 +443,36 @@ class Executor {
     std::optional<R> v = total.result();
     if (options.initial) return v ? R(reduce_fn(R(*options.initial), std::move(*v))) : R(*options.initial);
     return R(std::move(*v));
+  }
+
+  /// @brief Inclusive scan of the mapped values: element i of the result is
+  /// reduce(map(x0), ..., map(xi)) (SCOOP's mapScan, which is wrong for n >= 3; this one is
+  /// not). Chunks are mapped and scanned where they run; the submitting rank then adds each
+  /// chunk's offset (the reduction of all earlier chunks) to its prefixes, in order, so
+  /// only associativity is needed. An empty input gives an empty vector.
+  /// @throws the first exception of @p map_fn / @p reduce_fn; ValueError for chunksize 0.
+  template <class F, class Red, std::ranges::input_range Range>
+  auto map_scan(F map_fn, Red reduce_fn, Range&& range, ExecutorMapOptions options = {}) {
+    using Elem = std::ranges::range_value_t<Range>;
+    using R = std::remove_cvref_t<std::invoke_result_t<F&, Elem&>>;
+    if (options.chunksize && *options.chunksize == 0) throw ValueError("Executor::map_scan: chunksize must be >= 1, got 0");
+    Deadline deadline = options.timeout ? Deadline::after(*options.timeout, "Executor::map_scan") : Deadline{};
+    auto chunks = split(std::forward<Range>(range), options.chunksize);
+    std::vector<Future<std::vector<R>>> parts;
+    parts.reserve(chunks.size());
+    for (auto& c : chunks) parts.push_back(submit(detail::ChunkScanner<F, Red, Elem>{map_fn, reduce_fn}, std::move(c)));
+    std::vector<R> out;
+    std::optional<R> offset;
+    for (auto& part : parts) {
+      if (!part.state()->wait(deadline)) {
+        for (auto& q : parts) q.cancel();
+        throw TimeoutError("Executor::map_scan: timed out");
+      }
+      const auto& prefixes = part.result();
+      for (const auto& v : prefixes) out.push_back(offset ? reduce_fn(*offset, v) : v);
+      if (!prefixes.empty()) offset = out.back();
+    }
+    return out;
   }
 
   /// @brief Collective SPMD map_reduce: every rank maps and reduces its own @p local
