@@ -501,3 +501,38 @@ TEST(Executor, MapScanIsCorrectForEveryLength) {
   }
   ex.shutdown();
 }
+
+TEST(Executor, TerminateReachesTasksQueuedOnOtherRanks) {
+  troupe::Runtime rt(quiet());
+  Executor ex(rt);
+  std::vector<Future<int>> queued;
+  if (ex.is_root() && ex.size() > 1) {
+    // Keep every worker of every other rank busy, then queue more tasks there.
+    for (int r = 1; r < ex.size(); ++r) {
+      for (int k = 0; k < 2; ++k) {
+        ex.submit_to(r, [](int) {
+          std::this_thread::sleep_for(300ms);
+          return 0;
+        }, 0);
+      }
+      for (int i = 0; i < 50; ++i) queued.push_back(ex.submit_to(r, [](int x) { return x; }, i));
+    }
+  }
+  ex.terminate();  // collective; cancels what no rank has started
+  int cancelled = 0, ran = 0;
+  for (auto& f : queued) {
+    ASSERT_TRUE(f.done()) << "terminate returned with a task unaccounted for";
+    try {
+      (void)f.result();
+      ++ran;
+    } catch (const troupe::CancelledError&) {
+      ++cancelled;
+    }
+  }
+  if (ex.is_root() && ex.size() > 1) {
+    EXPECT_GT(cancelled, 0) << "tasks queued on other ranks were cancelled";
+    EXPECT_EQ(cancelled + ran, static_cast<int>(queued.size()));
+  }
+  const auto st = ex.stats();
+  EXPECT_EQ(st.submitted, st.completed);
+}

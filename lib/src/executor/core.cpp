@@ -31,8 +31,10 @@ namespace {
 constexpr std::uint16_t kTask = 1;    // [u64 id][call]
 constexpr std::uint16_t kResult = 2;  // [u64 id][u8 status][value or exception record]
 constexpr std::uint16_t kMail = 3;    // [u64 key][bytes]: collectives over engine messages
+constexpr std::uint16_t kCancelQueued = 4;  // [u64 0]: drop the sender's tasks not started here
 constexpr std::uint8_t kOk = 0;
 constexpr std::uint8_t kFailed = 1;
+constexpr std::uint8_t kCancelled = 2;
 
 std::atomic<ExecutorCore*> g_current{nullptr};
 
@@ -74,7 +76,11 @@ struct ExecutorCore::Impl {
 
   std::atomic<std::uint64_t> next_id{1};
   std::atomic<long long> submitted{0}, completed{0};
-  std::atomic<std::uint64_t> ran_here{0}, sent_remote{0}, served_remote{0};
+  std::atomic<std::uint64_t> ran_here{0}, sent_remote{0}, served_remote{0}, cancelled_remote{0};
+  // Tasks from other ranks queued in this rank's pool, not started yet: whoever flips the
+  // flag first (the task starting, or a cancel from its sender) owns the outcome.
+  std::mutex queued_mu;
+  std::map<std::pair<int, std::uint64_t>, std::shared_ptr<std::atomic<bool>>> queued;
   std::atomic<bool> closed{false};
   std::atomic<int> outside_submits{0};
   bool finished = false;
@@ -166,8 +172,18 @@ struct ExecutorCore::Impl {
     }
     const auto id = get<std::uint64_t>(payload, 0);
     std::vector<std::byte> call(payload.begin() + 8, payload.end());
-    pool->submit([self, src, id, call = std::move(call)] {
+    auto claim = std::make_shared<std::atomic<bool>>(false);
+    {
+      std::lock_guard lock(queued_mu);
+      queued[{src, id}] = claim;
+    }
+    pool->submit([self, src, id, claim, call = std::move(call)] {
       auto& im = *self->impl_;
+      {
+        std::lock_guard lock(im.queued_mu);
+        im.queued.erase({src, id});
+      }
+      if (claim->exchange(true, std::memory_order_acq_rel)) return;  // cancelled by its sender
       std::vector<std::byte> reply;
       put<std::uint64_t>(reply, id);
       wire::Writer out;
@@ -194,6 +210,31 @@ struct ExecutorCore::Impl {
     });
   }
 
+  // The sender cancels what it sent here that has not started: each such task ends with a
+  // "cancelled" result, so the sender's accounting and credits stay exact.
+  void on_cancel_queued(int src) {
+    std::vector<std::pair<std::uint64_t, std::shared_ptr<std::atomic<bool>>>> mine;
+    {
+      std::lock_guard lock(queued_mu);
+      for (auto it = queued.begin(); it != queued.end();) {
+        if (it->first.first == src) {
+          mine.emplace_back(it->first.second, it->second);
+          it = queued.erase(it);
+        } else {
+          ++it;
+        }
+      }
+    }
+    for (auto& [id, claim] : mine) {
+      if (claim->exchange(true, std::memory_order_acq_rel)) continue;  // it started first
+      std::vector<std::byte> reply;
+      put<std::uint64_t>(reply, id);
+      put<std::uint8_t>(reply, kCancelled);
+      cancelled_remote.fetch_add(1, std::memory_order_relaxed);
+      engine->send(src, kResult, std::move(reply));
+    }
+  }
+
   void on_result(int src, std::span<const std::byte> payload, ExecutorCore* self) {
     if (payload.size() < 9) {
       std::fprintf(stderr, "[troupe] executor: result message of %zu bytes from rank %d dropped (too short)\n",
@@ -214,6 +255,9 @@ struct ExecutorCore::Impl {
     auto body = payload.subspan(9);
     if (status == kOk) {
       env->complete_remote(body);
+    } else if (status == kCancelled) {
+      env->fail(std::make_exception_ptr(
+          CancelledError("Executor: cancelled on rank " + std::to_string(src) + " before it started")));
     } else {
       try {
         wire::Reader in(body);
@@ -284,6 +328,7 @@ ExecutorCore::ExecutorCore(Runtime& rt, const ExecutorOptions& options) : impl_(
     im.engine->on(kTask, [this](int src, std::span<const std::byte> p) { impl_->on_task(src, p, this); });
     im.engine->on(kResult, [this](int src, std::span<const std::byte> p) { impl_->on_result(src, p, this); });
     im.engine->on(kMail, [this](int src, std::span<const std::byte> p) { impl_->on_mail(src, p); });
+    im.engine->on(kCancelQueued, [this](int src, std::span<const std::byte>) { impl_->on_cancel_queued(src); });
   } catch (...) {
     impl_->engine.reset();
     impl_->pool.reset();
@@ -459,6 +504,12 @@ void ExecutorCore::shutdown(bool wait, bool cancel_futures) {
       e->cancel();
       im.completed.fetch_add(1, std::memory_order_acq_rel);
     }
+    // Reach the tasks already sent that no rank has started yet.
+    if (im.engine) {
+      for (int r = 0; r < im.size; ++r) {
+        if (r != im.rank) im.engine->send(r, kCancelQueued, std::vector<std::byte>(8));
+      }
+    }
   }
   if (!wait || im.finished) return;
   if (in_worker()) throw InvalidStateError("Executor::shutdown: wait=true from one of the executor's own tasks would deadlock");
@@ -488,7 +539,7 @@ void ExecutorCore::shutdown(bool wait, bool cancel_futures) {
 ExecutorCore::Stats ExecutorCore::stats() const noexcept {
   auto& im = *impl_;
   return Stats{static_cast<std::uint64_t>(im.submitted.load()), static_cast<std::uint64_t>(im.completed.load()),
-               im.ran_here.load(), im.sent_remote.load(), im.served_remote.load()};
+               im.ran_here.load(), im.sent_remote.load(), im.served_remote.load(), im.cancelled_remote.load()};
 }
 
 std::vector<std::byte> encode_current_exception() noexcept {

@@ -87,6 +87,7 @@ class ExecutorCore {
 
   struct Stats {
     std::uint64_t submitted = 0, completed = 0, ran_here = 0, sent_remote = 0, served_remote = 0;
+    std::uint64_t cancelled_remote = 0;  ///< tasks from other ranks cancelled here before they started
   };
   Stats stats() const noexcept;
 
