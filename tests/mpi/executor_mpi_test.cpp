@@ -177,6 +177,13 @@ TEST(Executor, CancelReachesQueuedTasksAndTimeoutsWork) {
     EXPECT_EQ(cancelled, 50) << "every task beyond the credit window was still queued";
     for (auto& q : queued) EXPECT_THROW((void)q.result(60s), troupe::CancelledError);
     EXPECT_THROW((void)blockers[0].result(1ms), troupe::TimeoutError);
+    // result(timeout) on a slow task that runs on another rank (the last one).
+    auto slow = ex.submit_to(ex.size() - 1, [](int) {
+      std::this_thread::sleep_for(200ms);  // the work itself, not synchronization
+      return 7;
+    }, 0);
+    EXPECT_THROW((void)slow.result(1ms), troupe::TimeoutError);
+    EXPECT_EQ(slow.result(60s), 7) << "a timed-out wait leaves the task running";
     for (auto& b : blockers) EXPECT_EQ(b.result(60s), 1);
     EXPECT_FALSE(blockers[0].cancel()) << "a finished task cannot be cancelled";
   }
