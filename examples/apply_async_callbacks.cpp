@@ -42,16 +42,13 @@
 #include <troupe/future/wait.hpp>
 #include <troupe/runtime/runtime.hpp>
 
+#include "example_check.hpp"
+
 using namespace std::chrono_literals;
 
 namespace {
-int failures = 0;
-void check(bool ok, const char* what) {
-  if (!ok) {
-    std::printf("  CHECK FAILED: %s\n", what);
-    ++failures;
-  }
-}
+using example::check;
+using example::failures;
 
 // Returns (rank that ran it, 1/x); std::domain_error for 0 (C++ has no ZeroDivisionError).
 std::pair<int, double> inverse(int x) {

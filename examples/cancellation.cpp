@@ -23,16 +23,13 @@
 
 #include <troupe/troupe.hpp>
 
+#include "example_check.hpp"
+
 using namespace std::chrono_literals;
 
 namespace {
-int failures = 0;
-void check(bool ok, const char* what) {
-  if (!ok) {
-    std::printf("  CHECK FAILED: %s\n", what);
-    ++failures;
-  }
-}
+using example::check;
+using example::failures;
 }  // namespace
 
 int main() {

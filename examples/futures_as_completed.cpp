@@ -23,16 +23,13 @@
 
 #include <troupe/troupe.hpp>
 
+#include "example_check.hpp"
+
 using namespace std::chrono_literals;
 
 namespace {
-int failures = 0;
-void check(bool ok, const char* what) {
-  if (!ok) {
-    std::printf("  CHECK FAILED: %s\n", what);
-    ++failures;
-  }
-}
+using example::check;
+using example::failures;
 
 // A stand-in for a slow I/O call: sleeps, then returns the "page size" or throws.
 std::size_t fetch(const std::string& url, int millis) {

@@ -28,16 +28,13 @@
 #include <troupe/runtime/runtime.hpp>
 #include <troupe/wire/serialize.hpp>
 
+#include "example_check.hpp"
+
 using namespace std::chrono_literals;
 
 namespace {
-int failures = 0;
-void check(bool ok, const char* what) {
-  if (!ok) {
-    std::printf("  CHECK FAILED: %s\n", what);
-    ++failures;
-  }
-}
+using example::check;
+using example::failures;
 
 constexpr std::int64_t kCutoff = 1 << 14;  // below this a task sums serially
 

@@ -22,16 +22,13 @@
 
 #include <troupe/troupe.hpp>
 
+#include "example_check.hpp"
+
 using namespace std::chrono_literals;
 
 namespace {
-int failures = 0;
-void check(bool ok, const char* what) {
-  if (!ok) {
-    std::printf("  CHECK FAILED: %s\n", what);
-    ++failures;
-  }
-}
+using example::check;
+using example::failures;
 
 long fib_serial(int n) { return n < 2 ? n : fib_serial(n - 1) + fib_serial(n - 2); }
 

@@ -34,16 +34,13 @@
 #include <troupe/executor/executor.hpp>
 #include <troupe/runtime/runtime.hpp>
 
+#include "example_check.hpp"
+
 using namespace std::chrono_literals;
 
 namespace {
-int failures = 0;
-void check(bool ok, const char* what) {
-  if (!ok) {
-    std::printf("  CHECK FAILED: %s\n", what);
-    ++failures;
-  }
-}
+using example::check;
+using example::failures;
 
 // A named function, sent as troupe::remote<&square>: its identity is valid on every rank.
 std::pair<int, long> square(long x) { return {troupe::Runtime::current()->rank(), x * x}; }

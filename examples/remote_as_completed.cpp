@@ -35,16 +35,13 @@
 #include <troupe/runtime/runtime.hpp>
 #include <troupe/wire/serialize.hpp>
 
+#include "example_check.hpp"
+
 using namespace std::chrono_literals;
 
 namespace {
-int failures = 0;
-void check(bool ok, const char* what) {
-  if (!ok) {
-    std::printf("  CHECK FAILED: %s\n", what);
-    ++failures;
-  }
-}
+using example::check;
+using example::failures;
 
 // What a job sends back: where it ran and its value.
 struct Report {

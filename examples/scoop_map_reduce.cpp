@@ -29,14 +29,11 @@
 #include <troupe/executor/executor.hpp>
 #include <troupe/runtime/runtime.hpp>
 
+#include "example_check.hpp"
+
 namespace {
-int failures = 0;
-void check(bool ok, const char* what) {
-  if (!ok) {
-    std::printf("  CHECK FAILED: %s\n", what);
-    ++failures;
-  }
-}
+using example::check;
+using example::failures;
 }  // namespace
 
 int main(int argc, char** argv) {

@@ -16,29 +16,8 @@ build="${TROUPE_BENCH_BUILD_DIR:-$root/build-bench}"
 reps="${TROUPE_BENCH_REPETITIONS:-5}"
 json="$build/pool_bench.json"
 
-generator=()
-if command -v ninja >/dev/null 2>&1 && [[ ! -f "$build/CMakeCache.txt" || -f "$build/build.ninja" ]]; then
-  generator=(-G Ninja)
-fi
-
-configure() {
-  cmake -S "$root" -B "$build" "${generator[@]}" \
-    -DCMAKE_BUILD_TYPE=Release "-DCMAKE_CXX_FLAGS_RELEASE=-O2 -DNDEBUG" \
-    -DTROUPE_BUILD_BENCHMARKS=ON -DTROUPE_BUILD_TESTS=OFF \
-    -DTROUPE_BUILD_EXAMPLES=OFF -DTROUPE_BUILD_APPS=OFF >"$build.configure.log" 2>&1
-}
-
-echo "== configure $build"
-if ! configure; then
-  if [[ -f "$root/scripts/setup.sh" ]]; then
-    echo "configure failed (see $build.configure.log); running scripts/setup.sh once"
-    bash "$root/scripts/setup.sh"
-    configure || { cat "$build.configure.log"; exit 1; }
-  else
-    cat "$build.configure.log"
-    exit 1
-  fi
-fi
+source "$root/scripts/bench-configure.sh"
+troupe_configure_bench || exit 1
 
 echo "== build"
 cmake --build "$build" --target troupe_pool_bench -j "$(nproc)"

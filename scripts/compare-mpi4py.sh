@@ -37,28 +37,10 @@ py=/usr/bin/python3        # Debian's python3-mpi4py lives here; a pyenv shim on
 mpirun=(mpirun --allow-run-as-root)
 status=0
 
-generator=()
-if command -v ninja >/dev/null 2>&1 && [[ ! -f "$build/CMakeCache.txt" || -f "$build/build.ninja" ]]; then
-  generator=(-G Ninja)
-fi
-configure() {
-  cmake -S "$root" -B "$build" "${generator[@]}" \
-    -DCMAKE_BUILD_TYPE=Release "-DCMAKE_CXX_FLAGS_RELEASE=-O2 -DNDEBUG" \
-    -DTROUPE_BUILD_BENCHMARKS=ON -DTROUPE_BUILD_TESTS=OFF \
-    -DTROUPE_BUILD_EXAMPLES=OFF -DTROUPE_BUILD_APPS=OFF >"$build.configure.log" 2>&1
-}
+source "$root/scripts/bench-configure.sh"
 
 if [[ "${TROUPE_COMPARE_SKIP_BUILD:-0}" != 1 ]]; then
-  echo "== configure $build"
-  if ! configure; then
-    if [[ -f "$root/scripts/setup.sh" ]]; then
-      echo "configure failed (see $build.configure.log); running scripts/setup.sh once"
-      bash "$root/scripts/setup.sh" || exit 1
-      configure || { cat "$build.configure.log"; exit 1; }
-    else
-      cat "$build.configure.log"; exit 1
-    fi
-  fi
+  troupe_configure_bench || exit 1
   targets=(troupe_mpi_baseline)
   # Build troupe's executor benchmark too once bench/CMakeLists.txt defines it.
   if cmake --build "$build" --target help 2>/dev/null | grep -qw troupe_executor_bench; then
