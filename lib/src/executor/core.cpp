@@ -77,10 +77,11 @@ struct ExecutorCore::Impl {
   std::atomic<std::uint64_t> next_id{1};
   std::atomic<long long> submitted{0}, completed{0};
   std::atomic<std::uint64_t> ran_here{0}, sent_remote{0}, served_remote{0}, cancelled_remote{0};
-  // Tasks from other ranks queued in this rank's pool, not started yet: whoever flips the
-  // flag first (the task starting, or a cancel from its sender) owns the outcome.
-  std::mutex queued_mu;
-  std::map<std::pair<int, std::uint64_t>, std::shared_ptr<std::atomic<bool>>> queued;
+  // Per sending rank, how many "cancel what you have not started" requests arrived. A task
+  // notes the count when it arrives; if it has changed by the time the task starts, the
+  // task was queued here when its sender cancelled, and it ends as cancelled instead.
+  // (One atomic load per task: no registry on the hot path.)
+  std::unique_ptr<std::atomic<std::uint32_t>[]> cancel_epoch;
   std::atomic<bool> closed{false};
   std::atomic<int> outside_submits{0};
   bool finished = false;
@@ -172,19 +173,17 @@ struct ExecutorCore::Impl {
     }
     const auto id = get<std::uint64_t>(payload, 0);
     std::vector<std::byte> call(payload.begin() + 8, payload.end());
-    auto claim = std::make_shared<std::atomic<bool>>(false);
-    {
-      std::lock_guard lock(queued_mu);
-      queued[{src, id}] = claim;
-    }
-    pool->submit([self, src, id, claim, call = std::move(call)] {
+    const std::uint32_t epoch = cancel_epoch[static_cast<std::size_t>(src)].load(std::memory_order_acquire);
+    pool->submit([self, src, id, epoch, call = std::move(call)] {
       auto& im = *self->impl_;
-      {
-        std::lock_guard lock(im.queued_mu);
-        im.queued.erase({src, id});
-      }
-      if (claim->exchange(true, std::memory_order_acq_rel)) return;  // cancelled by its sender
       std::vector<std::byte> reply;
+      if (im.cancel_epoch[static_cast<std::size_t>(src)].load(std::memory_order_acquire) != epoch) {
+        put<std::uint64_t>(reply, id);  // its sender cancelled it while it was queued here
+        put<std::uint8_t>(reply, kCancelled);
+        im.cancelled_remote.fetch_add(1, std::memory_order_relaxed);
+        im.engine->send(src, kResult, std::move(reply));
+        return;
+      }
       put<std::uint64_t>(reply, id);
       wire::Writer out;
       std::uint8_t status = kOk;
@@ -211,29 +210,8 @@ struct ExecutorCore::Impl {
   }
 
   // The sender cancels what it sent here that has not started: each such task ends with a
-  // "cancelled" result, so the sender's accounting and credits stay exact.
-  void on_cancel_queued(int src) {
-    std::vector<std::pair<std::uint64_t, std::shared_ptr<std::atomic<bool>>>> mine;
-    {
-      std::lock_guard lock(queued_mu);
-      for (auto it = queued.begin(); it != queued.end();) {
-        if (it->first.first == src) {
-          mine.emplace_back(it->first.second, it->second);
-          it = queued.erase(it);
-        } else {
-          ++it;
-        }
-      }
-    }
-    for (auto& [id, claim] : mine) {
-      if (claim->exchange(true, std::memory_order_acq_rel)) continue;  // it started first
-      std::vector<std::byte> reply;
-      put<std::uint64_t>(reply, id);
-      put<std::uint8_t>(reply, kCancelled);
-      cancelled_remote.fetch_add(1, std::memory_order_relaxed);
-      engine->send(src, kResult, std::move(reply));
-    }
-  }
+  // "cancelled" result when it comes up, so the sender's accounting and credits stay exact.
+  void on_cancel_queued(int src) { cancel_epoch[static_cast<std::size_t>(src)].fetch_add(1, std::memory_order_acq_rel); }
 
   void on_result(int src, std::span<const std::byte> payload, ExecutorCore* self) {
     if (payload.size() < 9) {
@@ -318,6 +296,7 @@ ExecutorCore::ExecutorCore(Runtime& rt, const ExecutorOptions& options) : impl_(
       im.credits.push_back(static_cast<long long>(t * options.credits_per_thread));
     }
     im.broken_rank.assign(static_cast<std::size_t>(im.size), false);
+    im.cancel_epoch = std::make_unique<std::atomic<std::uint32_t>[]>(static_cast<std::size_t>(im.size));
     engine::EngineOptions eo;
     // A progress thread makes MPI calls beside the program's own threads: that needs
     // MPI_THREAD_MULTIPLE. Below it, the thread that builds the executor drives MPI itself
