@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "troupe/runtime/runtime.hpp"
+#include "troupe/sync/event.hpp"
 
 using namespace std::chrono_literals;
 using troupe::Executor;
@@ -208,9 +209,13 @@ TEST(Executor, NestedTasksSpreadOverRanks) {
 
 TEST(Executor, HundredThousandTasksOnePercentThrowEachEndExactlyOnce) {
   troupe::Runtime rt(quiet());
+  constexpr int kTasks = 100000;
+  // Declared before the executor so that they outlive every thread that completes a future
+  // (a done-callback runs on the completing thread, possibly after the last result()).
+  std::atomic<int> callbacks{0};
+  troupe::Event all_called;
   Executor ex(rt);
   if (ex.is_root()) {
-    constexpr int kTasks = 100000;
     std::vector<Future<int>> fs;
     fs.reserve(kTasks);
     for (int i = 0; i < kTasks; ++i) {
@@ -219,8 +224,11 @@ TEST(Executor, HundredThousandTasksOnePercentThrowEachEndExactlyOnce) {
         return x;
       }, i));
     }
-    std::atomic<int> callbacks{0};
-    for (auto& f : fs) f.add_done_callback([&] { callbacks.fetch_add(1); });
+    for (auto& f : fs) {
+      f.add_done_callback([&] {
+        if (callbacks.fetch_add(1, std::memory_order_acq_rel) + 1 == kTasks) all_called.set();
+      });
+    }
     int ok = 0, failed = 0, other = 0;
     for (int i = 0; i < kTasks; ++i) {
       try {
@@ -235,11 +243,17 @@ TEST(Executor, HundredThousandTasksOnePercentThrowEachEndExactlyOnce) {
     EXPECT_EQ(ok, kTasks - kTasks / 100);
     EXPECT_EQ(failed, kTasks / 100);
     EXPECT_EQ(other, 0);
-    EXPECT_EQ(callbacks.load(), kTasks);
+    // result() may return before the completing thread ran the callbacks: wait for the last.
+    EXPECT_TRUE(all_called.wait(120s)) << callbacks.load() << " of " << kTasks << " callbacks ran";
   }
   ex.shutdown();
   const auto st = ex.stats();
   EXPECT_EQ(st.submitted, st.completed);
+  // After shutdown every thread that could complete a future has stopped: a second call
+  // of any callback would show here.
+  if (ex.is_root()) {
+    EXPECT_EQ(callbacks.load(), kTasks) << "every future completed exactly once";
+  }
 }
 
 TEST(Executor, PoolFaceApplyAsyncImapInitializerTerminate) {
