@@ -1,0 +1,92 @@
+#pragma once
+/// @file
+/// @brief Every `TROUPE_*` environment knob, read and validated in one place.
+///
+/// One table in config.cpp lists each knob (name, default, rule, effect) and drives the
+/// parsing, the validation and describe(); docs/configuration.md is written from it.
+/// Only the variables the user sets are here. What the launcher says about this launch
+/// (`SLURM_CPUS_PER_TASK`, `OMPI_COMM_WORLD_LOCAL_SIZE`, ...) is read where it is used
+/// (troupe/runtime/topology.hpp) with detail::parse_count() and is never an error: users
+/// do not set those.
+///
+/// @code
+/// const troupe::Settings& s = troupe::settings();  // throws ValueError on a bad knob
+/// std::fputs(troupe::describe(s).c_str(), stderr);
+/// @endcode
+
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace troupe {
+
+/// @brief Every TROUPE_* knob, parsed and validated once.
+///
+/// A default-constructed Settings holds every default. An empty variable counts as unset.
+struct Settings {
+  /// `TROUPE_THREADS` (an integer in [1, 65536]): threads per rank; nullopt: the rule of
+  /// troupe/runtime/topology.hpp.
+  std::optional<std::size_t> threads;
+  /// `TROUPE_QUIET` (0 or 1): hide the Runtime's start-up note about rank binding.
+  bool quiet = false;
+  /// `TROUPE_PRINT_SETTINGS` (0 or 1): rank 0 logs Runtime::describe_settings() at start-up.
+  bool print_settings = false;
+  /// `TROUPE_SPIN_US` (>= 0): how long an idle pool worker spins before it sleeps.
+  std::chrono::microseconds pool_spin{50};
+  /// `TROUPE_ENGINE_BACKOFF_US` (> 0): longest idle sleep of an engine's progress thread.
+  std::chrono::microseconds engine_backoff{1000};
+  /// `TROUPE_ENGINE_LINGER_US` (>= 0): how long an engine keeps polling after traffic.
+  std::chrono::microseconds engine_linger{200};
+  /// `TROUPE_WAIT_BACKOFF_US` (> 0): longest nap of a thread that waits while helping or
+  /// driving progress.
+  std::chrono::microseconds wait_backoff{500};
+  /// Names of the knobs that the environment set (the others hold their default).
+  std::vector<std::string> from_env;
+};
+
+/// @brief Reads and validates every knob from the environment once; later calls return
+/// the cached result.
+/// @return the process's settings; the reference stays valid for the life of the process.
+/// @throws troupe::ValueError naming the variable, its value and the rule when a knob is
+///         malformed (nothing is cached then, so every call throws the same error).
+/// @note Thread-safe; the first call takes a lock, later calls one atomic load. A
+///       troupe::Runtime reads the environment again when it starts (see
+///       detail::reload_settings()), so `setenv` before the Runtime is honoured.
+const Settings& settings();
+
+/// @brief Parses every knob from a lookup function instead of the environment (tests).
+/// @param getenv_fn name -> value, or nullptr when the variable is unset.
+/// @return the settings; knobs whose lookup gives nullptr or "" keep their default.
+/// @throws troupe::ValueError naming the first malformed variable, its value and the rule.
+/// @note Thread-safe if @p getenv_fn is; never blocks.
+Settings read_settings(const std::function<const char*(const char*)>& getenv_fn);
+
+/// @brief One line per knob: `NAME=value (default D, from env|default): effect`.
+/// @param s settings to describe (its from_env says where each value came from).
+/// @return the lines, each ending in '\n'.
+/// @note Thread-safe, never blocks.
+std::string describe(const Settings& s);
+
+namespace detail {
+
+/// @brief Re-reads the environment and makes the result what settings() returns.
+///
+/// Called by troupe::Runtime when it starts. The previous Settings object is kept (never
+/// freed), so references handed out before stay valid.
+/// @return the new settings.
+/// @throws troupe::ValueError as settings(); the cached settings are unchanged then.
+/// @note Thread-safe.
+const Settings& reload_settings();
+
+/// @brief Parses a whole string (spaces around allowed) as a non-negative integer.
+/// @param text the text, or nullptr.
+/// @return the value, or nullopt for nullptr, "", or anything that is not such an integer.
+/// @note Thread-safe, never throws.
+std::optional<std::size_t> parse_count(const char* text) noexcept;
+
+}  // namespace detail
+}  // namespace troupe

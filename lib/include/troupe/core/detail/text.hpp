@@ -1,0 +1,15 @@
+#pragma once
+// Text helpers shared by the layers' error messages.
+#include <cstdint>
+#include <string>
+
+namespace troupe::detail {
+
+/// `0x` and 16 lower-case hex digits of @p v, e.g. `0x00000000000000ff` (digests, keys).
+std::string hex(std::uint64_t v);
+
+/// Readable C++ name of a mangled one (`typeid(T).name()`); @p mangled itself when it
+/// cannot be demangled, "(unknown type)" for nullptr. Thread-safe.
+std::string demangle(const char* mangled);
+
+}  // namespace troupe::detail

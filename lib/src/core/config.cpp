@@ -1,0 +1,153 @@
+// The one reader of TROUPE_* knobs: a table of (name, field, range, unit, effect) drives
+// parsing, validation and describe(). docs/configuration.md mirrors the table.
+#include "troupe/core/config.hpp"
+
+#include <atomic>
+#include <charconv>
+#include <cstdlib>
+#include <deque>
+#include <mutex>
+#include <variant>
+
+#include "troupe/core/error.hpp"
+
+namespace troupe {
+
+namespace {
+
+using Micros = std::chrono::microseconds;
+using Field = std::variant<std::optional<std::size_t> Settings::*, bool Settings::*, Micros Settings::*>;
+
+struct Knob {
+  const char* name;
+  Field field;
+  std::size_t min;
+  std::size_t max;
+  const char* effect;
+};
+
+constexpr std::size_t kMaxMicros = 10'000'000;  // 10 s: longer waits are a typo, not a tuning
+
+// clang-format off
+constexpr Knob kKnobs[] = {
+  {"TROUPE_THREADS", &Settings::threads, 1, 65536,
+   "threads per rank, above SLURM_CPUS_PER_TASK and the affinity mask (unset: that rule)"},
+  {"TROUPE_QUIET", &Settings::quiet, 0, 1,
+   "1 hides the start-up note about ranks bound to one core"},
+  {"TROUPE_PRINT_SETTINGS", &Settings::print_settings, 0, 1,
+   "1: rank 0 logs these settings when the Runtime starts"},
+  {"TROUPE_SPIN_US", &Settings::pool_spin, 0, kMaxMicros,
+   "idle pool worker spins this long before it sleeps (0: never spin)"},
+  {"TROUPE_ENGINE_BACKOFF_US", &Settings::engine_backoff, 1, kMaxMicros,
+   "longest idle nap of the MPI progress thread: higher saves idle CPU, lower answers a quiet rank sooner"},
+  {"TROUPE_ENGINE_LINGER_US", &Settings::engine_linger, 0, kMaxMicros,
+   "the progress thread keeps polling this long after traffic before it naps"},
+  {"TROUPE_WAIT_BACKOFF_US", &Settings::wait_backoff, 1, kMaxMicros,
+   "longest nap of a thread that waits while helping or driving progress"},
+};
+// clang-format on
+
+std::string rule(const Knob& k) {
+  const bool micros = std::holds_alternative<Micros Settings::*>(k.field);
+  std::string r = k.max == 1 ? "0 or 1" : "an integer in [" + std::to_string(k.min) + ", " + std::to_string(k.max) + "]";
+  return micros ? r + " (microseconds)" : r;
+}
+
+std::string value_text(const Settings& s, const Knob& k) {
+  return std::visit(
+      [&s](auto member) -> std::string {
+        const auto& v = s.*member;
+        using T = std::decay_t<decltype(v)>;
+        if constexpr (std::is_same_v<T, bool>) {
+          return v ? "1" : "0";
+        } else if constexpr (std::is_same_v<T, Micros>) {
+          return std::to_string(v.count());
+        } else {
+          return v ? std::to_string(*v) : "auto";
+        }
+      },
+      k.field);
+}
+
+std::mutex g_mutex;
+std::atomic<const Settings*> g_settings{nullptr};
+
+// Under g_mutex. Every Settings ever published stays (a deque never moves its elements, and
+// it is never destroyed): settings() hands out references for the life of the process.
+const Settings& publish(Settings s) {
+  static auto* all = new std::deque<Settings>;
+  const Settings& p = all->emplace_back(std::move(s));
+  g_settings.store(&p, std::memory_order_release);
+  return p;
+}
+
+}  // namespace
+
+namespace detail {
+
+std::optional<std::size_t> parse_count(const char* text) noexcept {
+  if (text == nullptr) return std::nullopt;
+  std::string_view s(text);
+  const auto first = s.find_first_not_of(" \t\n");
+  if (first == std::string_view::npos) return std::nullopt;
+  s = s.substr(first, s.find_last_not_of(" \t\n") - first + 1);
+  std::size_t v = 0;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc{} || end != s.data() + s.size()) return std::nullopt;
+  return v;
+}
+
+const Settings& reload_settings() {
+  Settings s = read_settings([](const char* name) { return std::getenv(name); });
+  std::lock_guard lock(g_mutex);
+  return publish(std::move(s));
+}
+
+}  // namespace detail
+
+Settings read_settings(const std::function<const char*(const char*)>& getenv_fn) {
+  Settings s;
+  for (const Knob& k : kKnobs) {
+    const char* text = getenv_fn(k.name);
+    if (text == nullptr || *text == '\0') continue;
+    const auto v = detail::parse_count(text);
+    if (!v || *v < k.min || *v > k.max) {
+      throw ValueError(std::string(k.name) + " must be " + rule(k) + ", got '" + text + "'");
+    }
+    std::visit(
+        [&s, n = *v](auto member) {
+          using T = std::decay_t<decltype(s.*member)>;
+          if constexpr (std::is_same_v<T, bool>) {
+            s.*member = n != 0;
+          } else if constexpr (std::is_same_v<T, Micros>) {
+            s.*member = Micros(static_cast<Micros::rep>(n));
+          } else {
+            s.*member = n;
+          }
+        },
+        k.field);
+    s.from_env.emplace_back(k.name);
+  }
+  return s;
+}
+
+const Settings& settings() {
+  if (const Settings* p = g_settings.load(std::memory_order_acquire)) return *p;
+  std::lock_guard lock(g_mutex);
+  if (const Settings* p = g_settings.load(std::memory_order_acquire)) return *p;
+  return publish(read_settings([](const char* name) { return std::getenv(name); }));
+}
+
+std::string describe(const Settings& s) {
+  const Settings defaults;
+  std::string out;
+  for (const Knob& k : kKnobs) {
+    bool env = false;
+    for (const auto& n : s.from_env) env = env || n == k.name;
+    out += std::string(k.name) + "=" + value_text(s, k) + " (default " + value_text(defaults, k) +
+           (env ? ", from env): " : ", from default): ") + k.effect + "\n";
+  }
+  return out;
+}
+
+}  // namespace troupe

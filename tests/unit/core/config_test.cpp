@@ -1,0 +1,151 @@
+// The one reader of TROUPE_* knobs (troupe/core/config.hpp): defaults, good values, and a
+// ValueError naming the variable for every bad one.
+#include "troupe/core/config.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "troupe/core/error.hpp"
+
+using namespace std::chrono_literals;
+using troupe::Settings;
+
+namespace {
+
+// A fake environment for read_settings().
+Settings read(const std::map<std::string, std::string>& env) {
+  return troupe::read_settings([&env](const char* name) -> const char* {
+    auto it = env.find(name);
+    return it == env.end() ? nullptr : it->second.c_str();
+  });
+}
+
+// what() of the ValueError that NAME=VALUE raises; "" when it is accepted.
+std::string error_of(const char* name, const char* value) {
+  try {
+    (void)read({{name, value}});
+  } catch (const troupe::ValueError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+struct KnobCase {
+  const char* name;
+  const char* good;
+  std::function<bool(const Settings&)> holds_good;
+  std::vector<const char*> bad;
+};
+
+const std::vector<KnobCase>& knobs() {
+  static const std::vector<KnobCase> cases = {
+      {"TROUPE_THREADS", "7", [](const Settings& s) { return s.threads == std::size_t{7}; },
+       {"0", "-2", "four", "3x", "65537", "1.5", "99999999999999999999999"}},
+      {"TROUPE_QUIET", "1", [](const Settings& s) { return s.quiet; }, {"2", "yes", "-1", "true"}},
+      {"TROUPE_PRINT_SETTINGS", "1", [](const Settings& s) { return s.print_settings; }, {"2", "on", "x"}},
+      {"TROUPE_SPIN_US", "0", [](const Settings& s) { return s.pool_spin == 0us; }, {"-1", "abc", "10000001", "5us"}},
+      {"TROUPE_ENGINE_BACKOFF_US", "20", [](const Settings& s) { return s.engine_backoff == 20us; },
+       {"0", "-5", "fast"}},
+      {"TROUPE_ENGINE_LINGER_US", "0", [](const Settings& s) { return s.engine_linger == 0us; }, {"-1", "1e3"}},
+      {"TROUPE_WAIT_BACKOFF_US", "64", [](const Settings& s) { return s.wait_backoff == 64us; }, {"0", "-64", "x"}},
+  };
+  return cases;
+}
+
+}  // namespace
+
+TEST(CoreConfig, DefaultsWhenNothingIsSet) {
+  const Settings s = read({});
+  EXPECT_FALSE(s.threads.has_value());
+  EXPECT_FALSE(s.quiet);
+  EXPECT_FALSE(s.print_settings);
+  EXPECT_EQ(s.pool_spin, 50us);
+  EXPECT_EQ(s.engine_backoff, 1000us);
+  EXPECT_EQ(s.engine_linger, 200us);
+  EXPECT_EQ(s.wait_backoff, 500us);
+  EXPECT_TRUE(s.from_env.empty());
+}
+
+TEST(CoreConfig, EmptyValueCountsAsUnset) {
+  for (const auto& k : knobs()) {
+    const Settings s = read({{k.name, ""}});
+    EXPECT_FALSE(k.holds_good(s)) << k.name;
+    EXPECT_TRUE(s.from_env.empty()) << k.name;
+  }
+}
+
+TEST(CoreConfig, EveryKnobTakesAGoodValue) {
+  for (const auto& k : knobs()) {
+    EXPECT_FALSE(k.holds_good(read({}))) << k.name << ": the good value must differ from the default";
+    const Settings s = read({{k.name, k.good}});
+    EXPECT_TRUE(k.holds_good(s)) << k.name << "=" << k.good;
+    EXPECT_EQ(s.from_env, std::vector<std::string>{k.name});
+  }
+}
+
+TEST(CoreConfig, SpacesAroundANumberAreAccepted) {
+  EXPECT_EQ(read({{"TROUPE_THREADS", " 5\n"}}).threads, std::size_t{5});
+  EXPECT_EQ(read({{"TROUPE_SPIN_US", "\t12 "}}).pool_spin, 12us);
+}
+
+TEST(CoreConfig, EveryBadValueIsAValueErrorNamingTheVariableTheValueAndTheRule) {
+  for (const auto& k : knobs()) {
+    for (const char* bad : k.bad) {
+      const std::string what = error_of(k.name, bad);
+      EXPECT_NE(what.find(k.name), std::string::npos) << "accepted " << k.name << "=" << bad << "; " << what;
+      EXPECT_NE(what.find(std::string("'") + bad + "'"), std::string::npos) << what;
+      EXPECT_NE(what.find(" must be "), std::string::npos) << what;
+    }
+  }
+}
+
+TEST(CoreConfig, TheRuleIsInTheMessage) {
+  EXPECT_EQ(error_of("TROUPE_THREADS", "0"), "TROUPE_THREADS must be an integer in [1, 65536], got '0'");
+  EXPECT_EQ(error_of("TROUPE_QUIET", "yes"), "TROUPE_QUIET must be 0 or 1, got 'yes'");
+  EXPECT_EQ(error_of("TROUPE_ENGINE_BACKOFF_US", "0"),
+            "TROUPE_ENGINE_BACKOFF_US must be an integer in [1, 10000000] (microseconds), got '0'");
+}
+
+TEST(CoreConfig, DescribeHasOneLinePerKnobWithValueDefaultAndOrigin) {
+  const std::string d = troupe::describe(read({{"TROUPE_SPIN_US", "7"}}));
+  std::size_t lines = 0;
+  for (char c : d) lines += c == '\n';
+  EXPECT_EQ(lines, knobs().size());
+  for (const auto& k : knobs()) EXPECT_NE(d.find(std::string(k.name) + "="), std::string::npos) << k.name;
+  EXPECT_NE(d.find("TROUPE_SPIN_US=7 (default 50, from env)"), std::string::npos) << d;
+  EXPECT_NE(d.find("TROUPE_THREADS=auto (default auto, from default)"), std::string::npos) << d;
+  EXPECT_NE(d.find("TROUPE_ENGINE_BACKOFF_US=1000 (default 1000, from default)"), std::string::npos) << d;
+}
+
+TEST(CoreConfig, SettingsIsCachedUntilReloaded) {
+  ::setenv("TROUPE_WAIT_BACKOFF_US", "321", 1);
+  const Settings& first = troupe::settings();
+  ::setenv("TROUPE_WAIT_BACKOFF_US", "654", 1);
+  EXPECT_EQ(&troupe::settings(), &first);  // read once
+  const Settings& second = troupe::detail::reload_settings();
+  EXPECT_EQ(&troupe::settings(), &second);
+  EXPECT_EQ(second.wait_backoff, 654us);
+  EXPECT_EQ(first.wait_backoff, 321us);  // still valid
+  ::setenv("TROUPE_WAIT_BACKOFF_US", "0", 1);
+  EXPECT_THROW((void)troupe::detail::reload_settings(), troupe::ValueError);
+  EXPECT_EQ(&troupe::settings(), &second);  // a failed reload keeps what was there
+  ::unsetenv("TROUPE_WAIT_BACKOFF_US");
+}
+
+TEST(CoreConfig, ParseCount) {
+  using troupe::detail::parse_count;
+  EXPECT_EQ(parse_count("42"), std::size_t{42});
+  EXPECT_EQ(parse_count(" 3 "), std::size_t{3});
+  EXPECT_EQ(parse_count("0"), std::size_t{0});
+  EXPECT_FALSE(parse_count(nullptr));
+  EXPECT_FALSE(parse_count(""));
+  EXPECT_FALSE(parse_count("  "));
+  EXPECT_FALSE(parse_count("-1"));
+  EXPECT_FALSE(parse_count("4 2"));
+  EXPECT_FALSE(parse_count("0x10"));
+}
