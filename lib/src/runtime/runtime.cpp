@@ -9,6 +9,7 @@
 #include <string>
 
 #include "state.hpp"
+#include "troupe/core/config.hpp"
 #include "troupe/core/error.hpp"
 #include "troupe/runtime/detail/mpi_check.hpp"
 #include "troupe/runtime/detail/same_binary.hpp"
@@ -41,11 +42,6 @@ std::string host_name() {
   char buf[256] = {};
   if (::gethostname(buf, sizeof buf - 1) != 0) return "unknown-host";
   return buf;
-}
-
-bool env_true(const char* name) {
-  const char* v = std::getenv(name);
-  return v != nullptr && *v != '\0' && std::string_view(v) != "0";
 }
 
 }  // namespace
@@ -132,9 +128,11 @@ void Runtime::start(int* argc, char*** argv, const std::optional<MPI_Comm>& user
     TROUPE_MPI_CHECK(MPI_Comm_size(node_comm_, &node_size_));
     host_ = host_name();
 
+    // Read the knobs again: the program may have set some since the first settings().
+    const Settings& cfg = detail::reload_settings();
     ThreadCountInputs in;
     in.option = options_.threads;
-    in.troupe_threads = std::getenv("TROUPE_THREADS");
+    in.troupe_threads = cfg.threads;
     in.slurm_cpus_per_task = std::getenv("SLURM_CPUS_PER_TASK");
     in.affinity_cpus = affinity_cpus().size();
     in.node_cpus = online_cpu_count();
@@ -160,8 +158,13 @@ void Runtime::start(int* argc, char*** argv, const std::optional<MPI_Comm>& user
     st.threads.store(threads_.count, std::memory_order_release);
     st.alive.store(true, std::memory_order_release);
 
+    if (rank_ == 0 && cfg.print_settings) {
+      std::string text = describe_settings();
+      text.pop_back();  // log() ends the line
+      troupe::log("troupe settings:\n" + text);
+    }
     if (rank_ == 0 && threads_.bound_to_part_of_node && threads_.count == 1 && !options_.quiet &&
-        !env_true("TROUPE_QUIET") && !g_binding_note_printed.exchange(true)) {
+        !cfg.quiet && !g_binding_note_printed.exchange(true)) {
       troupe::log("troupe: each rank is bound to 1 of the " + std::to_string(in.node_cpus) +
                   " CPUs of this node, so it runs 1 thread. For more threads per rank use "
                   "'mpirun --bind-to none', 'mpirun --map-by slot:pe=N' or 'srun -c N' (or set "
@@ -200,6 +203,18 @@ Runtime::~Runtime() {
   st.threads.store(0, std::memory_order_release);
   release();
   g_current.store(nullptr, std::memory_order_release);
+}
+
+std::string Runtime::describe_settings() const {
+  const auto cpus = affinity_cpus();
+  return "threads=" + std::to_string(threads_.count) + " (from " + std::string(troupe::to_string(threads_.source)) +
+         ")\nthread_level=" + std::string(troupe::to_string(provided_)) + (owns_mpi_ ? " (requested " +
+         std::string(troupe::to_string(options_.thread_level)) + ")" : " (adopted)") +
+         "\ncpus=" + format_cpu_list(cpus) + " (" + std::to_string(cpus.size()) + " of " +
+         std::to_string(online_cpu_count()) + " online" +
+         (threads_.bound_to_part_of_node ? ", bound to part of the node" : "") + ")\nnode_rank=" +
+         std::to_string(node_rank_) + "/" + std::to_string(node_size_) + " on " + host_ + "\n" +
+         describe(settings());
 }
 
 RuntimeInfo Runtime::info() const {

@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "troupe/core/detail/hash.hpp"
+#include "troupe/core/detail/text.hpp"
 #include "troupe/core/error.hpp"
 #include "troupe/runtime/detail/mpi_check.hpp"
 #include "troupe/runtime/runtime.hpp"
@@ -21,17 +23,6 @@
 namespace troupe {
 
 namespace {
-
-constexpr std::uint64_t kFnvOffset = 0xcbf29ce484222325ULL;
-constexpr std::uint64_t kFnvPrime = 0x100000001b3ULL;
-
-std::uint64_t fnv1a(std::uint64_t h, const unsigned char* p, std::size_t n) noexcept {
-  for (std::size_t i = 0; i < n; ++i) {
-    h ^= p[i];
-    h *= kFnvPrime;
-  }
-  return h;
-}
 
 // Final avalanche (splitmix64) so that near-equal inputs give unrelated digests.
 std::uint64_t mix(std::uint64_t x) noexcept {
@@ -66,7 +57,7 @@ int find_build_id(struct dl_phdr_info* info, std::size_t, void* data) {
       if (total > left) break;
       if (nh.n_type == NT_GNU_BUILD_ID && nh.n_namesz == 4 &&
           std::memcmp(p + sizeof nh, "GNU", 4) == 0 && nh.n_descsz > 0) {
-        out->digest = mix(fnv1a(kFnvOffset, p + sizeof nh + name_sz, nh.n_descsz));
+        out->digest = mix(detail::fnv1a(p + sizeof nh + name_sz, nh.n_descsz));
         out->found = true;
         return 1;
       }
@@ -81,7 +72,7 @@ std::uint64_t hash_file(const char* path) noexcept {
   std::FILE* f = std::fopen(path, "rb");
   if (f == nullptr) return 0;
   std::vector<unsigned char> buf(1 << 20);
-  std::uint64_t h = kFnvOffset;
+  std::uint64_t h = detail::kFnv1aOffset;
   std::uint64_t total = 0;
   // FNV over 8-byte words (8x fewer multiplies than per byte); tail bytes one by one.
   for (;;) {
@@ -93,21 +84,15 @@ std::uint64_t hash_file(const char* path) noexcept {
       std::uint64_t w;
       std::memcpy(&w, buf.data() + i * 8, 8);
       h ^= w;
-      h *= kFnvPrime;
+      h *= detail::kFnv1aPrime;
     }
-    h = fnv1a(h, buf.data() + words * 8, n - words * 8);
+    h = detail::fnv1a(buf.data() + words * 8, n - words * 8, h);
   }
   std::fclose(f);
   return mix(h ^ total);
 }
 
 std::atomic<std::uint64_t> g_digest_override{0};
-
-std::string hex(std::uint64_t v) {
-  char b[32];
-  std::snprintf(b, sizeof b, "0x%016llx", static_cast<unsigned long long>(v));
-  return b;
-}
 
 std::string exe_path() {
   char buf[4096];
@@ -124,7 +109,7 @@ std::string describe(const std::vector<std::uint64_t>& all, std::size_t index) {
   std::string out;
   for (const auto& [digest, ranks] : by_digest) {
     if (!out.empty()) out += "; ";
-    out += hex(digest) + (ranks.size() == 1 ? " on rank " : " on ranks ") + format_cpu_list(ranks);
+    out += detail::hex(digest) + (ranks.size() == 1 ? " on rank " : " on ranks ") + format_cpu_list(ranks);
   }
   return out;
 }

@@ -6,33 +6,17 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <charconv>
 #include <cstdlib>
 #include <string>
 #include <utility>
 
 #include "state.hpp"
-#include "troupe/core/error.hpp"
+#include "troupe/core/config.hpp"
 
 namespace troupe {
 
 namespace {
-
-// Parses a whole string as a non-negative integer; false on anything else.
-bool parse_size(const char* text, std::size_t& out) {
-  if (text == nullptr) return false;
-  std::string_view s(text);
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\n')) s.remove_suffix(1);
-  if (s.empty()) return false;
-  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-  return ec == std::errc{} && end == s.data() + s.size();
-}
-
-bool is_set(const char* text) { return text != nullptr && text[0] != '\0'; }
-
-constexpr std::size_t kMaxThreads = 65536;
-
+constexpr std::size_t kMaxThreads = 65536;  // the range of TROUPE_THREADS
 }  // namespace
 
 std::string_view to_string(ThreadCountSource source) noexcept {
@@ -53,23 +37,15 @@ ThreadCount resolve_thread_count(const ThreadCountInputs& in) {
     r.source = ThreadCountSource::Option;
     return r;
   }
-  if (is_set(in.troupe_threads)) {
-    std::size_t n = 0;
-    if (!parse_size(in.troupe_threads, n) || n < 1 || n > kMaxThreads) {
-      throw ValueError(std::string("TROUPE_THREADS must be an integer in [1, 65536], got '") +
-                       in.troupe_threads + "'");
-    }
-    r.count = n;
+  if (in.troupe_threads) {
+    r.count = *in.troupe_threads;
     r.source = ThreadCountSource::TroupeThreads;
     return r;
   }
-  if (is_set(in.slurm_cpus_per_task)) {
-    std::size_t n = 0;
-    if (parse_size(in.slurm_cpus_per_task, n) && n >= 1 && n <= kMaxThreads) {
-      r.count = n;
-      r.source = ThreadCountSource::SlurmCpusPerTask;
-      return r;
-    }
+  if (const auto n = detail::parse_count(in.slurm_cpus_per_task); n && *n >= 1 && *n <= kMaxThreads) {
+    r.count = *n;
+    r.source = ThreadCountSource::SlurmCpusPerTask;
+    return r;
   }
   if (in.affinity_cpus > 0) {
     const std::size_t ranks = in.node_ranks > 0 ? in.node_ranks : 1;
@@ -135,25 +111,20 @@ std::size_t online_cpu_count() noexcept {
 std::size_t default_thread_count() {
   if (auto n = detail::runtime_state().threads.load(std::memory_order_acquire); n > 0) return n;
   ThreadCountInputs in;
-  in.troupe_threads = std::getenv("TROUPE_THREADS");
+  in.troupe_threads = settings().threads;
   in.slurm_cpus_per_task = std::getenv("SLURM_CPUS_PER_TASK");
   in.affinity_cpus = affinity_cpus().size();
   in.node_cpus = online_cpu_count();
   // Ranks on this node, as the launcher tells them (Open MPI, MPICH/Hydra, Slurm).
-  std::size_t local_size = 1, local_rank = 0;
   for (auto [size_var, rank_var] : {std::pair{"OMPI_COMM_WORLD_LOCAL_SIZE", "OMPI_COMM_WORLD_LOCAL_RANK"},
                                     std::pair{"MPI_LOCALNRANKS", "MPI_LOCALRANKID"},
                                     std::pair{"SLURM_NTASKS_PER_NODE", "SLURM_LOCALID"}}) {
-    std::size_t s = 0;
-    if (parse_size(std::getenv(size_var), s) && s >= 1) {
-      local_size = s;
-      std::size_t r = 0;
-      if (parse_size(std::getenv(rank_var), r)) local_rank = r;
+    if (const auto size = detail::parse_count(std::getenv(size_var)); size && *size >= 1) {
+      in.node_ranks = *size;
+      in.node_rank = detail::parse_count(std::getenv(rank_var)).value_or(0);
       break;
     }
   }
-  in.node_ranks = local_size;
-  in.node_rank = local_rank;
   return resolve_thread_count(in).count;
 }
 

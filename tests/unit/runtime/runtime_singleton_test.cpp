@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "troupe/core/config.hpp"
 #include "troupe/core/error.hpp"
 #include "troupe/runtime/runtime.hpp"
 
@@ -83,4 +84,32 @@ TEST(RuntimeSingleton, DestructionAfterTheHostFinalizedMpiDoesNothing) {
   MPI_Finalized(&finalized);
   EXPECT_TRUE(finalized);
   EXPECT_EQ(troupe::Runtime::current(), nullptr);
+}
+
+TEST(RuntimeSingleton, PrintsItsSettingsWhenAsked) {
+  int initialized = 1;
+  MPI_Initialized(&initialized);
+  if (initialized) GTEST_SKIP() << "MPI already used in this process; ctest runs this test alone";
+  (void)troupe::settings();  // cached before the variable is set: the Runtime reads again
+  ::setenv("TROUPE_PRINT_SETTINGS", "1", 1);
+  ::setenv("TROUPE_SPIN_US", "7", 1);
+  troupe::RuntimeOptions o;
+  o.quiet = true;
+  testing::internal::CaptureStderr();
+  std::string described;
+  {
+    troupe::Runtime rt(o);
+    described = rt.describe_settings();
+    EXPECT_NE(described.find("threads=" + std::to_string(rt.threads()) + " (from "), std::string::npos) << described;
+  }
+  const std::string printed = testing::internal::GetCapturedStderr();
+  ::unsetenv("TROUPE_PRINT_SETTINGS");
+  ::unsetenv("TROUPE_SPIN_US");
+  EXPECT_NE(described.find("thread_level=MPI_THREAD_"), std::string::npos) << described;
+  EXPECT_NE(described.find("\ncpus="), std::string::npos) << described;
+  EXPECT_NE(described.find("TROUPE_SPIN_US=7 (default 50, from env)"), std::string::npos) << described;
+  EXPECT_NE(described.find("TROUPE_PRINT_SETTINGS=1 (default 0, from env)"), std::string::npos) << described;
+  EXPECT_NE(printed.find("[rank 0/1] troupe settings:\n" + described), std::string::npos) << printed;
+  EXPECT_EQ(printed.find("\n\n"), std::string::npos) << printed;
+  EXPECT_EQ(troupe::settings().pool_spin, std::chrono::microseconds(7));
 }

@@ -47,7 +47,8 @@ struct RuntimeOptions {
   std::uint64_t callable_digest = 0;
   /// Verify at start that every rank runs the same executable and callable table.
   bool check_same_binary = true;
-  /// Suppress the start-up note about rank binding (also: env `TROUPE_QUIET=1`).
+  /// Suppress the start-up note about rank binding (also: `TROUPE_QUIET=1`, see
+  /// troupe/core/config.hpp).
   bool quiet = false;
 };
 
@@ -82,7 +83,9 @@ struct RuntimeInfo {
 ///
 /// Then it learns the topology (node-local ranks via `MPI_Comm_split_type`), the
 /// threads per rank, and checks with one `MPI_Allreduce` that every rank runs the
-/// same executable and callable table.
+/// same executable and callable table. It re-reads the `TROUPE_*` knobs
+/// (troupe::settings(), docs/configuration.md); with `TROUPE_PRINT_SETTINGS=1` rank 0
+/// logs describe_settings().
 ///
 /// @note Construction and destruction are collective over the communicator.
 class Runtime {
@@ -93,7 +96,7 @@ class Runtime {
   /// @throws troupe::InvalidStateError if another Runtime is alive or MPI was finalized;
   ///         troupe::Error on every rank if ranks run different executables or
   ///         callable tables; troupe::MpiError if an MPI call fails;
-  ///         troupe::ValueError for a malformed `TROUPE_THREADS`.
+  ///         troupe::ValueError for a malformed `TROUPE_*` knob (troupe::settings()).
   Runtime(int& argc, char**& argv, RuntimeOptions options = {});
   /// @brief Same without main's arguments.
   explicit Runtime(RuntimeOptions options = {});
@@ -139,6 +142,12 @@ class Runtime {
   std::uint64_t executable_digest() const noexcept { return exe_digest_; }
   /// @brief Snapshot of host, pid, ranks, threads, affinity and thread level.
   RuntimeInfo info() const;
+  /// @brief The effective configuration of this rank, one fact per line: threads and
+  /// their source, the MPI thread level, the affinity mask and the node, then
+  /// troupe::describe(troupe::settings()).
+  /// @return the lines, each ending in '\n'.
+  /// @note Thread-safe, never blocks; reads the affinity mask.
+  std::string describe_settings() const;
   /// @brief Writes `[rank r/N] message` to stderr (see troupe::log).
   void log(std::string_view message) const noexcept { troupe::log(message); }
 

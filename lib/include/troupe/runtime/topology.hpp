@@ -7,7 +7,7 @@
 /// troupe::default_thread_count(). The rule, highest priority first:
 ///
 /// 1. an explicit count (RuntimeOptions::threads, a ThreadPool argument);
-/// 2. the environment variable `TROUPE_THREADS`;
+/// 2. the environment variable `TROUPE_THREADS` (read by troupe::settings());
 /// 3. `SLURM_CPUS_PER_TASK` (set by `srun -c N` / `sbatch --cpus-per-task N`);
 /// 4. the CPUs in this process's affinity mask — divided among the ranks of the
 ///    node only when the mask is the whole node (singleton, `--bind-to none`,
@@ -18,6 +18,7 @@
 /// docs/runtime.md explains the rule with the measurements behind it.
 
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -43,7 +44,7 @@ std::string_view to_string(ThreadCountSource source) noexcept;
 /// environment or the scheduler.
 struct ThreadCountInputs {
   std::size_t option = 0;                      ///< explicit count; 0 means "not given"
-  const char* troupe_threads = nullptr;        ///< value of `TROUPE_THREADS`, or nullptr
+  std::optional<std::size_t> troupe_threads;  ///< Settings::threads (`TROUPE_THREADS`), validated
   const char* slurm_cpus_per_task = nullptr;   ///< value of `SLURM_CPUS_PER_TASK`, or nullptr
   std::size_t affinity_cpus = 0;               ///< CPUs in the affinity mask; 0 if unknown
   std::size_t node_cpus = 0;                   ///< CPUs online on the node; 0 if unknown
@@ -63,10 +64,9 @@ struct ThreadCount {
 
 /// @brief Applies the thread-count rule to @p in.
 /// @return the count, its source, and whether the rank is bound to part of the node.
-/// @throws troupe::ValueError when `TROUPE_THREADS` is set but is not an integer in
-///         [1, 65536] (the message names the variable and its value). An unparsable
-///         `SLURM_CPUS_PER_TASK` is ignored (Slurm sets it, users do not).
-/// @note Pure function: thread-safe, never blocks.
+///         An unparsable or out-of-range `SLURM_CPUS_PER_TASK` is ignored (Slurm sets it,
+///         users do not); a set troupe_threads is used as given (settings() validated it).
+/// @note Pure function: thread-safe, never blocks, never throws.
 ThreadCount resolve_thread_count(const ThreadCountInputs& in);
 
 /// @brief CPU ids in this process's affinity mask (`sched_getaffinity`), ascending.
@@ -88,7 +88,7 @@ std::size_t online_cpu_count() noexcept;
 /// (`OMPI_COMM_WORLD_LOCAL_SIZE`, `MPI_LOCALNRANKS`, `SLURM_NTASKS_PER_NODE`) when
 /// present. Needs neither a Runtime nor an initialized MPI.
 /// @return at least 1.
-/// @throws troupe::ValueError for a malformed `TROUPE_THREADS`.
+/// @throws troupe::ValueError for a malformed `TROUPE_*` knob (see troupe::settings()).
 /// @note Thread-safe, never blocks.
 std::size_t default_thread_count();
 
