@@ -5,23 +5,17 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cstdio>
 #include <exception>
 #include <mutex>
 #include <numeric>
 
+#include "troupe/core/detail/hash.hpp"
+#include "troupe/core/detail/text.hpp"
 #include "troupe/wire/exception.hpp"
 
 namespace troupe::wire {
 
-std::uint64_t fnv1a64(std::string_view bytes) noexcept {
-  std::uint64_t h = 0xcbf29ce484222325ULL;
-  for (const char c : bytes) {
-    h ^= static_cast<unsigned char>(c);
-    h *= 0x100000001b3ULL;
-  }
-  return h;
-}
+std::uint64_t fnv1a64(std::string_view bytes) noexcept { return troupe::detail::fnv1a(bytes.data(), bytes.size()); }
 
 std::optional<CallableId> CallableTable::find(std::uint64_t key) const noexcept {
   const auto it = std::lower_bound(keys.begin(), keys.end(), key);
@@ -32,12 +26,6 @@ std::optional<CallableId> CallableTable::find(std::uint64_t key) const noexcept 
 }
 
 namespace {
-
-std::string hex(std::uint64_t v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "0x%016llx", static_cast<unsigned long long>(v));
-  return buf;
-}
 
 // The digest hashes the count and each key's 8 bytes, least significant first (the same
 // on every rank of one binary; explicit so that the value is documented, not incidental).
@@ -77,7 +65,7 @@ CallableTable build_callable_table(std::span<const CallableKey> entries) {
     if (!table.keys.empty() && table.keys.back() == e.key) {
       const CallableKey& kept = entries[table.order.back()];
       if (kept.name != e.name) {
-        throw troupe::Error("troupe callable table: two callable types have the same 64-bit key " + hex(e.key) +
+        throw troupe::Error("troupe callable table: two callable types have the same 64-bit key " + troupe::detail::hex(e.key) +
                             ": '" + demangle(kept.name.c_str()) + "' and '" + demangle(e.name.c_str()) +
                             "'; rename one of them (e.g. make the lambda a named functor)");
       }
@@ -287,25 +275,14 @@ void decode_and_invoke(Reader& in, Writer& out) {
 namespace detail {
 
 std::uint64_t register_invoker(const std::type_info& invoker_type, InvokeFn fn) noexcept {
-  Entry e;
-  e.name = invoker_type.name();
-  e.key = fnv1a64(e.name);
-  e.type = &invoker_type;
-  e.kind = EntryKind::Invoker;
-  e.invoke = fn;
-  return registry().add(std::move(e));
+  return registry().add(Entry{fnv1a64(invoker_type.name()), invoker_type.name(), &invoker_type,
+                              EntryKind::Invoker, fn, nullptr, nullptr});
 }
 
 std::uint64_t register_function(const std::type_info& entry_type, const std::type_info& fn_type,
                                 ErasedFn fn) noexcept {
-  Entry e;
-  e.name = entry_type.name();
-  e.key = fnv1a64(e.name);
-  e.type = &entry_type;
-  e.kind = EntryKind::Function;
-  e.fn = fn;
-  e.fn_type = &fn_type;
-  return registry().add(std::move(e));
+  return registry().add(Entry{fnv1a64(entry_type.name()), entry_type.name(), &entry_type,
+                              EntryKind::Function, nullptr, fn, &fn_type});
 }
 
 CallableId id_for_key(std::uint64_t key, const std::type_info& type) { return registry().id_for_key(key, type); }

@@ -6,7 +6,6 @@
 
 #include <any>
 #include <cstdint>
-#include <cstdlib>
 #include <functional>
 #include <map>
 #include <memory>
@@ -18,16 +17,11 @@
 #include <typeinfo>
 #include <variant>
 
+#include "troupe/core/detail/text.hpp"
+
 namespace troupe::wire {
 
-std::string demangle(const char* mangled) {
-  if (mangled == nullptr) {
-    return "(unknown type)";
-  }
-  int status = 0;
-  std::unique_ptr<char, void (*)(void*)> name(abi::__cxa_demangle(mangled, nullptr, nullptr, &status), std::free);
-  return status == 0 && name ? std::string(name.get()) : std::string(mangled);
-}
+std::string demangle(const char* mangled) { return troupe::detail::demangle(mangled); }
 
 namespace {
 
