@@ -16,7 +16,8 @@
 /// matters. Internal headers (`<layer>/detail/`) are never included from here directly.
 /// This header includes `<mpi.h>` (through troupe/runtime/runtime.hpp).
 
-// core: the exception hierarchy, deadlines and the cancellation token
+// core: the exception hierarchy, deadlines, the cancellation token, the TROUPE_* settings
+#include "troupe/core/config.hpp"
 #include "troupe/core/deadline.hpp"
 #include "troupe/core/error.hpp"
 

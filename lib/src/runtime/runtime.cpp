@@ -85,6 +85,9 @@ void Runtime::start(int* argc, char*** argv, const std::optional<MPI_Comm>& user
   }
   bool finalize_on_failure = false;  // only after a failure that every rank saw
   try {
+    // Read the knobs again (the program may have set some since the first settings()),
+    // before any MPI call: a malformed one fails here, with nothing to undo.
+    const Settings& cfg = detail::reload_settings();
     int finalized = 0;
     TROUPE_MPI_CHECK(MPI_Finalized(&finalized));
     if (finalized) {
@@ -128,8 +131,6 @@ void Runtime::start(int* argc, char*** argv, const std::optional<MPI_Comm>& user
     TROUPE_MPI_CHECK(MPI_Comm_size(node_comm_, &node_size_));
     host_ = host_name();
 
-    // Read the knobs again: the program may have set some since the first settings().
-    const Settings& cfg = detail::reload_settings();
     ThreadCountInputs in;
     in.option = options_.threads;
     in.troupe_threads = cfg.threads;

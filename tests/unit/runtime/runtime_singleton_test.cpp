@@ -113,3 +113,20 @@ TEST(RuntimeSingleton, PrintsItsSettingsWhenAsked) {
   EXPECT_EQ(printed.find("\n\n"), std::string::npos) << printed;
   EXPECT_EQ(troupe::settings().pool_spin, std::chrono::microseconds(7));
 }
+
+TEST(RuntimeSingleton, RejectsABadKnobBeforeTouchingMpi) {
+  int initialized = 1;
+  MPI_Initialized(&initialized);
+  if (initialized) GTEST_SKIP() << "MPI already used in this process; ctest runs this test alone";
+  ::setenv("TROUPE_SPIN_US", "soon", 1);
+  try {
+    troupe::Runtime rt;
+    ADD_FAILURE() << "the Runtime accepted TROUPE_SPIN_US=soon";
+  } catch (const troupe::ValueError& e) {
+    EXPECT_NE(std::string(e.what()).find("TROUPE_SPIN_US"), std::string::npos) << e.what();
+  }
+  ::unsetenv("TROUPE_SPIN_US");
+  MPI_Initialized(&initialized);
+  EXPECT_FALSE(initialized);
+  EXPECT_EQ(troupe::Runtime::current(), nullptr);
+}
