@@ -7,6 +7,7 @@
 #include <functional>
 #include <list>
 #include <numeric>
+#include <ranges>
 #include <semaphore>
 #include <stdexcept>
 #include <string>
@@ -134,6 +135,79 @@ TEST_P(AlgoN, TimedOutMapCancelsUnstartedChunks) {
   EXPECT_LE(started.load(), static_cast<int>(workers)) << "chunks not started before the timeout were cancelled";
 }
 
+TEST_P(AlgoN, BufferedMapReadsAnEndlessInputLazily) {
+  ThreadPool pool(GetParam());
+  std::atomic<int> calls{0};
+  {
+    auto r = pool.map([&](int x) {
+      calls.fetch_add(1);
+      return x * x;
+    }, std::views::iota(0), {.chunksize = 10, .buffersize = 3});
+    int i = 0;
+    for (int v : r) {
+      ASSERT_EQ(v, i * i);
+      if (++i == 1000) break;
+    }
+  }  // destroyed: cancels what has not started, waits for the running chunks
+  EXPECT_LE(calls.load(), 1000 + 3 * 10) << "the input was read ahead of the buffer";
+  // Unordered and lazy over a sized input: the same multiset.
+  auto u = pool.map_unordered([](int x) { return x % 7; }, std::vector<int>(1000, 3), {.chunksize = 9, .buffersize = 2}).to_vector();
+  EXPECT_EQ(u, std::vector<int>(1000, 3));
+}
+
+TEST_P(AlgoN, BufferedMapErrorsSurfaceAtTheirElement) {
+  ThreadPool pool(GetParam());
+  for (std::size_t buffer : {1u, 2u, 8u}) {
+    auto r = pool.map([](int x) {
+      if (x == 13) throw std::out_of_range("element 13");
+      return x;
+    }, std::views::iota(0, 50), {.chunksize = 4, .buffersize = buffer});
+    for (int i = 0; i < 13; ++i) ASSERT_EQ(r.next(), i) << "buffersize " << buffer;
+    EXPECT_THROW((void)r.next(), std::out_of_range) << "buffersize " << buffer;
+    EXPECT_EQ(r.next(), std::nullopt);
+  }
+}
+
+TEST_P(AlgoN, ToVectorAfterPartialIterationAndChunkFutures) {
+  ThreadPool pool(GetParam());
+  std::vector<int> in(100);
+  std::iota(in.begin(), in.end(), 0);
+  auto r = pool.map([](int x) { return x; }, in, {.chunksize = 10});
+  EXPECT_EQ(r.chunk_futures().size(), 10u);
+  EXPECT_EQ(r.next(), 0);
+  EXPECT_EQ(r.next(), 1);
+  auto rest = r.to_vector();
+  ASSERT_EQ(rest.size(), 98u);
+  EXPECT_EQ(rest.front(), 2);
+  EXPECT_EQ(rest.back(), 99);
+  EXPECT_TRUE(r.to_vector().empty());
+  troupe::MapResult<int> empty;
+  EXPECT_EQ(empty.next(), std::nullopt);
+  EXPECT_TRUE(pool.map([](int x) { return x; }, std::vector<int>{}).to_vector().empty());
+}
+
+TEST(PoolAlgorithms, OneChunkRule) {
+  using troupe::detail::Chunking;
+  EXPECT_EQ(Chunking::auto_size(1'000'000, 2), 62'500u) << "about 8 chunks per worker";
+  EXPECT_EQ(Chunking::auto_size(17, 1), 3u);
+  EXPECT_EQ(Chunking::auto_size(0, 4), 1u);
+  EXPECT_EQ(Chunking::auto_size(10, 0), 2u) << "0 workers counts as 1";
+  EXPECT_EQ(Chunking::auto_size(std::size_t{1} << 40, 1), Chunking::kMaxAutoChunk);
+  auto unsized = std::views::iota(0) | std::views::filter([](int) { return true; });
+  auto grow = Chunking::make({}, unsized, 4, "test");
+  std::vector<std::size_t> sizes;
+  for (int i = 0; i < 20; ++i) sizes.push_back(grow.next());
+  EXPECT_EQ(sizes[0], 1u);
+  EXPECT_EQ(sizes[1], 2u);
+  EXPECT_EQ(sizes[10], 1024u);
+  EXPECT_EQ(sizes[19], Chunking::kMaxAutoChunk);
+  std::vector<int> v(800);
+  EXPECT_EQ(Chunking::make({}, v, 4, "test").chunksize, 25u);
+  EXPECT_EQ(Chunking::make({.chunksize = 7}, unsized, 4, "test").next(), 7u);
+  EXPECT_FALSE(Chunking::make({}, v, 4, "test").lazy());
+  EXPECT_TRUE(Chunking::make({.buffersize = 2}, v, 4, "test").lazy());
+}
+
 TEST_P(AlgoN, ParallelForCoversEveryIndexOnce) {
   ThreadPool pool(GetParam());
   std::vector<std::atomic<int>> hits(100003);
@@ -200,6 +274,12 @@ TEST(PoolAlgorithms, BadInputsNameTheProblem) {
   }
   EXPECT_THROW((void)pool.map([](int x) { return x; }, in, {.timeout = -1s}), troupe::ValueError);
   EXPECT_THROW((void)pool.map_unordered([](int x) { return x; }, in, {.chunksize = 0}), troupe::ValueError);
+  try {
+    (void)pool.starmap([](int a) { return a; }, std::vector<std::tuple<int>>{{1}}, {.buffersize = 0});
+    FAIL();
+  } catch (const troupe::ValueError& e) {
+    EXPECT_STREQ(e.what(), "ThreadPool::starmap: buffersize must be >= 1, got 0");
+  }
   EXPECT_THROW(pool.parallel_for(0, 10, [](int) {}, {.grain = 0}), troupe::ValueError);
   EXPECT_THROW((void)pool.parallel_reduce(0, 10, 0, std::plus<>{}, [](int i) { return i; }, {.grain = 0}),
                troupe::ValueError);

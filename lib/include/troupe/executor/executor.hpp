@@ -55,24 +55,15 @@ struct ExecutorOptions {
   bool progress_thread = true;
 };
 
-/// @brief Options of Executor::map / map_unordered / starmap / imap.
-struct ExecutorMapOptions {
-  /// Elements per task; nullopt: about 16 tasks per worker of the whole executor, at most
-  /// 4096 elements each. 0 is a ValueError.
-  std::optional<std::size_t> chunksize = std::nullopt;
-  /// Deadline of the whole iteration, from the call.
-  std::optional<std::chrono::duration<double>> timeout = std::nullopt;
-  /// At most this many chunks in flight; the input is then read lazily, as results are
-  /// taken (huge or endless inputs). nullopt: every chunk is submitted at once. 0 is a ValueError.
-  std::optional<std::size_t> buffersize = std::nullopt;
-};
+/// @brief Deprecated: the Executor's maps take troupe::MapOptions, as ThreadPool's do.
+using ExecutorMapOptions [[deprecated("use troupe::MapOptions")]] = MapOptions;
 
 /// @brief Options of Executor::map_reduce.
 template <class R>
 struct MapReduceOptions {
   /// Initial value: reduce(initial, ...); required for an empty input.
   std::optional<R> initial = std::nullopt;
-  /// Elements per task; nullopt: as ExecutorMapOptions::chunksize. 0 is a ValueError.
+  /// Elements per task; nullopt: as MapOptions::chunksize. 0 is a ValueError.
   std::optional<std::size_t> chunksize = std::nullopt;
 };
 
@@ -129,15 +120,6 @@ class CallEnvelope final : public Envelope {
 };
 
 [[nodiscard]] std::vector<std::byte> encode_current_exception() noexcept;
-
-/// Elements per task when the caller gives no chunksize: enough tasks for dynamic load
-/// balancing (16 per worker), each no larger than kMaxAutoChunk elements so that results
-/// stream back steadily and no task's message gets large.
-inline constexpr std::size_t kMaxAutoChunk = 4096;
-inline std::size_t auto_chunksize(std::size_t n, std::size_t workers) {
-  const std::size_t tasks = std::max<std::size_t>(1, workers * 16);
-  return std::clamp<std::size_t>((n + tasks - 1) / tasks, 1, kMaxAutoChunk);
-}
 
 /// Maps a chunk and scans it (inclusive prefix reduction, left to right) where it runs.
 template <class F, class Red, class Elem>
@@ -202,29 +184,33 @@ class RawEnvelope final : public Envelope {
 template <class F, class Elem>
 struct ChunkRunner {
   F fn;
-  using Raw = std::invoke_result_t<F&, Elem&>;
-  ChunkReply<exec_value_t<std::remove_cvref_t<Raw>>> operator()(std::vector<Elem> items) const {
-    ChunkReply<exec_value_t<std::remove_cvref_t<Raw>>> reply;
-    reply.values.reserve(items.size());
+  auto operator()(std::vector<Elem> items) const {
     F f = fn;
-    for (auto& x : items) {
-      try {
-        if constexpr (std::is_void_v<Raw>) {
-          f(x);
-          reply.values.emplace_back();
-        } else {
-          reply.values.push_back(f(x));
-        }
-      } catch (...) {
-        reply.failed = true;
-        reply.local_error = std::current_exception();
-        reply.error = encode_current_exception();
-        break;
-      }
-    }
-    return reply;
+    return run_chunk<exec_value_t<std::remove_cvref_t<std::invoke_result_t<F&, Elem&>>>>(f, items);
   }
 };
+
+/// The wire form of a map chunk's result: values, failed, and the exception as an
+/// encode_exception record. A chunk that ran here is never encoded and keeps the original
+/// exception object; one that arrives has no exception yet, and gets the rebuilt one.
+template <class A, class R>
+void troupe_fields(A& a, ChunkResult<R>& c) {
+  std::vector<std::byte> record;
+  if (c.failed && c.error) {  // saving
+    try {
+      std::rethrow_exception(c.error);
+    } catch (...) {
+      record = encode_current_exception();
+    }
+  }
+  a(c.values, c.failed, record);
+  if (c.failed && !c.error) {  // loaded
+    wire::Reader in(record);
+    c.error = record.empty()
+                  ? std::make_exception_ptr(Error("map: an element threw, and its exception could not be sent back"))
+                  : wire::decode_exception(in);
+  }
+}
 
 /// Maps and reduces a chunk (left to right) on whichever rank gets it.
 template <class F, class Red, class Elem>
@@ -379,30 +365,33 @@ class Executor {
 
   /// @brief Applies @p fn to every element; results in input order (see MapResult).
   ///
-  /// Elements are grouped in chunks (ExecutorMapOptions::chunksize), each chunk one task.
-  /// An element's exception surfaces when that element is reached.
-  /// @throws ValueError for chunksize 0 or a negative timeout; InvalidStateError after shutdown.
+  /// Elements are grouped in chunks (MapOptions::chunksize, else the rule of
+  /// detail::Chunking), each chunk one task; with MapOptions::buffersize at most that many
+  /// are in flight and the input is read as results are taken. An element's exception
+  /// surfaces when that element is reached.
+  /// @throws ValueError for chunksize or buffersize 0 or a negative timeout;
+  /// InvalidStateError after shutdown.
   template <class F, std::ranges::input_range Range>
-  auto map(F&& fn, Range&& range, ExecutorMapOptions options = {}) {
+  auto map(F&& fn, Range&& range, MapOptions options = {}) {
     return map_impl(std::forward<F>(fn), std::forward<Range>(range), options, false, "Executor::map");
   }
   /// @brief As map, in completion order.
   template <class F, std::ranges::input_range Range>
-  auto map_unordered(F&& fn, Range&& range, ExecutorMapOptions options = {}) {
+  auto map_unordered(F&& fn, Range&& range, MapOptions options = {}) {
     return map_impl(std::forward<F>(fn), std::forward<Range>(range), options, true, "Executor::map_unordered");
   }
   /// @brief Pool.imap / imap_unordered (same as map / map_unordered here).
   template <class F, std::ranges::input_range Range>
-  auto imap(F&& fn, Range&& range, ExecutorMapOptions options = {}) {
+  auto imap(F&& fn, Range&& range, MapOptions options = {}) {
     return map_impl(std::forward<F>(fn), std::forward<Range>(range), options, false, "Executor::imap");
   }
   template <class F, std::ranges::input_range Range>
-  auto imap_unordered(F&& fn, Range&& range, ExecutorMapOptions options = {}) {
+  auto imap_unordered(F&& fn, Range&& range, MapOptions options = {}) {
     return map_impl(std::forward<F>(fn), std::forward<Range>(range), options, true, "Executor::imap_unordered");
   }
   /// @brief Pool.map_async: one future of the whole result vector (in input order).
   template <class F, std::ranges::input_range Range>
-  auto map_async(F&& fn, Range&& range, ExecutorMapOptions options = {}) {
+  auto map_async(F&& fn, Range&& range, MapOptions options = {}) {
     if (options.buffersize) throw ValueError("Executor::map_async: buffersize is not supported (all results are kept)");
     auto results = std::make_shared<decltype(map(std::forward<F>(fn), std::forward<Range>(range), options))>(
         map(std::forward<F>(fn), std::forward<Range>(range), options));
@@ -411,7 +400,7 @@ class Executor {
   }
   /// @brief map over tuples of arguments: `fn(get<0>(e), get<1>(e), ...)`.
   template <class F, std::ranges::input_range Range>
-  auto starmap(F&& fn, Range&& range, ExecutorMapOptions options = {}) {
+  auto starmap(F&& fn, Range&& range, MapOptions options = {}) {
     return map_impl(Star<std::decay_t<F>>{std::forward<F>(fn)}, std::forward<Range>(range), options, false,
                     "Executor::starmap");
   }
@@ -430,8 +419,7 @@ class Executor {
     using Elem = std::ranges::range_value_t<Range>;
     using R = std::remove_cvref_t<std::invoke_result_t<F&, Elem&>>;
     const char* api = "Executor::map_reduce";
-    if (options.chunksize && *options.chunksize == 0) throw ValueError(std::string(api) + ": chunksize must be >= 1, got 0");
-    auto chunks = split(std::forward<Range>(range), options.chunksize);
+    auto chunks = split(std::forward<Range>(range), detail::Chunking::make({.chunksize = options.chunksize}, range, workers(), api));
     if (chunks.empty()) {
       if (options.initial) return R(*options.initial);
       throw ValueError(std::string(api) + ": the input is empty and no initial value was given");
@@ -449,15 +437,19 @@ class Executor {
   /// reduce(map(x0), ..., map(xi)) (SCOOP's mapScan, which is wrong for n >= 3; this one is
   /// not). Chunks are mapped and scanned where they run; the submitting rank then adds each
   /// chunk's offset (the reduction of all earlier chunks) to its prefixes, in order, so
-  /// only associativity is needed. An empty input gives an empty vector.
-  /// @throws the first exception of @p map_fn / @p reduce_fn; ValueError for chunksize 0.
+  /// only associativity is needed. An empty input gives an empty vector. The whole result
+  /// is kept, so a buffersize is refused (ValueError), as by map_async.
+  /// @throws the first exception of @p map_fn / @p reduce_fn; ValueError for chunksize 0 or
+  /// any buffersize; TimeoutError after MapOptions::timeout.
   template <class F, class Red, std::ranges::input_range Range>
-  auto map_scan(F map_fn, Red reduce_fn, Range&& range, ExecutorMapOptions options = {}) {
+  auto map_scan(F map_fn, Red reduce_fn, Range&& range, MapOptions options = {}) {
     using Elem = std::ranges::range_value_t<Range>;
     using R = std::remove_cvref_t<std::invoke_result_t<F&, Elem&>>;
-    if (options.chunksize && *options.chunksize == 0) throw ValueError("Executor::map_scan: chunksize must be >= 1, got 0");
-    Deadline deadline = options.timeout ? Deadline::after(*options.timeout, "Executor::map_scan") : Deadline{};
-    auto chunks = split(std::forward<Range>(range), options.chunksize);
+    const char* api = "Executor::map_scan";
+    const auto chunking = detail::Chunking::make(options, range, workers(), api);
+    if (chunking.lazy()) throw ValueError(std::string(api) + ": buffersize is not supported (all results are kept)");
+    const Deadline deadline = chunking.deadline;
+    auto chunks = split(std::forward<Range>(range), chunking);
     std::vector<Future<std::vector<R>>> parts;
     parts.reserve(chunks.size());
     for (auto& c : chunks) parts.push_back(submit(detail::ChunkScanner<F, Red, Elem>{map_fn, reduce_fn}, std::move(c)));
@@ -466,7 +458,7 @@ class Executor {
     for (auto& part : parts) {
       if (!part.state()->wait(deadline)) {
         for (auto& q : parts) q.cancel();
-        throw TimeoutError("Executor::map_scan: timed out");
+        throw TimeoutError(std::string(api) + ": timed out");
       }
       const auto& prefixes = part.result();
       for (const auto& v : prefixes) out.push_back(offset ? reduce_fn(*offset, v) : v);
@@ -556,20 +548,10 @@ class Executor {
   };
 
   template <class Range>
-  auto split(Range&& range, std::optional<std::size_t> chunksize) {
-    using Elem = std::ranges::range_value_t<Range>;
-    std::vector<Elem> all;
-    if constexpr (std::ranges::sized_range<Range>) all.reserve(static_cast<std::size_t>(std::ranges::size(range)));
-    for (auto&& x : range) all.push_back(std::forward<decltype(x)>(x));
-    const std::size_t n = all.size();
-    const std::size_t chunk = chunksize ? *chunksize : detail::auto_chunksize(n, workers());
-    std::vector<std::vector<Elem>> chunks;
-    chunks.reserve((n + chunk - 1) / chunk);
-    for (std::size_t lo = 0; lo < n; lo += chunk) {
-      const std::size_t hi = std::min(n, lo + chunk);
-      chunks.emplace_back(std::make_move_iterator(all.begin() + static_cast<std::ptrdiff_t>(lo)),
-                          std::make_move_iterator(all.begin() + static_cast<std::ptrdiff_t>(hi)));
-    }
+  static auto split(Range&& range, const detail::Chunking& chunking) {
+    detail::LazySource<Range> src(std::forward<Range>(range), chunking);
+    std::vector<std::vector<std::ranges::range_value_t<Range>>> chunks;
+    for (auto c = src.take(); !c.empty(); c = src.take()) chunks.push_back(std::move(c));
     return chunks;
   }
 
@@ -589,46 +571,19 @@ class Executor {
   }
 
   template <class F, class Range>
-  auto map_impl(F&& fn, Range&& range, const ExecutorMapOptions& options, bool unordered, const char* api) {
+  auto map_impl(F&& fn, Range&& range, const MapOptions& options, bool unordered, const char* api) {
     using Elem = std::ranges::range_value_t<Range>;
     using Fn = std::decay_t<F>;
-    using Raw = std::invoke_result_t<Fn&, Elem&>;
-    using R = detail::exec_value_t<std::remove_cvref_t<Raw>>;
-    if (options.chunksize && *options.chunksize == 0) throw ValueError(std::string(api) + ": chunksize must be >= 1, got 0");
-    if (options.buffersize && *options.buffersize == 0) throw ValueError(std::string(api) + ": buffersize must be >= 1, got 0");
-    Deadline deadline = options.timeout ? Deadline::after(*options.timeout, api) : Deadline{};
+    using R = detail::exec_value_t<std::remove_cvref_t<std::invoke_result_t<Fn&, Elem&>>>;
+    const auto chunking = detail::Chunking::make(options, range, workers(), api);
     if (core_->closed() && !core_->in_worker()) throw InvalidStateError(std::string(api) + ": cannot schedule new tasks after shutdown");
-    // The input: kept by the stream (a view or a copy of an rvalue) and read chunk by chunk.
-    auto src = std::make_shared<Source<Range>>(std::forward<Range>(range));
-    std::size_t chunk = 1;
-    bool grow = false;
-    if (options.chunksize) {
-      chunk = *options.chunksize;
-    } else if constexpr (std::ranges::sized_range<Range>) {
-      chunk = detail::auto_chunksize(static_cast<std::size_t>(std::ranges::size(src->range)), workers());
-    } else {
-      grow = true;  // unknown length: small chunks first (fast first results), then larger
-    }
-    auto producer = [src, chunk, grow](std::vector<Elem>& out) mutable {
-      if (src->it == std::ranges::end(src->range)) return false;
-      const std::size_t want = chunk;
-      if (grow) chunk = std::min<std::size_t>(chunk * 2, 1024);
-      out.reserve(want);
-      for (std::size_t k = 0; k < want && src->it != std::ranges::end(src->range); ++k, ++src->it) out.push_back(*src->it);
-      return true;
-    };
-    detail::ChunkRunner<Fn, Elem> runner{Fn(std::forward<F>(fn))};
-    auto submitter = [this, runner](std::vector<Elem> items) { return submit(runner, std::move(items)); };
-    const std::size_t buffer = options.buffersize ? *options.buffersize : std::numeric_limits<std::size_t>::max();
-    return StreamMap<R, Elem>(std::move(producer), std::move(submitter), buffer, unordered, deadline);
+    // The input: kept by the stream (a view or the moved rvalue) and read chunk by chunk.
+    auto src = std::make_shared<detail::LazySource<Range>>(std::forward<Range>(range), chunking);
+    return MapResult<R>([this, src, runner = detail::ChunkRunner<Fn, Elem>{Fn(std::forward<F>(fn))}]() {
+      auto items = src->take();
+      return items.empty() ? std::nullopt : std::optional(submit(runner, std::move(items)));
+    }, chunking, unordered, api);
   }
-
-  template <class Range>
-  struct Source {
-    explicit Source(Range&& r) : range(std::forward<Range>(r)), it(std::ranges::begin(range)) {}
-    std::conditional_t<std::is_lvalue_reference_v<Range>, Range, std::remove_cvref_t<Range>> range;
-    std::ranges::iterator_t<std::remove_reference_t<decltype(range)>> it;
-  };
 
   std::unique_ptr<detail::ExecutorCore> core_;
   int root_ = 0;

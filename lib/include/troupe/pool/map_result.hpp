@@ -1,16 +1,21 @@
 #pragma once
 /// @file
-/// @brief MapResult<R>: the lazily consumed result of ThreadPool::map / map_unordered.
+/// @brief MapResult<R>: the result stream of every map (ThreadPool and Executor), consumed
+/// in input or completion order, eagerly submitted or lazily read (buffersize).
 
 #include <atomic>
 #include <cstddef>
+#include <deque>
 #include <exception>
+#include <functional>
 #include <iterator>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <ranges>
 #include <string>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "troupe/core/deadline.hpp"
@@ -18,17 +23,11 @@
 #include "troupe/future/detail/notifier.hpp"
 #include "troupe/future/detail/pull_iterator.hpp"
 #include "troupe/future/future.hpp"
+#include "troupe/pool/chunking.hpp"
 
 namespace troupe {
 
 namespace detail {
-/// How one chunk ended: how many of its elements were computed (in order), then the
-/// first exception, if any. The values themselves are written in place.
-struct ChunkStatus {
-  std::size_t computed = 0;
-  std::exception_ptr error;
-};
-
 /// Result slots, one per input element, written by the chunks in place. Default
 /// constructible types are stored as themselves (so a finished ordered map hands its
 /// vector over without a copy); others, and bool (vector<bool> packs bits, which
@@ -36,61 +35,112 @@ struct ChunkStatus {
 template <class R>
 using map_slot_t = std::conditional_t<std::is_default_constructible_v<R> && !std::is_same_v<R, bool>, R, std::optional<R>>;
 
-struct CompletionOrder {
-  std::mutex mu;
-  std::vector<std::size_t> order;
-  std::atomic<std::size_t> count{0};
-  Notifier notifier;
+/// How one chunk of a map ended: the values it computed, in input order, then its first
+/// exception. A chunk either returns its values (`values`: Executor chunks, lazy pool
+/// chunks) or writes them into the map's slots (`computed` of them from `first`).
+template <class R>
+struct ChunkResult {
+  std::vector<R> values;
+  std::size_t first = 0;
+  std::size_t computed = 0;
+  bool failed = false;        // an element threw: the iteration ends after these values
+  std::exception_ptr error;   // that exception (the Executor sends it as a record)
+};
+
+/// Applies @p f to @p items in order, stopping at the first exception.
+template <class R, class F, class Items>
+ChunkResult<R> run_chunk(F& f, Items& items) {
+  ChunkResult<R> out;
+  out.values.reserve(std::size(items));
+  try {
+    for (auto& x : items) {
+      if constexpr (std::is_void_v<std::invoke_result_t<F&, decltype(x)>>) {
+        f(x);
+        out.values.emplace_back();
+      } else {
+        out.values.push_back(f(x));
+      }
+    }
+  } catch (...) {
+    out.failed = true;
+    out.error = std::current_exception();
+  }
+  return out;
+}
+
+/// An input read chunk by chunk, in order, as the stream asks for more: a reference to an
+/// lvalue range, or the moved rvalue range itself.
+template <class Range>
+struct LazySource {
+  using Elem = std::ranges::range_value_t<Range>;
+  LazySource(Range&& r, const Chunking& c) : range(std::forward<Range>(r)), it(std::ranges::begin(range)), chunking(c) {}
+  /// The next chunk's elements; empty at the end of the input.
+  std::vector<Elem> take() {
+    std::vector<Elem> out;
+    const std::size_t want = chunking.next();
+    if (!chunking.grow) out.reserve(want);
+    for (; out.size() < want && it != std::ranges::end(range); ++it) {
+      if constexpr (std::is_lvalue_reference_v<Range>) {
+        out.push_back(*it);
+      } else {
+        out.push_back(std::ranges::iter_move(it));
+      }
+    }
+    return out;
+  }
+  std::conditional_t<std::is_lvalue_reference_v<Range>, Range, std::remove_cvref_t<Range>> range;
+  std::ranges::iterator_t<std::remove_reference_t<decltype(range)>> it;
+  Chunking chunking;
 };
 }  // namespace detail
 
-/// @brief The results of a map, consumed in order (map) or in completion order
-/// (map_unordered), as Python's map iterator.
+/// @brief The results of a map, as Python's map iterator: in input order (map, imap,
+/// starmap) or in completion order, chunk by chunk (map_unordered, imap_unordered).
 ///
-/// `next()` returns the next result, nullopt at the end; it rethrows the exception of an
-/// element when that element is reached (the iteration then ends) and throws
-/// TimeoutError once the map's timeout has passed (chunks not started are then cancelled).
-/// `to_vector()` collects the rest; for an ordered map consumed from the start it hands
-/// over the result storage without copying. Range-for works too. Destroying a MapResult
-/// cancels the chunks not yet started and waits for the running ones, which may still read
-/// the caller's input range: a task that never ends makes the destructor wait for it.
-/// One consumer at a time.
+/// One implementation behind ThreadPool::map and Executor::map: the map submits chunks
+/// through one callback (the pool to its workers, the executor over the ranks), and this
+/// stream takes their results. Without a buffersize every chunk is submitted by the map
+/// call; with one, at most that many are in flight and the input is read only as results
+/// are taken, so huge or endless inputs work (Python 3.14 / mpi4py 4.1 `buffersize`).
+///
+/// `next()` returns the next result, nullopt at the end; an element's exception is
+/// rethrown when that element is reached and ends the iteration; TimeoutError once the
+/// map's timeout (one deadline for the whole iteration) has passed. `to_vector()` collects
+/// the rest; an ordered ThreadPool map consumed from the start hands its result storage
+/// over without a copy. Range-for works too. Abandoning the stream (destroying it, an
+/// exception, a timeout) cancels the chunks not yet started; a ThreadPool map's
+/// destructor also waits for its running chunks, which may still read the caller's input
+/// (a task that never ends makes it wait for ever). One consumer at a time; not thread safe.
 ///
 /// @tparam R the element result type (void functions give std::monostate).
 template <class R>
 class MapResult {
   using Slot = detail::map_slot_t<R>;
+  using Chunk = detail::ChunkResult<R>;
 
  public:
   using value_type = R;
+  /// @internal Submits the next chunk and returns the future of its results; nullopt at
+  /// the end of the input.
+  using Submit = std::function<std::optional<Future<Chunk>>()>;
+
+  /// @brief An empty stream.
   MapResult() = default;
-  /// @internal Built by ThreadPool::map.
-  MapResult(std::shared_ptr<std::vector<Slot>> slots, std::size_t chunksize,
-            std::vector<Future<detail::ChunkStatus>> chunks, Deadline deadline, bool unordered)
-      : slots_(std::move(slots)), chunksize_(chunksize), chunks_(std::move(chunks)), deadline_(deadline) {
-    if (unordered) {
-      order_ = std::make_shared<detail::CompletionOrder>();
-      for (std::size_t i = 0; i < chunks_.size(); ++i) {
-        chunks_[i].add_done_callback([o = order_, i] {
-          {
-            std::lock_guard lock(o->mu);
-            o->order.push_back(i);
-          }
-          o->count.fetch_add(1, std::memory_order_seq_cst);
-          o->notifier.notify_all();
-        });
-      }
-    }
+  /// @internal Built by ThreadPool::map and Executor::map. @p slots: where the chunks write
+  /// their values in place (nullptr: they return them); @p wait_on_drop: the destructor
+  /// waits for running chunks. Submits the first chunks (all of them without a buffersize).
+  MapResult(Submit submit, const detail::Chunking& chunking, bool unordered, const char* api, bool wait_on_drop = false,
+            std::shared_ptr<std::vector<Slot>> slots = nullptr)
+      : s_(std::make_unique<State>()) {
+    s_->submit = std::move(submit);
+    s_->buffersize = chunking.buffersize;
+    s_->deadline = chunking.deadline;
+    s_->api = api;
+    s_->wait_on_drop = wait_on_drop;
+    s_->slots = std::move(slots);
+    if (unordered) s_->order = std::make_shared<Order>();
+    s_->refill();
   }
-  MapResult(MapResult&& o) noexcept { take(o); }
-  MapResult& operator=(MapResult&& o) noexcept {
-    if (this != &o) {
-      drop();
-      take(o);
-    }
-    return *this;
-  }
-  ~MapResult() { drop(); }
 
   /// @brief The next result, or nullopt when all were returned.
   /// @throws the element's exception; TimeoutError; CancelledError if a chunk was cancelled.
@@ -103,28 +153,24 @@ class MapResult {
   /// @throws as next(), at the first failing element.
   std::vector<R> to_vector() {
     if constexpr (std::is_same_v<Slot, R>) {
-      if (!order_ && chunk_pos_ == 0 && !finished_) {
-        // Ordered and untouched: wait for every chunk in order, then hand the storage over.
-        for (std::size_t c = 0; c < chunks_.size(); ++c) {
-          if (!chunks_[c].state()->wait(deadline_)) fail_timeout(c);
-          const detail::ChunkStatus* st = nullptr;
+      State* s = s_.get();
+      if (s && s->slots && !s->order && s->taken == 0 && s->input_done && !s->finished) {
+        // Ordered, untouched and complete: wait for every chunk, then hand the storage over
+        // (or, if one failed, iterate below so that its exception surfaces in place).
+        bool clean = true;
+        for (auto& f : s->inflight) {
+          if (!f.state()->wait(s->deadline)) s->fail_timeout();
           try {
-            st = &chunks_[c].result();
+            clean = !f.result().failed;
           } catch (...) {
-            fail();
+            clean = false;
           }
-          if (st->error) {
-            // Yield the elements before the failure, as iteration would, then throw.
-            chunk_pos_ = c;
-            break;
-          }
+          if (!clean) break;
         }
-        if (chunk_pos_ == 0 && !finished_) {
-          finished_ = true;
-          return std::move(*slots_);
+        if (clean) {
+          s->finished = true;
+          return std::move(*s->slots);
         }
-        // Fall through: a chunk failed; iterate so that the exception surfaces in place.
-        chunk_pos_ = 0;
       }
     }
     std::vector<R> out;
@@ -137,109 +183,161 @@ class MapResult {
   iterator begin() { return iterator(this); }
   std::default_sentinel_t end() { return {}; }
 
-  /// @brief The per-chunk futures (for wait / as_completed on a map).
-  const std::vector<Future<detail::ChunkStatus>>& chunk_futures() const noexcept { return chunks_; }
+  /// @brief The futures of the chunks submitted and not yet consumed (all of them right
+  /// after a map without buffersize): for wait / as_completed / when_all on a map.
+  std::vector<Future<Chunk>> chunk_futures() const {
+    std::vector<Future<Chunk>> out;
+    if (s_) {
+      for (const auto& f : s_->inflight) {
+        if (f.valid()) out.push_back(f);
+      }
+    }
+    return out;
+  }
 
  private:
   friend class detail::PullIterator<MapResult, R>;
-  // Pointer to the next result slot, nullptr at the end.
-  R* advance() {
-    for (;;) {
-      if (finished_) return nullptr;
-      if (in_chunk_) {
-        if (elem_ < chunk_end_) {
-          Slot& s = (*slots_)[elem_++];
-          if constexpr (std::is_same_v<Slot, R>) {
-            return &s;
-          } else {
-            return &*s;
-          }
-        }
-        in_chunk_ = false;
-        if (chunk_error_) {
-          finished_ = true;
-          abandon();
-          std::rethrow_exception(std::exchange(chunk_error_, nullptr));
+  struct Order {  // chunk indices in completion order (map_unordered)
+    std::mutex mu;
+    std::deque<std::size_t> done;
+    std::atomic<std::size_t> count{0};
+    detail::Notifier notifier;
+  };
+  struct State {
+    Submit submit;
+    std::size_t buffersize = 0;
+    Deadline deadline;
+    const char* api = "map";
+    bool wait_on_drop = false;
+    std::shared_ptr<std::vector<Slot>> slots;
+    std::shared_ptr<Order> order;
+    // Chunks [base, base + inflight.size()) in submission order; a chunk taken out of
+    // order (unordered) leaves an invalid future until the front moves past it.
+    std::deque<Future<Chunk>> inflight;
+    std::size_t base = 0;
+    std::size_t active = 0;  // valid futures in inflight
+    std::size_t taken = 0;   // chunks consumed
+    Future<Chunk> current;   // the chunk being yielded (kept alive: its values are read in place)
+    Chunk* cur = nullptr;
+    std::size_t pos = 0, count = 0;
+    bool input_done = false;
+    bool finished = false;
+
+    ~State() {
+      abandon();
+      if (wait_on_drop) {
+        for (auto& f : inflight) {
+          if (f.valid()) f.state()->wait(Deadline{});
         }
       }
-      if (chunk_pos_ == chunks_.size()) {
-        finished_ = true;
+    }
+    void refill() {
+      while (!input_done && active < buffersize) {
+        std::optional<Future<Chunk>> f = submit();
+        if (!f) {
+          input_done = true;
+          submit = nullptr;  // releases the input
+          break;
+        }
+        if (order) {
+          f->add_done_callback([o = order, idx = base + inflight.size()] {
+            {
+              std::lock_guard lock(o->mu);
+              o->done.push_back(idx);
+            }
+            o->count.fetch_add(1, std::memory_order_seq_cst);
+            o->notifier.notify_all();
+          });
+        }
+        inflight.push_back(std::move(*f));
+        ++active;
+      }
+    }
+    // Takes the next chunk (in input or completion order) into `current`; false at the end.
+    bool take_next() {
+      cur = nullptr;
+      pos = count = 0;
+      if (active == 0) return false;
+      if (order) {
+        if (!order->notifier.wait([&] { return order->count.load(std::memory_order_acquire) > taken; }, deadline,
+                                  nullptr, api)) {
+          fail_timeout();
+        }
+        std::size_t idx;
+        {
+          std::lock_guard lock(order->mu);
+          idx = order->done.front();
+          order->done.pop_front();
+        }
+        current = std::move(inflight[idx - base]);
+      } else {
+        if (!inflight.front().state()->wait(deadline)) fail_timeout();
+        current = std::move(inflight.front());
+      }
+      while (!inflight.empty() && !inflight.front().valid()) {
+        inflight.pop_front();
+        ++base;
+      }
+      --active;
+      ++taken;
+      try {
+        // The one consumer owns the chunk's values: they are moved out where they lie.
+        cur = const_cast<Chunk*>(&current.result());
+        refill();
+      } catch (...) {
+        end();
+        throw;
+      }
+      pos = 0;
+      count = slots ? cur->computed : cur->values.size();
+      return true;
+    }
+    [[noreturn]] void fail_timeout() {
+      const std::size_t left = active;
+      end();
+      throw TimeoutError(std::string(api) + ": timed out with " + std::to_string(left) + " chunk(s) of results outstanding");
+    }
+    // The iteration ends early: cancel what has not started, read no more input.
+    void end() noexcept {
+      finished = true;
+      abandon();
+    }
+    void abandon() noexcept {
+      for (auto& f : inflight) {
+        if (f.valid() && !f.done()) f.cancel();
+      }
+      input_done = true;
+    }
+  };
+
+  // Pointer to the next result, nullptr at the end.
+  R* advance() {
+    if (!s_) return nullptr;
+    State& s = *s_;
+    for (;;) {
+      if (s.finished) return nullptr;
+      if (s.pos < s.count) {
+        const std::size_t k = s.pos++;
+        if (!s.slots) return &s.cur->values[k];
+        Slot& slot = (*s.slots)[s.cur->first + k];
+        if constexpr (std::is_same_v<Slot, R>) {
+          return &slot;
+        } else {
+          return &*slot;
+        }
+      }
+      if (s.cur && s.cur->failed) {
+        s.end();
+        std::rethrow_exception(s.cur->error);
+      }
+      if (!s.take_next()) {
+        s.finished = true;
         return nullptr;
       }
-      std::size_t idx = chunk_pos_;
-      if (order_) {
-        if (!order_->notifier.wait([&] { return order_->count.load(std::memory_order_acquire) > chunk_pos_; },
-                                   deadline_, nullptr, "map_unordered")) {
-          fail_timeout(chunk_pos_);
-        }
-        std::lock_guard lock(order_->mu);
-        idx = order_->order[chunk_pos_];
-      } else if (!chunks_[idx].state()->wait(deadline_)) {
-        fail_timeout(chunk_pos_);
-      }
-      ++chunk_pos_;
-      const detail::ChunkStatus* st = nullptr;
-      try {
-        st = &chunks_[idx].result();
-      } catch (...) {
-        fail();
-      }
-      elem_ = idx * chunksize_;
-      chunk_end_ = elem_ + st->computed;
-      chunk_error_ = st->error;
-      in_chunk_ = true;
     }
   }
 
-  [[noreturn]] void fail() {
-    finished_ = true;
-    abandon();
-    throw;
-  }
-  [[noreturn]] void fail_timeout(std::size_t at) {
-    finished_ = true;
-    const auto left = chunks_.size() - at;
-    abandon();
-    throw TimeoutError("map: timed out with " + std::to_string(left) + " chunk(s) of results outstanding");
-  }
-  void take(MapResult& o) noexcept {
-    slots_ = std::move(o.slots_);
-    chunksize_ = o.chunksize_;
-    chunks_ = std::move(o.chunks_);
-    order_ = std::move(o.order_);
-    deadline_ = o.deadline_;
-    chunk_pos_ = std::exchange(o.chunk_pos_, 0);
-    elem_ = o.elem_;
-    chunk_end_ = o.chunk_end_;
-    in_chunk_ = std::exchange(o.in_chunk_, false);
-    chunk_error_ = std::move(o.chunk_error_);
-    finished_ = std::exchange(o.finished_, true);
-  }
-  // Running chunks may still read the caller's input range: cancel the rest, await these.
-  void drop() noexcept {
-    abandon();
-    for (auto& f : chunks_) {
-      if (f.valid()) f.state()->wait(Deadline{});
-    }
-  }
-  // Cancel what has not started (after an error, a timeout or when dropped).
-  void abandon() noexcept {
-    for (auto& f : chunks_) {
-      if (f.valid() && !f.done()) f.cancel();
-    }
-  }
-
-  std::shared_ptr<std::vector<Slot>> slots_;
-  std::size_t chunksize_ = 1;
-  std::vector<Future<detail::ChunkStatus>> chunks_;
-  std::shared_ptr<detail::CompletionOrder> order_;
-  Deadline deadline_;
-  std::size_t chunk_pos_ = 0;
-  std::size_t elem_ = 0;
-  std::size_t chunk_end_ = 0;
-  bool in_chunk_ = false;
-  std::exception_ptr chunk_error_;
-  bool finished_ = false;
+  std::unique_ptr<State> s_;
 };
 
 }  // namespace troupe

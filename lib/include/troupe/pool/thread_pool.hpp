@@ -43,14 +43,6 @@ struct PoolOptions {
   std::function<void()> initializer = {};
 };
 
-/// @brief Options of map, map_unordered and starmap.
-struct MapOptions {
-  /// Elements per task; nullopt picks size/(8 × workers) (at least 1). 0 is a ValueError.
-  std::optional<std::size_t> chunksize = std::nullopt;
-  /// Deadline for the whole iteration, counted from the call (Python's map timeout).
-  std::optional<std::chrono::duration<double>> timeout = std::nullopt;
-};
-
 /// @brief Options of parallel_for.
 struct ForOptions {
   /// Indices per chunk; nullopt picks about 8 chunks per worker. 0 is a ValueError.
@@ -107,11 +99,6 @@ auto make_map_source(Range&& range) {
     for (auto&& x : range) o->v.push_back(std::forward<decltype(x)>(x));
     return o;
   }
-}
-
-inline std::size_t auto_chunk(std::size_t n, std::size_t workers) {
-  const std::size_t target_chunks = std::max<std::size_t>(1, workers * 8);
-  return std::max<std::size_t>(1, (n + target_chunks - 1) / target_chunks);
 }
 }  // namespace detail
 
@@ -172,12 +159,14 @@ class ThreadPool {
 
   /// @brief Applies @p fn to every element of @p range; results come in input order.
   ///
-  /// Work is submitted at once in chunks (MapOptions::chunksize); the returned MapResult
-  /// yields results as they become available, rethrows an element's exception when that
-  /// element is reached, and throws TimeoutError after MapOptions::timeout.
-  /// An lvalue random-access range is read in place and must outlive the MapResult;
-  /// other ranges are copied.
-  /// @throws ValueError for chunksize 0 or a negative timeout; InvalidStateError after shutdown.
+  /// Work is submitted in chunks (MapOptions::chunksize, else the rule of detail::Chunking),
+  /// all at once, or at most MapOptions::buffersize at a time with the input then read lazily;
+  /// the returned MapResult yields results as they become available, rethrows an element's
+  /// exception when that element is reached, and throws TimeoutError after MapOptions::timeout.
+  /// Without buffersize, an lvalue random-access range is read in place and must outlive the
+  /// MapResult, and other ranges are copied; with it, elements are copied chunk by chunk.
+  /// @throws ValueError for chunksize or buffersize 0 or a negative timeout;
+  /// InvalidStateError after shutdown.
   template <class F, std::ranges::input_range Range>
   auto map(F&& fn, Range&& range, MapOptions options = {}) {
     return map_impl(std::forward<F>(fn), std::forward<Range>(range), options, false, "ThreadPool::map");
@@ -203,7 +192,7 @@ class ThreadPool {
     if (options.grain && *options.grain == 0) throw ValueError("ThreadPool::parallel_for: grain must be >= 1, got 0");
     if (last <= first) return;
     const std::size_t n = static_cast<std::size_t>(last - first);
-    const std::size_t grain = options.grain ? *options.grain : detail::auto_chunk(n, size());
+    const std::size_t grain = options.grain ? *options.grain : detail::Chunking::auto_size(n, size());
     run_chunks(n, grain, options.token, [&](std::size_t lo, std::size_t hi) {
       if constexpr (std::is_invocable_v<F&, Index>) {
         for (std::size_t i = lo; i < hi; ++i) body(static_cast<Index>(first + static_cast<Index>(i)));
@@ -226,7 +215,7 @@ class ThreadPool {
     if (options.grain && *options.grain == 0) throw ValueError("ThreadPool::parallel_reduce: grain must be >= 1, got 0");
     if (last <= first) return init;
     const std::size_t n = static_cast<std::size_t>(last - first);
-    const std::size_t grain = options.grain ? *options.grain : detail::auto_chunk(n, size());
+    const std::size_t grain = options.grain ? *options.grain : detail::Chunking::auto_size(n, size());
     const std::size_t nchunks = (n + grain - 1) / grain;
     auto fold = [&](std::size_t lo, std::size_t hi) {
       T acc = static_cast<T>(transform(static_cast<Index>(first + static_cast<Index>(lo))));
@@ -272,28 +261,38 @@ class ThreadPool {
  private:
   template <class F, class Range>
   auto map_impl(F&& fn, Range&& range, const MapOptions& options, bool unordered, const char* api) {
-    if (options.chunksize && *options.chunksize == 0) throw ValueError(std::string(api) + ": chunksize must be >= 1, got 0");
-    Deadline deadline = options.timeout ? Deadline::after(*options.timeout, api) : Deadline{};
+    auto chunking = detail::Chunking::make(options, range, size(), api);
     if (is_shutdown() && !in_worker()) throw InvalidStateError(std::string(api) + ": cannot schedule new tasks after shutdown");
-    auto source = detail::make_map_source(std::forward<Range>(range));
-    using Elem = decltype((*source)[0]);
+    using Source = decltype(detail::make_map_source(std::forward<Range>(range)));
+    using Elem = decltype((*std::declval<Source&>())[0]);
     using Raw = std::invoke_result_t<std::decay_t<F>&, Elem>;
     using R = detail::map_value_t<Raw>;
-    const std::size_t n = source->size();
-    const std::size_t chunk = options.chunksize ? *options.chunksize : detail::auto_chunk(n, size());
+    using Chunk = detail::ChunkResult<R>;
     auto shared_fn = std::make_shared<std::decay_t<F>>(std::forward<F>(fn));
+    if (chunking.lazy()) {  // lazy: chunks of copied elements, read as results are taken
+      auto src = std::make_shared<detail::LazySource<Range>>(std::forward<Range>(range), chunking);
+      return MapResult<R>([this, src, shared_fn]() -> std::optional<Future<Chunk>> {
+        auto items = src->take();
+        if (items.empty()) return std::nullopt;
+        return submit([shared_fn, items = std::move(items)]() mutable { return detail::run_chunk<R>(*shared_fn, items); });
+      }, chunking, unordered, api, true);
+    }
+    // Eager: every chunk at once, writing its results in place into one slot vector.
+    auto source = detail::make_map_source(std::forward<Range>(range));
+    const std::size_t n = source->size();
+    const std::size_t chunk = chunking.grow ? detail::Chunking::auto_size(n, size()) : chunking.chunksize;
     using Slot = detail::map_slot_t<R>;
     auto slots = std::make_shared<std::vector<Slot>>(n);
-    std::vector<Future<detail::ChunkStatus>> chunks;
-    chunks.reserve((n + chunk - 1) / chunk);
-    for (std::size_t lo = 0; lo < n; lo += chunk) {
-      const std::size_t hi = std::min(n, lo + chunk);
-      chunks.push_back(submit([source, shared_fn, slots, lo, hi] {
-        detail::ChunkStatus st;
+    auto submit_next = [this, source, shared_fn, slots, chunk, n, lo = std::size_t{0}]() mutable -> std::optional<Future<Chunk>> {
+      if (lo >= n) return std::nullopt;
+      const std::size_t first = lo, hi = std::min(n, lo + chunk);
+      lo = hi;
+      return submit([source, shared_fn, slots, first, hi] {
+        Chunk st;
         Slot* out = slots->data();
         auto& f = *shared_fn;
         const auto& src = *source;
-        std::size_t i = lo;
+        std::size_t i = first;
         try {
           for (; i < hi; ++i) {
             if constexpr (std::is_void_v<Raw>) {
@@ -304,13 +303,15 @@ class ThreadPool {
             }
           }
         } catch (...) {
+          st.failed = true;
           st.error = std::current_exception();
         }
-        st.computed = i - lo;
+        st.first = first;
+        st.computed = i - first;
         return st;
-      }));
-    }
-    return MapResult<R>(std::move(slots), chunk, std::move(chunks), deadline, unordered);
+      });
+    };
+    return MapResult<R>(std::move(submit_next), chunking, unordered, api, true, std::move(slots));
   }
 
   struct LoopState {

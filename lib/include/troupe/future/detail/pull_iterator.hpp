@@ -1,5 +1,5 @@
 #pragma once
-// The input iterator of troupe's result streams (MapResult, StreamMap): each step asks the
+// The input iterator of troupe's result stream (MapResult): each step asks the
 // owner for a pointer to its next result (nullptr at the end). Exceptions thrown by the
 // owner surface from begin() / operator++, i.e. when the element is reached.
 #include <cstddef>

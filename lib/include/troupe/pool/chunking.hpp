@@ -1,0 +1,95 @@
+#pragma once
+/// @file
+/// @brief troupe::MapOptions and the one chunking rule of every map (ThreadPool and Executor).
+
+#include <algorithm>
+#include <chrono>
+#include <cstddef>
+#include <limits>
+#include <optional>
+#include <ranges>
+#include <string>
+
+#include "troupe/core/deadline.hpp"
+#include "troupe/core/error.hpp"
+
+namespace troupe {
+
+/// @brief Options of every map: ThreadPool::map / map_unordered / starmap and
+/// Executor::map / map_unordered / imap / imap_unordered / starmap / map_async / map_scan.
+struct MapOptions {
+  /// Elements per task; nullopt: the automatic rule of detail::Chunking. 0 is a ValueError.
+  std::optional<std::size_t> chunksize = std::nullopt;
+  /// Deadline of the whole iteration, counted from the call (Python's map timeout).
+  std::optional<std::chrono::duration<double>> timeout = std::nullopt;
+  /// At most this many chunks in flight; the input is then read lazily, as results are
+  /// taken (huge or endless inputs). nullopt: every chunk is submitted at once. 0 is a ValueError.
+  std::optional<std::size_t> buffersize = std::nullopt;
+};
+
+namespace detail {
+
+/// @brief Throws `api: what must be >= 1, got 0` for a given 0 (every map's chunksize,
+/// buffersize and grain go through here).
+inline void check_positive(const std::optional<std::size_t>& v, const char* api, const char* what) {
+  if (v && *v == 0) throw ValueError(std::string(api) + ": " + what + " must be >= 1, got 0");
+}
+
+/// @brief How one map call cuts its input: its validated options and the automatic rule.
+///
+/// The rule, the only one (ThreadPool and Executor, map and parallel loops): without a
+/// chunksize, an input of known size n over w workers gets ceil(n / (8 w)) elements per
+/// chunk, between 1 and kMaxAutoChunk: about eight chunks per worker leave room for load
+/// balancing while the per-task cost stays negligible, and the cap bounds what one task
+/// carries (an Executor chunk is one message each way). An input of unknown size (a
+/// filtered view, an endless iota) gets 1, 2, 4, ... elements, doubling up to
+/// kMaxAutoChunk, so the first results come fast and later chunks amortise their cost.
+struct Chunking {
+  static constexpr std::size_t kChunksPerWorker = 8;
+  static constexpr std::size_t kMaxAutoChunk = std::size_t{1} << 17;
+
+  std::size_t chunksize = 1;  // the size of the next chunk
+  bool grow = false;          // unknown size, automatic: chunksize doubles after each chunk
+  std::size_t buffersize = std::numeric_limits<std::size_t>::max();  // chunks in flight
+  Deadline deadline;
+
+  /// The rule for an input of @p n elements over @p workers.
+  static std::size_t auto_size(std::size_t n, std::size_t workers) noexcept {
+    const std::size_t chunks = std::max<std::size_t>(1, workers) * kChunksPerWorker;
+    return std::clamp<std::size_t>(n / chunks + (n % chunks != 0), 1, kMaxAutoChunk);
+  }
+
+  /// Validates @p o for @p api (ValueError naming the call and the value, before any work
+  /// is submitted) and applies the rule to @p range (its size when it is a sized range).
+  template <class Range>
+  static Chunking make(const MapOptions& o, Range& range, std::size_t workers, const char* api) {
+    std::optional<std::size_t> n;
+    if constexpr (std::ranges::sized_range<Range>) n = static_cast<std::size_t>(std::ranges::size(range));
+    check_positive(o.chunksize, api, "chunksize");
+    check_positive(o.buffersize, api, "buffersize");
+    Chunking c;
+    c.deadline = Deadline::after(o.timeout, api);
+    if (o.buffersize) c.buffersize = *o.buffersize;
+    if (o.chunksize) {
+      c.chunksize = *o.chunksize;
+    } else if (n) {
+      c.chunksize = auto_size(*n, workers);
+    } else {
+      c.grow = true;
+    }
+    return c;
+  }
+
+  /// True when a buffersize was given: the input is read as results are taken.
+  bool lazy() const noexcept { return buffersize != std::numeric_limits<std::size_t>::max(); }
+
+  /// The size of the next chunk of an input read in order.
+  std::size_t next() noexcept {
+    const std::size_t c = chunksize;
+    if (grow) chunksize = std::min(chunksize * 2, kMaxAutoChunk);
+    return c;
+  }
+};
+
+}  // namespace detail
+}  // namespace troupe
