@@ -2,73 +2,17 @@
 
 #include <climits>
 #include <cstdio>
-#include <optional>
 #include <string>
 #include <thread>
 #include <typeinfo>
 
-#include <cxxabi.h>
-#include <cstdlib>
-#include <memory>
-
 #include "troupe/core/detail/futex.hpp"
+#include "troupe/core/detail/text.hpp"
+#include "troupe/core/detail/wait.hpp"
 #include "troupe/core/error.hpp"
-#include "troupe/future/detail/help.hpp"
 #include "troupe/future/future.hpp"
 
 namespace troupe::detail {
-
-namespace {
-thread_local HelpHook* tls_help_hook = nullptr;
-
-// How long an outside thread spins on a pending future before it sleeps in the kernel.
-// A few microseconds catch the common "worker is about to finish" case without
-// costing a core when it is not.
-constexpr auto kExternalSpin = std::chrono::microseconds(8);
-// Longest sleep of a helping worker between looks for new tasks.
-constexpr auto kHelpBackoffMax = std::chrono::microseconds(500);
-}  // namespace
-
-HelpHook* current_help_hook() noexcept { return tls_help_hook; }
-
-namespace {
-struct ProgressHook {
-  std::atomic<ProgressFn> fn{nullptr};
-  std::atomic<void*> ctx{nullptr};
-  std::atomic<int> users{0};
-};
-ProgressHook g_progress;
-}  // namespace
-
-void set_progress_hook(ProgressFn fn, void* ctx) noexcept {
-  if (fn == nullptr) {
-    g_progress.fn.store(nullptr, std::memory_order_seq_cst);
-    // Whoever is inside the old hook finishes before its context may go away.
-    while (g_progress.users.load(std::memory_order_seq_cst) != 0) std::this_thread::yield();
-    g_progress.ctx.store(nullptr, std::memory_order_seq_cst);
-    return;
-  }
-  g_progress.ctx.store(ctx, std::memory_order_seq_cst);
-  g_progress.fn.store(fn, std::memory_order_seq_cst);
-}
-
-bool has_progress_hook() noexcept { return g_progress.fn.load(std::memory_order_relaxed) != nullptr; }
-
-bool run_progress_hook() noexcept {
-  if (g_progress.fn.load(std::memory_order_relaxed) == nullptr) return false;
-  g_progress.users.fetch_add(1, std::memory_order_seq_cst);
-  bool did = false;
-  if (ProgressFn fn = g_progress.fn.load(std::memory_order_seq_cst)) {
-    try {
-      did = fn(g_progress.ctx.load(std::memory_order_seq_cst));
-    } catch (...) {
-      did = false;  // the owner (the engine) reports its own failures
-    }
-  }
-  g_progress.users.fetch_sub(1, std::memory_order_seq_cst);
-  return did;
-}
-HelpHook* set_help_hook(HelpHook* hook) noexcept { return std::exchange(tls_help_hook, hook); }
 
 bool StateBase::lock_nonterminal() noexcept {
   std::uint32_t s = state_.load(std::memory_order_relaxed);
@@ -152,86 +96,48 @@ StateBase::~StateBase() {
   while (callbacks_) delete std::exchange(callbacks_, callbacks_->next);
 }
 
+namespace {
+// The future's own word is the futex word: arm() sets kWaiters so that finish() knows to
+// wake; a stop request bumps the poke counter in the bits above the flags.
+class StateTarget final : public WaitTarget {
+ public:
+  explicit StateTarget(std::atomic<std::uint32_t>& state) noexcept : state_(state) {}
+  bool ready() noexcept override {
+    return (state_.load(std::memory_order_acquire) & StateBase::kPhaseMask) >= StateBase::kFinished;
+  }
+  std::atomic<std::uint32_t>& word() noexcept override { return state_; }
+  std::uint32_t arm() noexcept override {
+    std::uint32_t s = state_.load(std::memory_order_acquire);
+    while ((s & StateBase::kPhaseMask) < StateBase::kFinished && !(s & StateBase::kWaiters)) {
+      if (state_.compare_exchange_weak(s, s | StateBase::kWaiters, std::memory_order_acq_rel,
+                                       std::memory_order_acquire)) {
+        return s | StateBase::kWaiters;
+      }
+    }
+    return s;
+  }
+  void poke() noexcept override {
+    state_.fetch_add(StateBase::kPoke, std::memory_order_acq_rel);
+    futex_wake(state_, INT_MAX);
+  }
+
+ private:
+  std::atomic<std::uint32_t>& state_;
+};
+}  // namespace
+
 bool StateBase::wait(const Deadline& deadline, const std::stop_token* token) const {
   if (is_terminal()) return true;
-  auto stopped = [&] { return token && token->stop_requested(); };
-  // A stop request must end a kernel sleep: the callback pokes the futex.
-  std::optional<std::stop_callback<std::function<void()>>> on_stop;
-  if (token && token->stop_possible()) {
-    on_stop.emplace(*token, std::function<void()>([this] { futex_wake(state_, INT_MAX); }));
+  StateTarget target(state_);
+  switch (wait_until(target, deadline, token)) {
+    case WaitStatus::kReady:
+      return true;
+    case WaitStatus::kTimeout:
+      return false;
+    case WaitStatus::kCancelled:
+      break;
   }
-  if (stopped()) throw_cancelled("wait (cancellation token)");
-
-  if (HelpHook* hook = current_help_hook()) {
-    // A pool worker: run other tasks while the awaited one is pending (this is what
-    // makes nested submit + result deadlock free), back off when there are none.
-    auto backoff = std::chrono::microseconds(1);
-    int idle_rounds = 0;
-    while (!is_terminal()) {
-      if (stopped()) throw_cancelled("wait (cancellation token)");
-      if (hook->help_one() || run_progress_hook()) {
-        backoff = std::chrono::microseconds(1);
-        idle_rounds = 0;
-        continue;
-      }
-      if (deadline.expired()) return is_terminal();
-      if (++idle_rounds < 64) {
-        cpu_relax();
-        continue;
-      }
-      std::uint32_t s = state_.load(std::memory_order_acquire);
-      if ((s & kPhaseMask) >= kFinished) break;
-      if (!(s & kWaiters)) {
-        if (!state_.compare_exchange_strong(s, s | kWaiters, std::memory_order_acq_rel)) continue;
-        s |= kWaiters;
-      }
-      auto nap = Deadline::at(std::min(Clock::now() + backoff, deadline.infinite() ? Clock::time_point::max()
-                                                                                   : deadline.time_point()));
-      futex_wait(state_, s, nap);
-      backoff = std::min(backoff * 2, std::chrono::duration_cast<std::chrono::microseconds>(kHelpBackoffMax));
-    }
-    return true;
-  }
-
-  const auto spin_until = Clock::now() + kExternalSpin;
-  while (Clock::now() < spin_until) {
-    if (run_progress_hook()) continue;
-    for (int i = 0; i < 32; ++i) {
-      if (is_terminal()) return true;
-      cpu_relax();
-    }
-  }
-  // With a progress hook (an executor's engine), keep polling between short naps: the
-  // reply is taken off the wire by this thread, no wake-up of another one on the way.
-  auto nap = std::chrono::microseconds(2);
-  while (has_progress_hook()) {
-    std::uint32_t s = state_.load(std::memory_order_acquire);
-    if ((s & kPhaseMask) >= kFinished) return true;
-    if (stopped()) throw_cancelled("wait (cancellation token)");
-    if (run_progress_hook()) {
-      nap = std::chrono::microseconds(2);
-      continue;
-    }
-    if (deadline.expired()) return is_terminal();
-    if (!(s & kWaiters)) {
-      if (!state_.compare_exchange_strong(s, s | kWaiters, std::memory_order_acq_rel)) continue;
-      s |= kWaiters;
-    }
-    auto until = Clock::now() + nap;
-    if (!deadline.infinite() && deadline.time_point() < until) until = deadline.time_point();
-    futex_wait(state_, s, Deadline::at(until));
-    nap = std::min(nap * 2, std::chrono::microseconds(500));
-  }
-  for (;;) {
-    std::uint32_t s = state_.load(std::memory_order_acquire);
-    if ((s & kPhaseMask) >= kFinished) return true;
-    if (stopped()) throw_cancelled("wait (cancellation token)");
-    if (!(s & kWaiters)) {
-      if (!state_.compare_exchange_strong(s, s | kWaiters, std::memory_order_acq_rel)) continue;
-      s |= kWaiters;
-    }
-    if (!futex_wait(state_, s, deadline)) return is_terminal();
-  }
+  throw_cancelled("wait (cancellation token)");
 }
 
 [[noreturn]] void throw_timeout(const char* api, const Deadline& d) {
@@ -248,11 +154,8 @@ void report_callback_exception(const char* where) noexcept {
   try {
     throw;
   } catch (const std::exception& e) {
-    int status = 0;
-    std::unique_ptr<char, void (*)(void*)> name(abi::__cxa_demangle(typeid(e).name(), nullptr, nullptr, &status),
-                                                std::free);
-    std::fprintf(stderr, "[troupe] exception escaped %s: %s: %s\n", where,
-                 status == 0 && name ? name.get() : typeid(e).name(), e.what());
+    std::fprintf(stderr, "[troupe] exception escaped %s: %s: %s\n", where, demangle(typeid(e).name()).c_str(),
+                 e.what());
   } catch (...) {
     std::fprintf(stderr, "[troupe] exception of unknown type escaped %s\n", where);
   }

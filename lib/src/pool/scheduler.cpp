@@ -9,8 +9,8 @@
 #include <thread>
 
 #include "troupe/core/detail/futex.hpp"
+#include "troupe/core/detail/wait.hpp"
 #include "troupe/core/error.hpp"
-#include "troupe/future/detail/help.hpp"
 #include "troupe/pool/detail/mpmc_queue.hpp"
 #include "troupe/pool/detail/ws_deque.hpp"
 
@@ -54,6 +54,7 @@ struct Scheduler::Impl {
   alignas(64) std::atomic<std::uint32_t> sleepers{0};
   alignas(64) std::atomic<std::uint32_t> epoch{0};
   alignas(64) std::atomic<std::uint32_t> outside_pushes{0};  // submits in flight from outside
+  WaitWord pushes_done;  // notified when outside_pushes drops to zero after shutdown
   std::atomic<bool> stop{false};
   std::mutex join_mu;
   bool joined = false;
@@ -98,6 +99,7 @@ void Scheduler::push(TaskBase* task, const char* api) {
   im.outside_pushes.fetch_add(1, std::memory_order_seq_cst);
   if (shutdown_.load(std::memory_order_seq_cst)) {
     im.outside_pushes.fetch_sub(1, std::memory_order_seq_cst);
+    im.pushes_done.notify_all();
     throw InvalidStateError(std::string(api) + ": cannot schedule new tasks after shutdown");
   }
   if (!im.inject.try_push(task)) {
@@ -106,7 +108,11 @@ void Scheduler::push(TaskBase* task, const char* api) {
     im.overflow_size.fetch_add(1, std::memory_order_release);
   }
   notify_one();
-  im.outside_pushes.fetch_sub(1, std::memory_order_seq_cst);
+  // seq_cst decrement then load, against shutdown()'s store then load: if we miss the flag,
+  // shutdown sees the count drop.
+  if (im.outside_pushes.fetch_sub(1, std::memory_order_seq_cst) == 1 && shutdown_.load(std::memory_order_seq_cst)) {
+    im.pushes_done.notify_all();
+  }
 }
 
 void Scheduler::notify_one() noexcept {
@@ -201,45 +207,40 @@ void Scheduler::worker_main(Worker* self) {
       std::fprintf(stderr, "[troupe] ThreadPool initializer threw on worker %zu\n", self->index);
     }
   }
-  const auto spin = im.config.spin;
+  // Idle wait: the one wait loop (core/detail/wait.hpp) with the pool's spin, driving
+  // progress while it spins (a task that arrives from another rank is taken off the wire
+  // and run by this very thread), then a sleep on `epoch` that only a push or shutdown
+  // ends: a pool at rest costs no CPU. arm() is the sleeper registration of Impl.
+  struct Idle final : WaitTarget {
+    Scheduler* sched;
+    Worker* self;
+    Impl* im;
+    bool ready() noexcept override { return sched->has_work() || im->stop.load(std::memory_order_acquire); }
+    std::atomic<std::uint32_t>& word() noexcept override { return im->epoch; }
+    std::uint32_t arm() noexcept override {
+      const std::uint32_t e = im->epoch.load(std::memory_order_acquire);
+      im->sleepers.fetch_add(1, std::memory_order_seq_cst);
+      self->sleeps.fetch_add(1, std::memory_order_relaxed);
+      return e;
+    }
+    void disarm() noexcept override { im->sleepers.fetch_sub(1, std::memory_order_acq_rel); }
+    void poke() noexcept override { sched->notify_all(); }
+  } idle;
+  idle.sched = this;
+  idle.self = self;
+  idle.im = &im;
+  WaitParams params;
+  params.spin = im.config.spin;
+  params.help = false;  // ready() is "there is work": finding it is this loop's job
+  params.poll_while_asleep = false;
   for (;;) {
     if (TaskBase* t = find_task(self)) {
       t->execute();
       self->tasks_run.fetch_add(1, std::memory_order_relaxed);
       continue;
     }
-    // Idle: spin briefly (cheap wake-up while work trickles in), then sleep in the kernel.
-    bool found = false;
-    if (spin.count() > 0) {
-      const auto until = Clock::now() + spin;
-      int round = 0;
-      while (Clock::now() < until) {
-        if (has_work()) {
-          found = true;
-          break;
-        }
-        // An idle worker drives the executor's engine (if any): a task that arrives is taken
-        // off the wire and run by this very thread, with no hand-off.
-        if (run_progress_hook()) {
-          found = true;
-          break;
-        }
-        if (im.stop.load(std::memory_order_acquire)) break;
-        for (int i = 0; i < 32; ++i) cpu_relax();
-        if ((++round & 7) == 0) std::this_thread::yield();
-      }
-    }
-    if (found) continue;
     if (im.stop.load(std::memory_order_acquire) && !has_work()) break;
-    const std::uint32_t e = im.epoch.load(std::memory_order_acquire);
-    im.sleepers.fetch_add(1, std::memory_order_seq_cst);
-    if (has_work() || im.stop.load(std::memory_order_acquire)) {
-      im.sleepers.fetch_sub(1, std::memory_order_acq_rel);
-      continue;
-    }
-    self->sleeps.fetch_add(1, std::memory_order_relaxed);
-    futex_wait(im.epoch, e, Deadline{});
-    im.sleepers.fetch_sub(1, std::memory_order_acq_rel);
+    (void)wait_until(idle, Deadline{}, nullptr, params);
   }
   set_help_hook(nullptr);
   tls_scheduler = nullptr;
@@ -269,7 +270,10 @@ void Scheduler::shutdown(bool wait, bool cancel_futures) {
   auto& im = *impl_;
   shutdown_.store(true, std::memory_order_seq_cst);
   // Outside submitters that passed the check before we set the flag finish their push.
-  while (im.outside_pushes.load(std::memory_order_seq_cst) != 0) std::this_thread::yield();
+  WaitParams quiet;
+  quiet.help = false;  // a worker calling shutdown(wait=false) must not run tasks here
+  (void)im.pushes_done.wait([&] { return im.outside_pushes.load(std::memory_order_seq_cst) == 0; }, Deadline{},
+                            nullptr, "ThreadPool::shutdown", quiet);
   if (cancel_futures) cancel_queued();
   im.stop.store(true, std::memory_order_release);
   notify_all();

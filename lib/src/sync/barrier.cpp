@@ -9,7 +9,6 @@
 #include <exception>
 #include <string>
 
-#include "cv_wait.hpp"
 
 namespace troupe {
 
@@ -48,11 +47,17 @@ std::ptrdiff_t Barrier::wait(const Deadline& deadline, CancellationToken token) 
   std::unique_lock lock(mutex_);
 
   // Enter: while the previous generation drains (or a reset clears), new arrivals wait.
-  const auto entered = detail::cv_wait(cv_, lock, deadline, token,
-                                       [this] { return state_ == State::kFilling || state_ == State::kBroken; });
-  if (entered != detail::WaitResult::kReady) {
+  auto open = [this] {
+    const State s = state_.load(std::memory_order_acquire);
+    return s == State::kFilling || s == State::kBroken;
+  };
+  while (!open()) {
+    lock.unlock();
+    const auto entered = word_.wait_status(open, deadline, &token);
+    lock.lock();
+    if (entered == detail::WaitStatus::kReady || open()) continue;  // re-checked under the lock
     // Giving up here leaves the other parties one short, exactly as a timeout while waiting.
-    if (entered == detail::WaitResult::kCancelled) {
+    if (entered == detail::WaitStatus::kCancelled) {
       break_locked("a party's wait was cancelled");
       throw CancelledError("Barrier::wait: cancelled; the barrier is now broken for all parties");
     }
@@ -82,23 +87,29 @@ std::ptrdiff_t Barrier::wait(const Deadline& deadline, CancellationToken token) 
       lock.lock();
       if (state_ != State::kReleasing) throw_broken_locked();  // abort() or reset() during the action
     }
-    ++generation_;
+    generation_.fetch_add(1, std::memory_order_release);
     state_ = State::kDraining;
-    cv_.notify_all();
+    word_.notify_all();
     return index;
   }
 
-  const std::uint64_t my_generation = generation_;
-  auto released = [&] {
-    return generation_ != my_generation || state_ == State::kBroken || state_ == State::kResetting;
+  const std::uint64_t my_generation = generation_.load(std::memory_order_relaxed);
+  auto released = [this, my_generation] {
+    if (generation_.load(std::memory_order_acquire) != my_generation) return true;
+    const State s = state_.load(std::memory_order_acquire);
+    return s == State::kBroken || s == State::kResetting;
   };
-  const auto result = detail::cv_wait(cv_, lock, deadline, token, released);
-  if (result != detail::WaitResult::kReady) {
+  lock.unlock();
+  const auto result = word_.wait_status(released, deadline, &token);
+  lock.lock();
+  if (result != detail::WaitStatus::kReady && !released()) {
     if (state_ == State::kReleasing) {
       // Everyone has arrived and the action is running: the generation is complete, a late
       // timeout or cancellation must not break it.
-      cv_.wait(lock, released);
-    } else if (result == detail::WaitResult::kCancelled) {
+      lock.unlock();
+      (void)word_.wait_status(released, Deadline{});
+      lock.lock();
+    } else if (result == detail::WaitStatus::kCancelled) {
       break_locked("a party's wait was cancelled");
       throw CancelledError("Barrier::wait: cancelled; the barrier is now broken for all parties");
     } else {
@@ -108,7 +119,7 @@ std::ptrdiff_t Barrier::wait(const Deadline& deadline, CancellationToken token) 
                                " parties arrived; the barrier is now broken for all parties");
     }
   }
-  if (generation_ != my_generation) return index;
+  if (generation_.load(std::memory_order_relaxed) != my_generation) return index;
   throw_broken_locked();
 }
 
@@ -130,7 +141,7 @@ void Barrier::reset() noexcept {
     state_ = State::kFilling;
   }
   broken_reason_.clear();
-  cv_.notify_all();
+  word_.notify_all();
 }
 
 bool Barrier::broken() const noexcept {
@@ -148,14 +159,14 @@ void Barrier::break_locked(std::string reason) {
     state_ = State::kBroken;
     broken_reason_ = std::move(reason);
   }
-  cv_.notify_all();
+  word_.notify_all();
 }
 
 void Barrier::leave_locked() noexcept {
   --count_;
   if (count_ == 0 && (state_ == State::kResetting || state_ == State::kDraining)) {
     state_ = State::kFilling;
-    cv_.notify_all();
+    word_.notify_all();
   }
 }
 

@@ -2,37 +2,39 @@
 
 #include <string>
 
-#include "cv_wait.hpp"
-
 namespace troupe {
 
 void Event::set() noexcept {
-  {
-    std::lock_guard lock(mutex_);
-    flag_.store(true, std::memory_order_release);
+  std::uint32_t s = state_.load(std::memory_order_relaxed);
+  while (!(s & kSet)) {
+    if (state_.compare_exchange_weak(s, (s + kGeneration) | kSet, std::memory_order_acq_rel, std::memory_order_relaxed)) {
+      word_.notify_all();
+      return;
+    }
   }
-  cv_.notify_all();
 }
 
-void Event::clear() noexcept {
-  std::lock_guard lock(mutex_);
-  flag_.store(false, std::memory_order_release);
-}
+void Event::clear() noexcept { state_.fetch_and(~kSet, std::memory_order_acq_rel); }
 
 void Event::wait() const { (void)wait(Deadline{}); }
 
 bool Event::wait(const Deadline& deadline, CancellationToken token) const {
-  if (is_set()) return true;  // fast path: no lock
-  std::unique_lock lock(mutex_);
-  switch (detail::cv_wait(cv_, lock, deadline, token, [this] { return flag_.load(std::memory_order_relaxed); })) {
-    case detail::WaitResult::kReady:
+  const std::uint32_t entry = state_.load(std::memory_order_acquire);
+  if (entry & kSet) return true;
+  // Set now, or raised (and maybe cleared again) since we arrived.
+  auto raised = [&] {
+    const std::uint32_t s = state_.load(std::memory_order_acquire);
+    return (s & kSet) || (s >> 1) != (entry >> 1);
+  };
+  switch (word_.wait_status(raised, deadline, &token)) {
+    case detail::WaitStatus::kReady:
       return true;
-    case detail::WaitResult::kCancelled:
-      throw CancelledError("Event::wait: cancelled before the event was set");
-    case detail::WaitResult::kTimeout:
+    case detail::WaitStatus::kTimeout:
+      return false;
+    case detail::WaitStatus::kCancelled:
       break;
   }
-  return false;
+  throw CancelledError("Event::wait: cancelled before the event was set");
 }
 
 }  // namespace troupe

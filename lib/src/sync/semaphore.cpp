@@ -3,8 +3,6 @@
 #include <limits>
 #include <string>
 
-#include "cv_wait.hpp"
-
 namespace troupe {
 
 namespace {
@@ -26,55 +24,52 @@ Semaphore::Semaphore(std::ptrdiff_t value, bool bounded)
 void Semaphore::acquire() { (void)acquire(Deadline{}); }
 
 bool Semaphore::acquire(const Deadline& deadline, CancellationToken token) {
-  std::unique_lock lock(mutex_);
-  switch (detail::cv_wait(cv_, lock, deadline, token, [this] { return value_ > 0; })) {
-    case detail::WaitResult::kReady:
-      --value_;
+  if (try_acquire()) return true;
+  // The condition takes the unit it waits for: every true ends the wait with the unit.
+  switch (word_.wait_status([this] { return try_acquire(); }, deadline, &token)) {
+    case detail::WaitStatus::kReady:
       return true;
-    case detail::WaitResult::kCancelled:
-      throw CancelledError(std::string(api_acquire()) + ": cancelled while waiting for a unit");
-    case detail::WaitResult::kTimeout:
+    case detail::WaitStatus::kTimeout:
+      return false;
+    case detail::WaitStatus::kCancelled:
       break;
   }
-  return false;
+  throw CancelledError(std::string(api_acquire()) + ": cancelled while waiting for a unit");
 }
 
 bool Semaphore::try_acquire() noexcept {
-  std::lock_guard lock(mutex_);
-  if (value_ == 0) return false;
-  --value_;
-  return true;
+  std::ptrdiff_t v = value_.load(std::memory_order_relaxed);
+  while (v > 0) {
+    if (value_.compare_exchange_weak(v, v - 1, std::memory_order_acquire, std::memory_order_relaxed)) return true;
+  }
+  return false;
 }
 
 void Semaphore::release(std::ptrdiff_t n) {
   // Messages are built only on error: release() is on the hot path.
   auto api = [this] { return std::string(type_name(bounded_)) + "::release"; };
   if (n < 1) throw ValueError(api() + ": n must be >= 1, got " + std::to_string(n));
-  {
-    std::lock_guard lock(mutex_);
-    const bool overflow = value_ > std::numeric_limits<std::ptrdiff_t>::max() - n;
-    if (bounded_ && (overflow || value_ + n > initial_)) {
-      const std::string would_be = overflow ? std::to_string(value_) + " + " + std::to_string(n)
-                                            : std::to_string(value_ + n);
+  std::ptrdiff_t v = value_.load(std::memory_order_relaxed);
+  for (;;) {
+    const bool overflow = v > std::numeric_limits<std::ptrdiff_t>::max() - n;
+    if (bounded_ && (overflow || v + n > initial_)) {
+      const std::string would_be = overflow ? std::to_string(v) + " + " + std::to_string(n) : std::to_string(v + n);
       throw ValueError(api() + ": released too many times (value would be " + would_be + " > initial " +
                        std::to_string(initial_) + ")");
     }
     if (overflow) {
-      throw ValueError(api() + ": value would overflow (" + std::to_string(value_) + " + " + std::to_string(n) + ")");
+      throw ValueError(api() + ": value would overflow (" + std::to_string(v) + " + " + std::to_string(n) + ")");
     }
-    value_ += n;
+    if (value_.compare_exchange_weak(v, v + n, std::memory_order_release, std::memory_order_relaxed)) break;
   }
-  // Each woken waiter takes one unit under the lock; an extra wake-up only re-checks.
+  // A woken waiter takes a unit or, beaten to it, sleeps again: one wake per unit suffices.
   if (n == 1) {
-    cv_.notify_one();
+    word_.notify_one();
   } else {
-    cv_.notify_all();
+    word_.notify_all();
   }
 }
 
-std::ptrdiff_t Semaphore::value() const noexcept {
-  std::lock_guard lock(mutex_);
-  return value_;
-}
+std::ptrdiff_t Semaphore::value() const noexcept { return value_.load(std::memory_order_acquire); }
 
 }  // namespace troupe

@@ -1,32 +1,41 @@
 #include "troupe/sync/timer.hpp"
 
-#include <condition_variable>
+#include <atomic>
 #include <cstdio>
 #include <exception>
 #include <mutex>
 #include <string>
 #include <thread>
 
-#include "cv_wait.hpp"
+#include "troupe/core/detail/wait.hpp"
 
 namespace troupe {
 
 // Lives on the heap so that the Timer object can move while its thread runs.
+// Flags change under `mutex`; waits read `cancelled` and `finished` without it and sleep on
+// `word` (troupe's one wait loop).
 struct Timer::State {
   std::unique_ptr<detail::TimerFunction> fn;
   std::mutex mutex;
-  std::condition_variable_any cv;
-  bool started = false;    // start() was called
-  bool running = false;    // fn has started: cancel() is too late
-  bool cancelled = false;  // cancel() won
-  bool finished = false;   // fn returned/threw, or cancelled
+  detail::WaitWord word;
+  bool started = false;                // start() was called
+  bool running = false;                // fn has started: cancel() is too late
+  std::atomic<bool> cancelled{false};  // cancel() won
+  std::atomic<bool> finished{false};   // fn returned/threw, or cancelled
   bool error_reported = false;
   std::exception_ptr error;
   std::thread thread;
 
   void run(Deadline deadline) {
+    // The timer's own thread has nothing to help with and nothing to poll: it sleeps until
+    // the deadline or a cancel(), at no CPU cost.
+    detail::WaitParams sleep_only;
+    sleep_only.spin = std::chrono::nanoseconds(0);
+    sleep_only.help = false;
+    sleep_only.poll_while_asleep = false;
+    (void)word.wait_status([this] { return cancelled.load(std::memory_order_acquire); }, deadline, nullptr,
+                           sleep_only);
     std::unique_lock lock(mutex);
-    (void)detail::cv_wait(cv, lock, deadline, std::stop_token{}, [this] { return cancelled; });
     if (cancelled) return;  // cancel() already marked the timer finished
     running = true;
     lock.unlock();
@@ -38,8 +47,9 @@ struct Timer::State {
     }
     lock.lock();
     error = std::move(caught);
-    finished = true;
-    cv.notify_all();
+    finished.store(true, std::memory_order_release);
+    lock.unlock();
+    word.notify_all();
   }
 };
 
@@ -100,41 +110,39 @@ bool Timer::cancel() noexcept {
   {
     std::lock_guard lock(state_->mutex);
     if (state_->running || state_->finished) return false;
-    state_->cancelled = true;
-    state_->finished = true;
+    state_->cancelled.store(true, std::memory_order_release);
+    state_->finished.store(true, std::memory_order_release);
   }
-  state_->cv.notify_all();
+  state_->word.notify_all();
   return true;
 }
 
-bool Timer::finished() const noexcept {
-  std::lock_guard lock(state_->mutex);
-  return state_->finished;
-}
+bool Timer::finished() const noexcept { return state_->finished.load(std::memory_order_acquire); }
 
-bool Timer::cancelled() const noexcept {
-  std::lock_guard lock(state_->mutex);
-  return state_->cancelled;
-}
+bool Timer::cancelled() const noexcept { return state_->cancelled.load(std::memory_order_acquire); }
 
 void Timer::join() { (void)join(Deadline{}); }
 
 bool Timer::join(const Deadline& deadline, CancellationToken token) {
-  std::unique_lock lock(state_->mutex);
-  if (!state_->started && !state_->finished) {
-    throw InvalidStateError("Timer::join: the timer was not started (it would never finish)");
+  {
+    std::lock_guard lock(state_->mutex);
+    if (!state_->started && !state_->finished) {
+      throw InvalidStateError("Timer::join: the timer was not started (it would never finish)");
+    }
   }
-  switch (detail::cv_wait(state_->cv, lock, deadline, token, [this] { return state_->finished; })) {
-    case detail::WaitResult::kReady:
+  State& st = *state_;
+  switch (st.word.wait_status([&st] { return st.finished.load(std::memory_order_acquire); }, deadline, &token)) {
+    case detail::WaitStatus::kReady:
       break;
-    case detail::WaitResult::kCancelled:
+    case detail::WaitStatus::kCancelled:
       throw CancelledError("Timer::join: cancelled before the timer finished");
-    case detail::WaitResult::kTimeout:
+    case detail::WaitStatus::kTimeout:
       return false;
   }
-  if (state_->error) {
-    state_->error_reported = true;
-    std::rethrow_exception(state_->error);
+  std::lock_guard lock(st.mutex);
+  if (st.error) {
+    st.error_reported = true;
+    std::rethrow_exception(st.error);
   }
   return true;
 }

@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "troupe/core/detail/wait.hpp"
 #include "troupe/future/wait.hpp"
 #include "troupe/sync/event.hpp"
 
@@ -293,4 +294,40 @@ TEST(ThreadPool, BadOptions) {
   opts.threads = 1;
   opts.spin = std::chrono::microseconds(-1);
   EXPECT_THROW(ThreadPool{opts}, troupe::ValueError);
+}
+
+// An idle worker drives the registered progress sources during its spin (a task arriving
+// from another rank is taken off the wire by the worker that will run it).
+TEST(ThreadPool, IdleWorkersDriveProgressSources) {
+  struct Source final : troupe::detail::ProgressSource {
+    std::atomic<int> polls{0};
+    bool try_progress() noexcept override {
+      polls.fetch_add(1);
+      return false;
+    }
+  } source;
+  troupe::PoolOptions opts;
+  opts.threads = 1;
+  opts.spin = std::chrono::microseconds(1000);
+  ThreadPool pool(opts);
+  troupe::detail::add_progress_source(&source);
+  // After this task the worker finds no work and spins, polling the source at least once
+  // before it may sleep.
+  pool.submit([] {}).result(30s);
+  const auto until = std::chrono::steady_clock::now() + 30s;
+  while (source.polls.load() == 0 && std::chrono::steady_clock::now() < until) std::this_thread::yield();
+  troupe::detail::remove_progress_source(&source);
+  EXPECT_GT(source.polls.load(), 0);
+}
+
+// A task that waits on a sync primitive set by a task queued behind it completes on one
+// worker: the wait helps (see also tests/unit/sync/in_pool_test.cpp).
+TEST_P(PoolN, EventWaitInsideTaskHelps) {
+  ThreadPool pool(GetParam());
+  troupe::Event go;
+  std::vector<Future<bool>> waiters;
+  for (std::size_t i = 0; i < GetParam(); ++i) waiters.push_back(pool.submit([&] { return go.wait(30s); }));
+  auto setter = pool.submit([&] { go.set(); });
+  setter.result(60s);
+  for (auto& w : waiters) EXPECT_TRUE(w.result(60s));
 }

@@ -2,8 +2,8 @@
 /// @file
 /// @brief troupe::Barrier — Python's threading.Barrier (cyclic, breakable, with timeouts).
 
+#include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "troupe/core/deadline.hpp"
+#include "troupe/core/detail/wait.hpp"
 
 namespace troupe {
 
@@ -43,6 +44,9 @@ namespace troupe {
 /// @note Thread safety: every member may be called concurrently from any thread. Not
 /// copyable or movable. The action runs without the barrier's lock held, so it may call
 /// parties(), n_waiting(), broken() or even abort() on the barrier.
+/// @note Waiting follows troupe's one wait policy (docs/guide.md, "How troupe waits"): a
+/// brief spin, then a futex sleep; a waiting pool worker runs other pool tasks meanwhile,
+/// so N+1 pool tasks can meet at a Barrier(N+1) on a pool of N workers.
 class Barrier {
  public:
   /// @brief The type of the action run by one party per generation.
@@ -144,11 +148,14 @@ class Barrier {
   Action action_;
   std::optional<std::chrono::duration<double>> default_timeout_;
 
+  // State changes under mutex_; waiters read state_ and generation_ without it (their
+  // conditions are looked at while spinning) and sleep on word_. The mutex is only ever
+  // held for a few instructions, never across a wait.
   mutable std::mutex mutex_;
-  std::condition_variable_any cv_;
-  State state_ = State::kFilling;
-  std::ptrdiff_t count_ = 0;        // parties inside wait() for the current generation
-  std::uint64_t generation_ = 0;    // incremented each time a generation is released
+  detail::WaitWord word_;
+  std::atomic<State> state_{State::kFilling};
+  std::ptrdiff_t count_ = 0;                  // parties inside wait() for the current generation
+  std::atomic<std::uint64_t> generation_{0};  // incremented each time a generation is released
   std::string broken_reason_;
 };
 

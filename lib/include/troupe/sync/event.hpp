@@ -4,10 +4,10 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
-#include <mutex>
+#include <cstdint>
 
 #include "troupe/core/deadline.hpp"
+#include "troupe/core/detail/wait.hpp"
 
 namespace troupe {
 
@@ -25,11 +25,14 @@ namespace troupe {
 ///
 /// @note Thread safety: every member may be called concurrently from any thread.
 /// Not copyable or movable (threads may be waiting on it), like std::mutex.
+/// @note Waiting follows troupe's one wait policy (docs/guide.md, "How troupe waits"): a
+/// brief spin, then a futex sleep; a waiting pool worker runs other pool tasks meanwhile,
+/// so an Event set by a task queued behind the waiters cannot deadlock the pool.
 class Event {
  public:
   /// @brief A cleared event.
-  /// @throws std::bad_alloc when the internal condition variable cannot be allocated.
-  Event() = default;
+  /// @throws nothing.
+  Event() noexcept = default;
   /// @brief Not copyable: threads may be waiting on it.
   Event(const Event&) = delete;
   /// @brief Not copy-assignable: threads may be waiting on it.
@@ -37,8 +40,9 @@ class Event {
 
   /// @brief Sets the flag and wakes every thread blocked in wait().
   ///
-  /// Setting an already set event does nothing. Does not block (beyond a short
-  /// internal lock).
+  /// Setting an already set event does nothing. Never blocks; no system call unless a
+  /// thread sleeps in wait(). A thread waiting when set() is called returns true even if
+  /// clear() follows at once (as in Python).
   /// @throws nothing.
   void set() noexcept;
 
@@ -49,7 +53,7 @@ class Event {
   /// @brief True while the flag is set (Python's `is_set()`).
   /// @return the flag, read without locking.
   /// @throws nothing.
-  [[nodiscard]] bool is_set() const noexcept { return flag_.load(std::memory_order_acquire); }
+  [[nodiscard]] bool is_set() const noexcept { return (state_.load(std::memory_order_acquire) & kSet) != 0; }
 
   /// @brief Blocks until the flag is set, with no time limit.
   ///
@@ -70,14 +74,18 @@ class Event {
   /// @brief Blocks until the flag is set, @p deadline passes, or @p token is stopped.
   /// @param deadline when to give up (Deadline{} waits forever).
   /// @param token stop requests end the wait with CancelledError.
-  /// @return true when the flag is set, false when the deadline passed first.
+  /// @return true when the flag was set during the wait (or is set), false when the
+  /// deadline passed first.
   /// @throws CancelledError when @p token was stopped before the flag was set.
   [[nodiscard]] bool wait(const Deadline& deadline, CancellationToken token = {}) const;
 
  private:
-  std::atomic<bool> flag_{false};
-  mutable std::mutex mutex_;
-  mutable std::condition_variable_any cv_;
+  // Bit 0: the flag; bits 1..31: how many times set() raised it, so that a waiter also
+  // returns for a set() that a clear() undid before the waiter looked.
+  static constexpr std::uint32_t kSet = 1;
+  static constexpr std::uint32_t kGeneration = 2;
+  std::atomic<std::uint32_t> state_{0};
+  mutable detail::WaitWord word_;
 };
 
 }  // namespace troupe

@@ -2,12 +2,12 @@
 /// @file
 /// @brief troupe::Semaphore and troupe::BoundedSemaphore — Python's threading semaphores.
 
+#include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstddef>
-#include <mutex>
 
 #include "troupe/core/deadline.hpp"
+#include "troupe/core/detail/wait.hpp"
 
 namespace troupe {
 
@@ -33,6 +33,9 @@ namespace troupe {
 ///
 /// @note Thread safety: every member may be called concurrently from any thread.
 /// Not copyable or movable. Waiters are woken in no particular order (as in Python).
+/// @note Waiting follows troupe's one wait policy (docs/guide.md, "How troupe waits"): a
+/// brief spin, then a futex sleep; a waiting pool worker runs other pool tasks meanwhile,
+/// so a release by a task queued behind the waiters cannot deadlock the pool.
 class Semaphore {
  public:
   /// @brief A semaphore whose counter starts at @p value.
@@ -65,11 +68,13 @@ class Semaphore {
   [[nodiscard]] bool acquire(const Deadline& deadline, CancellationToken token = {});
 
   /// @brief Takes one unit if one is available now (Python's `acquire(blocking=False)`).
-  /// @return true when a unit was taken. Never blocks (beyond a short internal lock).
+  /// @return true when a unit was taken. Never blocks (lock-free).
   /// @throws nothing.
   [[nodiscard]] bool try_acquire() noexcept;
 
   /// @brief Gives @p n units back and wakes up to @p n waiting threads (Python's `release(n)`).
+  ///
+  /// Never blocks; no system call unless a thread sleeps in acquire().
   /// @param n units to give back, >= 1.
   /// @throws ValueError when @p n < 1, when the counter would overflow, or, for a
   /// BoundedSemaphore, when the counter would exceed the initial value; the counter is then
@@ -94,9 +99,8 @@ class Semaphore {
     return bounded_ ? "BoundedSemaphore::acquire" : "Semaphore::acquire";
   }
 
-  mutable std::mutex mutex_;
-  std::condition_variable_any cv_;
-  std::ptrdiff_t value_;
+  std::atomic<std::ptrdiff_t> value_;
+  detail::WaitWord word_;  // notified by release()
   const std::ptrdiff_t initial_;
   const bool bounded_;
 };

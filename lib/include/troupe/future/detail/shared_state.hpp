@@ -1,8 +1,9 @@
 #pragma once
 // The state shared by a Future and whoever completes it (a pool task, a Promise, a
-// remote reply). One 32-bit word holds the phase, a "someone sleeps on me" bit and a
-// tiny lock for the callback list, so the hot path (complete with no waiters and no
-// callbacks) is one CAS and no system call.
+// remote reply). One 32-bit word holds the phase, a "someone sleeps on me" bit, a tiny
+// lock for the callback list and a counter that a stop request bumps to end a sleep, so
+// the hot path (complete with no waiters and no callbacks) is one CAS and no system call.
+// Waiters sleep on that word through the one wait loop of core/detail/wait.hpp.
 #include <atomic>
 #include <cstdint>
 #include <exception>
@@ -22,6 +23,7 @@ class StateBase {
   static constexpr std::uint32_t kPhaseMask = 3;
   static constexpr std::uint32_t kWaiters = 4;
   static constexpr std::uint32_t kLocked = 8;
+  static constexpr std::uint32_t kPoke = 16;  // bits 4..31: bumped to end a sleep (stop request)
 
   StateBase() noexcept = default;
   StateBase(const StateBase&) = delete;
@@ -46,8 +48,9 @@ class StateBase {
   /// Store an exception and finish (from pending or running). False if already terminal.
   bool set_error(std::exception_ptr e) noexcept;
 
-  /// Waits until terminal. Returns false on deadline. Throws CancelledError when
-  /// `token` is stopped first. A pool worker helps (runs other tasks) while it waits.
+  /// Waits until terminal (detail::wait_until: spin, help, drive progress, sleep). Returns
+  /// false on deadline. Throws CancelledError when `token` is stopped first. A pool worker
+  /// helps (runs other tasks) while it waits.
   bool wait(const Deadline& deadline, const std::stop_token* token = nullptr) const;
 
   /// Runs `cb(this)` once terminal: now (in the caller) if already terminal, else in the

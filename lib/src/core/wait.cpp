@@ -1,0 +1,213 @@
+#include "troupe/core/detail/wait.hpp"
+
+#include <algorithm>
+#include <climits>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "troupe/core/config.hpp"
+#include "troupe/core/detail/futex.hpp"
+#include "troupe/core/error.hpp"
+
+namespace troupe::detail {
+
+// ---------------------------------------------------------------------------------------
+// Helping
+
+namespace {
+thread_local HelpHook* tls_help_hook = nullptr;
+}  // namespace
+
+HelpHook* current_help_hook() noexcept { return tls_help_hook; }
+HelpHook* set_help_hook(HelpHook* hook) noexcept { return std::exchange(tls_help_hook, hook); }
+
+// ---------------------------------------------------------------------------------------
+// Progress sources: a fixed table, so that drive_progress() takes no lock. A slot's
+// `users` counts the threads inside (or about to enter) its source; remove waits for it
+// to drop to zero, sleeping on it as a futex word.
+
+namespace {
+struct alignas(64) Slot {
+  std::atomic<ProgressSource*> src{nullptr};
+  std::atomic<std::uint32_t> users{0};
+};
+Slot g_slots[kMaxProgressSources];
+std::atomic<int> g_active{0};  // registered sources
+std::atomic<int> g_high{0};    // slots [0, g_high) may hold one
+std::mutex g_registry_mu;      // serialises add and remove, never taken by drive_progress
+}  // namespace
+
+void add_progress_source(ProgressSource* src) {
+  if (src == nullptr) throw InvalidStateError("add_progress_source: null source");
+  std::lock_guard lock(g_registry_mu);
+  int free_slot = -1;
+  for (int i = 0; i < kMaxProgressSources; ++i) {
+    ProgressSource* s = g_slots[i].src.load(std::memory_order_relaxed);
+    if (s == src) throw InvalidStateError("add_progress_source: the source is already registered");
+    if (s == nullptr && free_slot < 0) free_slot = i;
+  }
+  if (free_slot < 0) {
+    throw InvalidStateError("add_progress_source: " + std::to_string(kMaxProgressSources) +
+                            " progress sources are registered already");
+  }
+  if (g_high.load(std::memory_order_relaxed) <= free_slot) g_high.store(free_slot + 1, std::memory_order_seq_cst);
+  g_slots[free_slot].src.store(src, std::memory_order_seq_cst);
+  g_active.fetch_add(1, std::memory_order_seq_cst);
+}
+
+void remove_progress_source(ProgressSource* src) noexcept {
+  if (src == nullptr) return;
+  std::lock_guard lock(g_registry_mu);
+  for (auto& slot : g_slots) {
+    if (slot.src.load(std::memory_order_relaxed) != src) continue;
+    slot.src.store(nullptr, std::memory_order_seq_cst);
+    g_active.fetch_sub(1, std::memory_order_seq_cst);
+    // A caller of drive_progress that read `src` before the store either sees the store
+    // after raising `users` (and backs out) or is counted here; the last one out wakes us.
+    for (std::uint32_t u; (u = slot.users.load(std::memory_order_seq_cst)) != 0;) {
+      futex_wait(slot.users, u, Deadline{});
+    }
+    return;
+  }
+}
+
+bool has_progress_sources() noexcept { return g_active.load(std::memory_order_relaxed) != 0; }
+
+bool drive_progress() noexcept {
+  if (g_active.load(std::memory_order_relaxed) == 0) return false;
+  bool did = false;
+  const int high = g_high.load(std::memory_order_acquire);
+  for (int i = 0; i < high; ++i) {
+    Slot& slot = g_slots[i];
+    ProgressSource* src = slot.src.load(std::memory_order_acquire);
+    if (src == nullptr) continue;
+    slot.users.fetch_add(1, std::memory_order_seq_cst);
+    if (slot.src.load(std::memory_order_seq_cst) == src && src->try_progress()) did = true;
+    if (slot.users.fetch_sub(1, std::memory_order_seq_cst) == 1 &&
+        slot.src.load(std::memory_order_seq_cst) != src) {
+      futex_wake(slot.users, INT_MAX);  // a remove_progress_source is waiting
+    }
+  }
+  return did;
+}
+
+// ---------------------------------------------------------------------------------------
+// The policy
+
+std::chrono::nanoseconds wait_backoff_ceiling() noexcept {
+  try {
+    return settings().wait_backoff;  // one atomic load once read
+  } catch (...) {
+    // A malformed TROUPE_* knob: the Runtime and ThreadPool constructors report it (they
+    // read the settings first); a wait must not throw it, it keeps the default.
+    return Settings{}.wait_backoff;
+  }
+}
+
+namespace {
+// First nap of a polling sleeper; doubles up to wait_backoff_ceiling().
+constexpr std::chrono::nanoseconds kFirstNap{1'000};
+// Pauses per spin round; the condition is looked at every kPausesPerCheck of them.
+constexpr int kPausesPerRound = 16;
+constexpr int kPausesPerCheck = 4;
+// Every kRoundsPerYield spin rounds the core is offered to another thread: a producer
+// descheduled on an oversubscribed core must get to run.
+constexpr unsigned kRoundsPerYield = 8;
+
+// pause loop; true as soon as the condition holds
+bool relax(WaitTarget& t) noexcept {
+  for (int i = 1; i <= kPausesPerRound; ++i) {
+    cpu_relax();
+    if (i % kPausesPerCheck == 0 && t.ready()) return true;
+  }
+  return false;
+}
+
+Deadline nap_deadline(std::chrono::nanoseconds nap, const Deadline& deadline) {
+  const auto until = Clock::now() + std::chrono::duration_cast<Clock::duration>(nap);
+  if (!deadline.infinite() && deadline.time_point() < until) return deadline;
+  return Deadline::at(until);
+}
+
+struct Poke {
+  WaitTarget* target;
+  void operator()() const noexcept { target->poke(); }
+};
+}  // namespace
+
+WaitStatus wait_until(WaitTarget& t, const Deadline& deadline, const std::stop_token* token,
+                      const WaitParams& params) {
+  if (t.ready()) return WaitStatus::kReady;
+  const bool stoppable = token != nullptr && token->stop_possible();
+  auto stopped = [&] { return stoppable && token->stop_requested(); };
+  if (stopped()) return WaitStatus::kCancelled;
+
+  HelpHook* hook = params.help ? current_help_hook() : nullptr;
+  auto useful = [&] { return (hook != nullptr && hook->help_one()) || drive_progress(); };
+  const auto ceiling = std::max(params.max_nap.count() > 0 ? params.max_nap : wait_backoff_ceiling(), kFirstNap);
+  // Registered before the first sleep only: a spinning thread looks at the token itself.
+  std::optional<std::stop_callback<Poke>> on_stop;
+
+  for (;;) {
+    // 1-3. Spin, help, drive progress.
+    if (params.spin.count() > 0) {
+      auto spin_until = Clock::now() + std::chrono::duration_cast<Clock::duration>(params.spin);
+      unsigned round = 0;
+      for (;;) {
+        if (t.ready()) return WaitStatus::kReady;
+        if (stopped()) return WaitStatus::kCancelled;
+        if (useful()) {
+          spin_until = Clock::now() + std::chrono::duration_cast<Clock::duration>(params.spin);
+          continue;
+        }
+        if (relax(t)) return WaitStatus::kReady;
+        if (++round % kRoundsPerYield == 0) std::this_thread::yield();
+        const auto now = Clock::now();
+        if (!deadline.infinite() && now >= deadline.time_point()) {
+          return t.ready() ? WaitStatus::kReady : WaitStatus::kTimeout;
+        }
+        if (now >= spin_until) break;
+      }
+    }
+
+    // 4. Sleep on the word.
+    if (stoppable && !on_stop) on_stop.emplace(*token, Poke{&t});
+    auto nap = kFirstNap;
+    for (;;) {
+      const bool poll = params.poll_while_asleep && (hook != nullptr || has_progress_sources());
+      const std::uint32_t expected = t.arm();
+      if (t.ready()) {
+        t.disarm();
+        return WaitStatus::kReady;
+      }
+      if (stopped()) {
+        t.disarm();
+        return WaitStatus::kCancelled;
+      }
+      if (deadline.expired()) {
+        t.disarm();
+        return WaitStatus::kTimeout;
+      }
+      if (poll) {
+        futex_wait(t.word(), expected, nap_deadline(nap, deadline));
+        nap = std::min(nap * 2, ceiling);
+      } else {
+        futex_wait(t.word(), expected, deadline);
+      }
+      t.disarm();
+      if (t.ready()) return WaitStatus::kReady;
+      if (stopped()) return WaitStatus::kCancelled;
+      if (poll && useful()) break;  // back to spinning: work is trickling in
+    }
+  }
+}
+
+[[noreturn]] void throw_wait_cancelled(const char* api) {
+  throw CancelledError(std::string(api) + ": cancelled by token");
+}
+
+void WaitWord::wake(bool one) noexcept { futex_wake(seq_, one ? 1 : INT_MAX); }
+
+}  // namespace troupe::detail

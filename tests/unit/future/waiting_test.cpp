@@ -1,0 +1,198 @@
+// The one wait loop (troupe/core/detail/wait.hpp): the progress-source registry, WaitWord,
+// and that waiting threads drive every registered source. Deterministic: gates and bounded
+// waits only.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <latch>
+#include <stop_token>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "troupe/core/detail/wait.hpp"
+#include "troupe/future/detail/help.hpp"
+#include "troupe/future/future.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using troupe::Deadline;
+using troupe::detail::add_progress_source;
+using troupe::detail::drive_progress;
+using troupe::detail::has_progress_sources;
+using troupe::detail::ProgressSource;
+using troupe::detail::remove_progress_source;
+using troupe::detail::WaitWord;
+
+struct Counter final : ProgressSource {
+  std::atomic<int> polls{0};
+  bool try_progress() noexcept override {
+    polls.fetch_add(1);
+    return false;
+  }
+};
+
+// Registers on construction, unregisters on destruction (also when a test fails).
+struct Registered {
+  explicit Registered(ProgressSource* s) : src(s) { add_progress_source(s); }
+  ~Registered() { remove_progress_source(src); }
+  ProgressSource* src;
+};
+
+TEST(ProgressSources, NoneRegisteredMeansNoProgress) {
+  EXPECT_FALSE(has_progress_sources());
+  EXPECT_FALSE(drive_progress());
+}
+
+TEST(ProgressSources, EverySourceIsPolledOnce) {
+  Counter a;
+  Counter b;
+  {
+    Registered ra(&a);
+    Registered rb(&b);
+    EXPECT_TRUE(has_progress_sources());
+    EXPECT_FALSE(drive_progress());
+    EXPECT_EQ(a.polls.load(), 1);
+    EXPECT_EQ(b.polls.load(), 1);
+  }
+  EXPECT_FALSE(has_progress_sources());
+  EXPECT_FALSE(drive_progress());
+  EXPECT_EQ(a.polls.load(), 1) << "a removed source is not polled";
+}
+
+TEST(ProgressSources, AddingTwiceThrows) {
+  Counter a;
+  Registered ra(&a);
+  EXPECT_THROW(add_progress_source(&a), troupe::InvalidStateError);
+  EXPECT_THROW(add_progress_source(nullptr), troupe::InvalidStateError);
+}
+
+TEST(ProgressSources, RemoveWaitsOutACallInFlight) {
+  struct Blocking final : ProgressSource {
+    std::latch entered{1};
+    std::atomic<bool> release{false};
+    std::atomic<bool> returned{false};
+    bool try_progress() noexcept override {
+      if (!returned.load()) {
+        entered.count_down();
+        while (!release.load()) std::this_thread::yield();
+        returned.store(true);
+      }
+      return true;
+    }
+  } src;
+  add_progress_source(&src);
+  std::thread poller([] { (void)drive_progress(); });
+  src.entered.wait();  // the poller is inside try_progress
+  std::atomic<bool> removed{false};
+  std::thread remover([&] {
+    remove_progress_source(&src);
+    removed.store(true);
+  });
+  // remove unregisters first (has_progress_sources() turns false), then waits for the call
+  // in flight: it must still be inside remove_progress_source.
+  const auto until = std::chrono::steady_clock::now() + 30s;
+  while (has_progress_sources() && std::chrono::steady_clock::now() < until) std::this_thread::yield();
+  ASSERT_FALSE(has_progress_sources());
+  EXPECT_FALSE(removed.load()) << "remove_progress_source returned while try_progress still ran";
+  src.release.store(true);
+  remover.join();
+  EXPECT_TRUE(removed.load());
+  EXPECT_TRUE(src.returned.load()) << "remove_progress_source returned while try_progress still ran";
+  poller.join();
+}
+
+TEST(ProgressSources, AnOutsideWaiterDrivesEverySource) {
+  // Two sources ("two executors"): each completes its own promise on its third poll; a
+  // thread waiting on both futures is the only one polling, so the wait itself drives them.
+  struct Completing final : ProgressSource {
+    troupe::Promise<int> promise;
+    std::atomic<int> polls{0};
+    int value = 0;
+    bool try_progress() noexcept override {
+      if (polls.fetch_add(1) + 1 == 3) {
+        promise.set_result(value);
+        return true;
+      }
+      return false;
+    }
+  };
+  Completing a;
+  Completing b;
+  a.value = 1;
+  b.value = 2;
+  auto fa = a.promise.get_future();
+  auto fb = b.promise.get_future();
+  Registered ra(&a);
+  Registered rb(&b);
+  EXPECT_EQ(fa.result(30s) + fb.result(30s), 3);
+}
+
+TEST(ProgressSources, LegacyHookIsOneSourceAmongOthers) {
+  Counter a;
+  Registered ra(&a);
+  static std::atomic<int> hook_polls{0};
+  troupe::detail::set_progress_hook([](void*) { return hook_polls.fetch_add(1) < 0; }, nullptr);
+  EXPECT_TRUE(troupe::detail::has_progress_hook());
+  (void)troupe::detail::run_progress_hook();
+  EXPECT_EQ(hook_polls.load(), 1);
+  EXPECT_EQ(a.polls.load(), 1);
+  troupe::detail::set_progress_hook(nullptr, nullptr);
+  (void)drive_progress();
+  EXPECT_EQ(hook_polls.load(), 1);
+  EXPECT_EQ(a.polls.load(), 2);
+}
+
+TEST(WaitWord, NotifyWakesASleeper) {
+  WaitWord word;
+  std::atomic<bool> flag{false};
+  std::thread setter([&] {
+    flag.store(true);
+    word.notify_all();
+  });
+  EXPECT_TRUE(word.wait([&] { return flag.load(); }, Deadline::after(30s, "test")));
+  setter.join();
+}
+
+TEST(WaitWord, DeadlinePassesWithoutNotify) {
+  WaitWord word;
+  EXPECT_FALSE(word.wait([] { return false; }, Deadline::after(5ms, "test")));
+  EXPECT_TRUE(word.wait([] { return true; }, Deadline::after(0s, "test"))) << "a true condition wins";
+}
+
+TEST(WaitWord, StopRequestEndsASleepingWaitNamingTheApi) {
+  WaitWord word;
+  std::stop_source stop;
+  std::thread stopper([&] { stop.request_stop(); });
+  auto token = stop.get_token();
+  try {
+    (void)word.wait([] { return false; }, Deadline::after(30s, "test"), &token, "MyApi::wait");
+    FAIL() << "no CancelledError";
+  } catch (const troupe::CancelledError& e) {
+    EXPECT_NE(std::string(e.what()).find("MyApi::wait"), std::string::npos) << e.what();
+  }
+  stopper.join();
+}
+
+TEST(WaitWord, ManyNotifiersManyWaiters) {
+  constexpr int kThreads = 4;
+  constexpr int kRounds = 2000;
+  WaitWord word;
+  std::atomic<int> value{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      // Thread t waits for value % kThreads == t, then increments it: a token ring.
+      for (int r = 0; r < kRounds; ++r) {
+        ASSERT_TRUE(word.wait([&] { return value.load() % kThreads == t; }, Deadline::after(30s, "test")));
+        value.fetch_add(1);
+        word.notify_all();
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(value.load(), kThreads * kRounds);
+}
+
+}  // namespace
