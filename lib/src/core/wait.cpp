@@ -146,20 +146,22 @@ WaitStatus wait_until(WaitTarget& t, const Deadline& deadline, const std::stop_t
 
   HelpHook* hook = params.help ? current_help_hook() : nullptr;
   auto useful = [&] { return (hook != nullptr && hook->help_one()) || drive_progress(); };
-  const auto ceiling = std::max(params.max_nap.count() > 0 ? params.max_nap : wait_backoff_ceiling(), kFirstNap);
   // Registered before the first sleep only: a spinning thread looks at the token itself.
   std::optional<std::stop_callback<Poke>> on_stop;
 
   for (;;) {
     // 1-3. Spin, help, drive progress.
     if (params.spin.count() > 0) {
-      auto spin_until = Clock::now() + std::chrono::duration_cast<Clock::duration>(params.spin);
+      // The spin window starts at the first round that found nothing to do: a helping
+      // worker that runs task after task (a fork-join tree) reads no clock per task.
+      bool timing = false;
+      Clock::time_point spin_until{};
       unsigned round = 0;
       for (;;) {
         if (t.ready()) return WaitStatus::kReady;
         if (stopped()) return WaitStatus::kCancelled;
         if (useful()) {
-          spin_until = Clock::now() + std::chrono::duration_cast<Clock::duration>(params.spin);
+          timing = false;
           continue;
         }
         if (relax(t)) return WaitStatus::kReady;
@@ -168,12 +170,17 @@ WaitStatus wait_until(WaitTarget& t, const Deadline& deadline, const std::stop_t
         if (!deadline.infinite() && now >= deadline.time_point()) {
           return t.ready() ? WaitStatus::kReady : WaitStatus::kTimeout;
         }
+        if (!timing) {
+          spin_until = now + std::chrono::duration_cast<Clock::duration>(params.spin);
+          timing = true;
+        }
         if (now >= spin_until) break;
       }
     }
 
     // 4. Sleep on the word.
     if (stoppable && !on_stop) on_stop.emplace(*token, Poke{&t});
+    const auto ceiling = std::max(params.max_nap.count() > 0 ? params.max_nap : wait_backoff_ceiling(), kFirstNap);
     auto nap = kFirstNap;
     for (;;) {
       const bool poll = params.poll_while_asleep && (hook != nullptr || has_progress_sources());
