@@ -121,7 +121,7 @@ int main(int argc, char** argv) {
       for (std::size_t chunk : {100u, 1000u, 10000u, 0u}) {
         std::vector<double> rate;
         for (int r = 0; r < reps; ++r) {
-          troupe::ExecutorMapOptions o;
+          troupe::MapOptions o;
           if (chunk) o.chunksize = chunk;
           const auto t0 = Clock::now();
           auto out = ex.map([](int x) { return 2 * x; }, in, o).to_vector();

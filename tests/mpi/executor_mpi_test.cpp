@@ -2,6 +2,7 @@
 // accounting, the Pool face and map_reduce. Every test builds an Executor on every rank
 // (collective) and leaves through its collective shutdown.
 #include "troupe/executor/executor.hpp"
+#include "troupe/executor/detail/testing.hpp"
 
 #include <gtest/gtest.h>
 #include <mpi.h>
@@ -33,6 +34,12 @@ troupe::RuntimeOptions quiet() {
   troupe::RuntimeOptions o;
   o.quiet = true;
   return o;
+}
+
+int world_rank() {
+  int r = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &r);
+  return r;
 }
 
 int world_size() {
@@ -283,7 +290,7 @@ TEST(Executor, PoolFaceApplyAsyncImapInitializerTerminate) {
     EXPECT_EQ(n, 1000);
     auto all = ex.map_async([](int x) { return x + 1; }, std::vector<int>{1, 2, 3});
     EXPECT_EQ(all.result(60s), (std::vector<int>{2, 3, 4}));
-    for (int i = 0; i < 100; ++i) ex.submit([](int) { std::this_thread::sleep_for(1ms); }, i);
+    for (int i = 0; i < 100; ++i) (void)ex.submit([](int) { std::this_thread::sleep_for(1ms); }, i);
   }
   ex.terminate();  // cancels what was not dispatched; returns
   long long mine = inits.load(), total = 0;
@@ -344,7 +351,7 @@ TEST(Executor, UseAfterShutdownAndBrokenRank) {
     Executor ex(rt);
     ex.shutdown();
     try {
-      ex.submit([](int x) { return x; }, 1);
+      (void)ex.submit([](int x) { return x; }, 1);
       ADD_FAILURE();
     } catch (const troupe::InvalidStateError& e) {
       EXPECT_NE(std::string(e.what()).find("after shutdown"), std::string::npos);
@@ -353,7 +360,7 @@ TEST(Executor, UseAfterShutdownAndBrokenRank) {
   if (world_size() > 1) {
     Executor ex(rt);
     if (ex.is_root()) {
-      ex.debug_break_rank(1);
+      troupe::detail::ExecutorTesting::break_rank(ex, 1);
       EXPECT_THROW(ex.submit([](int x) { return x; }, 1), troupe::BrokenExecutor);
     }
     ex.shutdown();
@@ -420,7 +427,7 @@ TEST(Executor, SubmitToAndUnknownCallableIdentity) {
     const int target = ex.size() - 1;
     troupe::wire::Writer w;
     w.write(std::uint32_t{0xFFFFFFF0u});
-    auto bad = ex.debug_submit_raw(target, w.take());
+    auto bad = troupe::detail::ExecutorTesting::submit_raw(ex, target, w.take());
     try {
       (void)bad.result(60s);
       ADD_FAILURE() << "an unknown callable id was accepted";
@@ -431,7 +438,7 @@ TEST(Executor, SubmitToAndUnknownCallableIdentity) {
     // Truncated call bytes: a decode error, also reported, not a crash.
     troupe::wire::Writer t;
     t.write(std::uint32_t{0});
-    auto cut = ex.debug_submit_raw(target, t.take());
+    auto cut = troupe::detail::ExecutorTesting::submit_raw(ex, target, t.take());
     EXPECT_ANY_THROW((void)cut.result(60s));
   }
   ex.shutdown();
@@ -531,7 +538,7 @@ TEST(Executor, TerminateReachesTasksQueuedOnOtherRanks) {
     // Keep every worker of every other rank busy, then queue more tasks there.
     for (int r = 1; r < ex.size(); ++r) {
       for (int k = 0; k < 2; ++k) {
-        ex.submit_to(r, [](int) {
+        (void)ex.submit_to(r, [](int) {
           std::this_thread::sleep_for(300ms);
           return 0;
         }, 0);
@@ -556,4 +563,95 @@ TEST(Executor, TerminateReachesTasksQueuedOnOtherRanks) {
   }
   const auto st = ex.stats();
   EXPECT_EQ(st.submitted, st.completed);
+}
+
+namespace {
+// Waits (bounded) until this rank's executor has seen a protocol fault; returns whether it did.
+bool saw_fault(Executor& ex) {
+  const auto until = std::chrono::steady_clock::now() + 60s;
+  while (troupe::detail::ExecutorTesting::messenger(ex).stats().bad_records == 0) {
+    if (std::chrono::steady_clock::now() > until) return false;
+    std::this_thread::yield();
+  }
+  return true;
+}
+
+// Injects @p record of kind @p kind from the root into rank 1 while a task placed there is
+// pending; that task's future must end with BrokenExecutor naming the cause, later submits
+// must raise, and shutdown must still end on every rank.
+void inject_and_expect_broken(std::uint16_t kind, std::vector<std::byte> record, const std::string& cause) {
+  troupe::Runtime rt(quiet());
+  Executor ex(rt);
+  if (ex.is_root()) {
+    // The task can only end once rank 1 has seen the fault (so it is pending when the fault
+    // happens, and its result travels behind rank 1's error notice).
+    auto pending = ex.submit_to(1, [](int) { return saw_fault(troupe::this_executor()) ? 1 : 0; }, 0);
+    troupe::detail::ExecutorTesting::messenger(ex).send_raw(1, kind, record);
+    try {
+      (void)pending.result(60s);
+      ADD_FAILURE() << "the task on the rank that found the fault completed normally";
+    } catch (const troupe::BrokenExecutor& e) {
+      const std::string what = e.what();
+      EXPECT_NE(what.find("rank 1"), std::string::npos) << what;
+      EXPECT_NE(what.find(cause), std::string::npos) << what;
+    }
+    try {
+      (void)ex.submit([](int x) { return x; }, 1);
+      ADD_FAILURE() << "a broken executor accepted a task";
+    } catch (const troupe::BrokenExecutor& e) {
+      EXPECT_NE(std::string(e.what()).find(cause), std::string::npos) << e.what();
+    }
+  }
+  ex.shutdown();
+  EXPECT_EQ(ex.stats().bad_records, ex.rank() == 1 ? 1u : 0u);
+}
+}  // namespace
+
+TEST(Executor, MalformedTaskRecordBreaksTheExecutorWithoutAHang) {
+  if (world_size() < 2) GTEST_SKIP() << "needs a second rank to receive the record";
+  inject_and_expect_broken(static_cast<std::uint16_t>(troupe::messaging::Kind::kTask),
+                           std::vector<std::byte>(3), "bad task record");
+}
+
+TEST(Executor, FrameOfUnknownKindBreaksTheExecutorWithoutAHang) {
+  if (world_size() < 2) GTEST_SKIP() << "needs a second rank to receive the frame";
+  inject_and_expect_broken(999, std::vector<std::byte>(5), "unknown kind 999");
+}
+
+TEST(Executor, TwoExecutorsAtOnceOnTheWorldAndOnASplit) {
+  troupe::Runtime rt(quiet());
+  const int rank = world_rank();
+  MPI_Comm half;
+  MPI_Comm_split(MPI_COMM_WORLD, rank % 2, rank, &half);
+  {
+    Executor all(rt);
+    troupe::ExecutorOptions opts;
+    opts.comm = half;
+    Executor part(rt, opts);
+    int half_size = 0;
+    MPI_Comm_size(half, &half_size);
+    EXPECT_EQ(part.size(), half_size);
+    // Both root-driven at once; a task finds its own executor through this_executor().
+    std::vector<Future<int>> fa, fp;
+    if (all.is_root()) {
+      for (int i = 0; i < 200; ++i) {
+        fa.push_back(all.submit([](int x) { return troupe::this_executor().size() * 1000 + x; }, i));
+      }
+    }
+    if (part.is_root()) {
+      for (int i = 0; i < 200; ++i) {
+        fp.push_back(part.submit([](int x) { return troupe::this_executor().size() * 1000 + x; }, i));
+      }
+    }
+    for (int i = 0; i < static_cast<int>(fa.size()); ++i) EXPECT_EQ(fa[static_cast<std::size_t>(i)].result(60s), all.size() * 1000 + i);
+    for (int i = 0; i < static_cast<int>(fp.size()); ++i) EXPECT_EQ(fp[static_cast<std::size_t>(i)].result(60s), part.size() * 1000 + i);
+    // Collectives of each run on its own ranks.
+    std::vector<int> one{1};
+    EXPECT_EQ(part.map_reduce_all([](int x) { return x; }, [](int a, int b) { return a + b; }, one), half_size);
+    EXPECT_EQ(all.map_reduce_all([](int x) { return x; }, [](int a, int b) { return a + b; }, one), all.size());
+    EXPECT_THROW((void)troupe::this_executor(), troupe::InvalidStateError) << "two exist: the main thread must say which";
+    part.shutdown();
+    all.shutdown();
+  }
+  MPI_Comm_free(&half);
 }

@@ -1,300 +1,155 @@
 #include "troupe/engine/engine.hpp"
 
 #include <algorithm>
-#include <array>
 #include <climits>
-#include <cstdio>
-#include <cstdlib>
-#include <cstring>
+#include <deque>
 #include <mutex>
-#include <optional>
 #include <string>
 #include <thread>
 #include <utility>
 
+#include "troupe/core/config.hpp"
 #include "troupe/core/deadline.hpp"
 #include "troupe/core/detail/futex.hpp"
-#include "troupe/core/error.hpp"
+#include "troupe/core/detail/wait.hpp"
 #include "troupe/runtime/detail/mpi_check.hpp"
 
 namespace troupe::engine {
 
 namespace {
 
-// Wire layout of one MPI message ("batch"): a 16-byte header, then `count` frames of a
-// 12-byte header + payload. Little-endian, as every platform troupe runs on.
-constexpr std::uint32_t kMagic = 0x45505254;  // "TRPE"
-constexpr std::uint16_t kVersion = 1;
-constexpr std::uint16_t kFlagLargeFollows = 1;  // one frame whose payload is the next message
-constexpr std::size_t kBatchHeader = 16;
-constexpr std::size_t kFrameHeader = 12;
+constexpr std::size_t kGiB = std::size_t{1} << 30;
 
-template <class T>
-void put(std::vector<std::byte>& b, T v) {
-  const auto at = b.size();
-  b.resize(at + sizeof(T));
-  std::memcpy(b.data() + at, &v, sizeof(T));
-}
-template <class T>
-T get(const std::byte* p) {
-  T v;
-  std::memcpy(&v, p, sizeof(T));
-  return v;
-}
-
-void start_batch(std::vector<std::byte>& b, std::uint16_t flags) {
-  put<std::uint32_t>(b, kMagic);
-  put<std::uint16_t>(b, kVersion);
-  put<std::uint16_t>(b, flags);
-  put<std::uint32_t>(b, 0);  // count, patched on flush
-  put<std::uint32_t>(b, 0);  // reserved
-}
-
-// MPI counts are ints: more than INT_MAX bytes travel as one element of a derived type
+// MPI counts are ints: more than INT_MAX bytes travel as one element of a struct type
 // (1 GiB blocks plus a tail), so no message hits the 2 GiB limit.
-struct BytesType {
-  MPI_Datatype type = MPI_BYTE;
+struct Layout {
   int count = 0;
+  MPI_Datatype type = MPI_BYTE;
   bool owned = false;
-  explicit BytesType(std::size_t len) {
+  explicit Layout(std::size_t len) {
     if (len <= static_cast<std::size_t>(INT_MAX)) {
       count = static_cast<int>(len);
       return;
     }
-    constexpr std::size_t kBlock = std::size_t{1} << 30;
-    MPI_Datatype block;
-    TROUPE_MPI_CHECK(MPI_Type_contiguous(static_cast<int>(kBlock), MPI_BYTE, &block));
-    const int lens[2] = {static_cast<int>(len / kBlock), static_cast<int>(len % kBlock)};
-    const MPI_Aint displs[2] = {0, static_cast<MPI_Aint>((len / kBlock) * kBlock)};
-    MPI_Datatype types[2] = {block, MPI_BYTE};
+    MPI_Datatype gib;
+    TROUPE_MPI_CHECK(MPI_Type_contiguous(static_cast<int>(kGiB), MPI_BYTE, &gib));
+    const int lens[2] = {static_cast<int>(len / kGiB), static_cast<int>(len % kGiB)};
+    const MPI_Aint displs[2] = {0, static_cast<MPI_Aint>((len / kGiB) * kGiB)};
+    MPI_Datatype types[2] = {gib, MPI_BYTE};
     TROUPE_MPI_CHECK(MPI_Type_create_struct(2, lens, displs, types, &type));
     TROUPE_MPI_CHECK(MPI_Type_commit(&type));
-    MPI_Type_free(&block);
+    MPI_Type_free(&gib);
     count = 1;
     owned = true;
   }
-  ~BytesType() {
+  ~Layout() {
     if (owned) MPI_Type_free(&type);  // MPI keeps it alive for pending operations
   }
-  BytesType(const BytesType&) = delete;
-  BytesType& operator=(const BytesType&) = delete;
+  Layout(const Layout&) = delete;
+  Layout& operator=(const Layout&) = delete;
 };
-
-std::chrono::microseconds backoff_from_env() {
-  if (const char* s = std::getenv("TROUPE_ENGINE_BACKOFF_US")) {
-    char* end = nullptr;
-    const long v = std::strtol(s, &end, 10);
-    if (end != s && *end == '\0' && v > 0) return std::chrono::microseconds(v);
-    throw ValueError(std::string("TROUPE_ENGINE_BACKOFF_US must be a positive integer (microseconds), got '") + s + "'");
-  }
-  return std::chrono::microseconds(1000);
-}
 
 struct OutMsg {
   int dest;
-  std::uint16_t type;
-  std::vector<std::byte> payload;
+  std::vector<std::byte> bytes;
   OutMsg* next;
 };
 
 struct InFlight {
   MPI_Request request;
-  std::vector<std::byte> buffer;
+  std::vector<std::byte> bytes;
 };
 
-}  // namespace
-
-struct Collective {
-  std::vector<long long> in, out;
-  std::function<void(std::vector<long long>)> done;
-  MPI_Request request = MPI_REQUEST_NULL;
-};
 struct Watched {
   MPI_Request request;
   std::function<void(const MPI_Status&)> done;
 };
 
-struct Engine::Impl {
-  struct Received {
-    int source;
-    std::vector<std::byte> batch;
-    std::optional<std::vector<std::byte>> large;  // the payload that followed a large header
-  };
+}  // namespace
 
+struct Engine::Impl {
   MPI_Comm comm = MPI_COMM_NULL;
   EngineOptions options;
   std::chrono::microseconds max_backoff{1000};
-  std::vector<Handler> handlers = std::vector<Handler>(65536);
-  ErrorHandler on_error;
+  std::chrono::microseconds linger{200};
+  Receiver receiver;
+  RoundHook round_hook;
   std::thread::id owner = std::this_thread::get_id();
 
   std::atomic<OutMsg*> outbox{nullptr};
-  std::vector<std::vector<std::byte>> batches;  // per destination, progress side only
-  std::vector<std::uint32_t> batch_counts;
-  std::vector<InFlight> in_flight;
+  std::vector<InFlight> in_flight;  // under the token
 
-  std::mutex requests_mu;  // guards the two "new_" lists (any thread appends)
-  std::vector<std::unique_ptr<Collective>> new_collectives;
+  std::mutex watch_mu;  // guards new_watched (any thread appends)
   std::vector<Watched> new_watched;
-  std::atomic<bool> has_new_requests{false};
-  std::vector<std::unique_ptr<Collective>> collectives;  // progress side only
-  std::vector<Watched> watched;                          // progress side only
+  std::atomic<bool> has_new_watched{false};
+  std::vector<Watched> watched;  // under the token
+
+  // Received messages wait here, in the order they came off the wire, for the one thread
+  // that delivers them: receivers see the messages of one source in order, one at a time,
+  // even when several threads take turns at progress.
+  std::mutex inbox_mu;
+  std::deque<std::pair<int, std::vector<std::byte>>> inbox;
+  std::atomic<bool> delivering{false};
 
   std::atomic<bool> token{false};  // held by the one thread making MPI calls right now
-  std::atomic<long> expecting{0};  // replies announced by the layer above (expect())
-  std::atomic<std::uint32_t> wake{0};
-  std::atomic<bool> sleeping{false};
+  std::atomic<long> expecting{0};
+  detail::WaitWord wake;  // the progress thread's idle sleep; poked by queued work and stop
+  std::atomic<bool> wake_requested{false};
   std::atomic<bool> stop{false};
   std::atomic<bool> started{false};
   std::thread progress;
 
-  std::atomic<std::uint64_t> messages_sent{0}, messages_received{0}, batches_sent{0}, batches_received{0},
-      bytes_sent{0}, bytes_received{0}, bad_frames{0};
+  std::atomic<std::uint64_t> messages_sent{0}, messages_received{0}, bytes_sent{0}, bytes_received{0};
 
-  void report(int source, const std::string& what) {
-    bad_frames.fetch_add(1, std::memory_order_relaxed);
-    if (on_error) {
-      on_error(source, what);
-    } else {
-      std::fprintf(stderr, "[troupe engine] %s\n", what.c_str());
-    }
+  bool take_token() noexcept { return !token.exchange(true, std::memory_order_acquire); }
+  void give_token() noexcept { token.store(false, std::memory_order_release); }
+
+  void push(OutMsg* m) noexcept {
+    OutMsg* head = outbox.load(std::memory_order_relaxed);
+    do {
+      m->next = head;
+    } while (!outbox.compare_exchange_weak(head, m, std::memory_order_seq_cst, std::memory_order_relaxed));
+    poke();
   }
 
-  void post(int dest, std::vector<std::byte> buffer) {
-    InFlight f{MPI_REQUEST_NULL, std::move(buffer)};
-    BytesType bt(f.buffer.size());
+  void poke() noexcept { wake.notify_one(); }
+
+  bool has_work() const noexcept {
+    return outbox.load(std::memory_order_seq_cst) != nullptr || has_new_watched.load(std::memory_order_seq_cst) ||
+           wake_requested.load(std::memory_order_seq_cst);
+  }
+
+  void post(OutMsg& m) {
+    InFlight f{MPI_REQUEST_NULL, std::move(m.bytes)};
+    Layout l(f.bytes.size());
     // buffer, count and type of the bytes; destination; the engine's tag; private comm
-    TROUPE_MPI_CHECK(MPI_Isend(f.buffer.data(), bt.count, bt.type, dest, kTag, comm, &f.request));
-    bytes_sent.fetch_add(f.buffer.size(), std::memory_order_relaxed);
+    TROUPE_MPI_CHECK(MPI_Isend(f.bytes.data(), l.count, l.type, m.dest, kTag, comm, &f.request));
+    messages_sent.fetch_add(1, std::memory_order_relaxed);
+    bytes_sent.fetch_add(f.bytes.size(), std::memory_order_relaxed);
     in_flight.push_back(std::move(f));
-  }
-
-  void flush(int dest) {
-    auto& b = batches[static_cast<std::size_t>(dest)];
-    if (b.empty()) return;
-    std::memcpy(b.data() + 8, &batch_counts[static_cast<std::size_t>(dest)], sizeof(std::uint32_t));
-    batch_counts[static_cast<std::size_t>(dest)] = 0;
-    std::vector<std::byte> out;
-    out.swap(b);
-    post(dest, std::move(out));
-    batches_sent.fetch_add(1, std::memory_order_relaxed);
   }
 
   bool drain_outbox() {
     OutMsg* list = outbox.exchange(nullptr, std::memory_order_acq_rel);
     if (!list) return false;
-    OutMsg* fifo = nullptr;  // the stack is LIFO: reverse it
+    OutMsg* fifo = nullptr;  // the stack is LIFO: reverse it (order per destination)
     while (list) fifo = std::exchange(list, std::exchange(list->next, fifo));
     while (fifo) {
       OutMsg* m = fifo;
       fifo = m->next;
-      const auto d = static_cast<std::size_t>(m->dest);
-      if (m->payload.size() > options.batch_bytes / 2) {
-        // Large: flush what is queued for d (order), then a one-frame header message and
-        // the payload as its own message, sent from the caller's buffer without a copy.
-        flush(m->dest);
-        std::vector<std::byte> head;
-        start_batch(head, kFlagLargeFollows);
-        put<std::uint16_t>(head, m->type);
-        put<std::uint16_t>(head, 0);
-        put<std::uint64_t>(head, m->payload.size());
-        std::uint32_t one = 1;
-        std::memcpy(head.data() + 8, &one, sizeof one);
-        post(m->dest, std::move(head));
-        post(m->dest, std::move(m->payload));
-        batches_sent.fetch_add(1, std::memory_order_relaxed);
-      } else {
-        auto& b = batches[d];
-        if (b.empty()) start_batch(b, 0);
-        put<std::uint16_t>(b, m->type);
-        put<std::uint16_t>(b, 0);
-        put<std::uint64_t>(b, m->payload.size());
-        b.insert(b.end(), m->payload.begin(), m->payload.end());
-        ++batch_counts[d];
-        if (b.size() >= options.batch_bytes) flush(m->dest);
+      try {
+        post(*m);
+      } catch (...) {
+        delete m;
+        while (fifo) delete std::exchange(fifo, fifo->next);
+        throw;
       }
-      messages_sent.fetch_add(1, std::memory_order_relaxed);
       delete m;
     }
-    // The queue ran dry: send every partial batch now (the latency bound).
-    for (std::size_t d = 0; d < batches.size(); ++d) flush(static_cast<int>(d));
     return true;
   }
 
-  void dispatch(int source, std::uint16_t type, std::span<const std::byte> payload) {
-    if (type == 0 || !handlers[type]) {
-      report(source, "message of unknown type " + std::to_string(type) + " from rank " + std::to_string(source) +
-                         " (" + std::to_string(payload.size()) + " bytes) dropped");
-      return;
-    }
-    messages_received.fetch_add(1, std::memory_order_relaxed);
-    handlers[type](source, payload);
-  }
-
-  void parse(Received& r) {
-    const int source = r.source;
-    const std::vector<std::byte>& b = r.batch;
-    const std::string from = "malformed batch from rank " + std::to_string(source) + ": ";
-    if (b.size() < kBatchHeader) {
-      report(source, from + std::to_string(b.size()) + " bytes, shorter than the 16-byte header");
-      return;
-    }
-    const auto magic = get<std::uint32_t>(b.data());
-    if (magic != kMagic) {
-      char buf[160];
-      std::snprintf(buf, sizeof buf, "bad magic 0x%08x (expected 0x%08x); is every rank running the same troupe?", magic,
-                    kMagic);
-      report(source, from + buf);
-      return;
-    }
-    const auto version = get<std::uint16_t>(b.data() + 4);
-    if (version != kVersion) {
-      report(source, from + "wire version " + std::to_string(version) + ", this rank speaks " + std::to_string(kVersion));
-      return;
-    }
-    const auto flags = get<std::uint16_t>(b.data() + 6);
-    const auto count = get<std::uint32_t>(b.data() + 8);
-    std::size_t at = kBatchHeader;
-    for (std::uint32_t i = 0; i < count; ++i) {
-      if (b.size() - at < kFrameHeader) {
-        report(source, from + "frame " + std::to_string(i) + " of " + std::to_string(count) + " is cut short at byte " +
-                           std::to_string(at));
-        return;
-      }
-      const auto type = get<std::uint16_t>(b.data() + at);
-      const auto len = get<std::uint64_t>(b.data() + at + 4);
-      at += kFrameHeader;
-      if (flags & kFlagLargeFollows) {
-        deliver_large(source, type, len, r.large);
-        return;
-      }
-      if (len > b.size() - at) {
-        report(source, from + "frame " + std::to_string(i) + " claims " + std::to_string(len) + " bytes, " +
-                           std::to_string(b.size() - at) + " remain");
-        return;
-      }
-      dispatch(source, type, std::span<const std::byte>(b.data() + at, static_cast<std::size_t>(len)));
-      at += static_cast<std::size_t>(len);
-    }
-    if (at != b.size()) report(source, from + std::to_string(b.size() - at) + " trailing bytes after the last frame");
-  }
-
-  void deliver_large(int source, std::uint16_t type, std::uint64_t len, std::optional<std::vector<std::byte>>& payload) {
-    if (!payload) {
-      report(source, "large message header from rank " + std::to_string(source) + " without its payload");
-      return;
-    }
-    if (payload->size() != len) {
-      report(source, "large message from rank " + std::to_string(source) + " announced " + std::to_string(len) +
-                         " bytes, got " + std::to_string(payload->size()));
-      return;
-    }
-    dispatch(source, type, *payload);
-  }
-
-  // Under the token: take up to 64 messages off the wire; parsing happens after the token
-  // is released, so that handlers never run while holding it.
-  bool receive(std::vector<Received>& got) {
+  bool receive() {
     bool any = false;
     for (int k = 0; k < 64; ++k) {
       int flag = 0;
@@ -305,31 +160,17 @@ struct Engine::Impl {
       if (!flag) break;
       MPI_Count n = 0;
       TROUPE_MPI_CHECK(MPI_Get_elements_x(&st, MPI_BYTE, &n));
-      Received r{st.MPI_SOURCE, std::vector<std::byte>(static_cast<std::size_t>(n)), std::nullopt};
+      std::vector<std::byte> bytes(static_cast<std::size_t>(n));
       {
-        BytesType bt(r.batch.size());
-        TROUPE_MPI_CHECK(MPI_Mrecv(r.batch.data(), bt.count, bt.type, &msg, MPI_STATUS_IGNORE));
+        Layout l(bytes.size());
+        TROUPE_MPI_CHECK(MPI_Mrecv(bytes.data(), l.count, l.type, &msg, MPI_STATUS_IGNORE));
       }
-      batches_received.fetch_add(1, std::memory_order_relaxed);
-      bytes_received.fetch_add(r.batch.size(), std::memory_order_relaxed);
-      // Only a well-formed one-frame header announces a payload message; anything else is
-      // parsed (and reported) later, never waited on.
-      if (r.batch.size() == kBatchHeader + kFrameHeader && get<std::uint32_t>(r.batch.data()) == kMagic &&
-          get<std::uint16_t>(r.batch.data() + 4) == kVersion &&
-          (get<std::uint16_t>(r.batch.data() + 6) & kFlagLargeFollows) && get<std::uint32_t>(r.batch.data() + 8) == 1) {
-        // The sender posted the payload right after the header: same source and tag, so
-        // MPI's non-overtaking rule makes it the next match.
-        MPI_Message pm;
-        MPI_Status ps;
-        TROUPE_MPI_CHECK(MPI_Mprobe(r.source, kTag, comm, &pm, &ps));
-        MPI_Count pn = 0;
-        TROUPE_MPI_CHECK(MPI_Get_elements_x(&ps, MPI_BYTE, &pn));
-        r.large.emplace(static_cast<std::size_t>(pn));
-        BytesType pt(r.large->size());
-        TROUPE_MPI_CHECK(MPI_Mrecv(r.large->data(), pt.count, pt.type, &pm, MPI_STATUS_IGNORE));
-        bytes_received.fetch_add(r.large->size(), std::memory_order_relaxed);
+      messages_received.fetch_add(1, std::memory_order_relaxed);
+      bytes_received.fetch_add(bytes.size(), std::memory_order_relaxed);
+      {
+        std::lock_guard lock(inbox_mu);
+        inbox.emplace_back(st.MPI_SOURCE, std::move(bytes));
       }
-      got.push_back(std::move(r));
       any = true;
     }
     return any;
@@ -351,46 +192,21 @@ struct Engine::Impl {
     return any;
   }
 
-  bool progress_requests(std::vector<std::function<void()>>& done_calls) {
+  bool test_watched(std::vector<std::pair<Watched, MPI_Status>>& done) {
     bool did = false;
-    if (has_new_requests.exchange(false, std::memory_order_acq_rel)) {
-      std::vector<std::unique_ptr<Collective>> cs;
-      std::vector<Watched> ws;
-      {
-        std::lock_guard lock(requests_mu);
-        cs.swap(new_collectives);
-        ws.swap(new_watched);
-      }
-      for (auto& c : cs) {
-        c->out.assign(c->in.size(), 0);
-        // send buffer, receive buffer, count, type, op, comm, request
-        TROUPE_MPI_CHECK(MPI_Iallreduce(c->in.data(), c->out.data(), static_cast<int>(c->in.size()), MPI_LONG_LONG,
-                                        MPI_SUM, comm, &c->request));
-        collectives.push_back(std::move(c));
-      }
-      for (auto& w : ws) watched.push_back(std::move(w));
+    if (has_new_watched.exchange(false, std::memory_order_acq_rel)) {
+      std::lock_guard lock(watch_mu);
+      for (auto& w : new_watched) watched.push_back(std::move(w));
+      new_watched.clear();
       did = true;
-    }
-    for (std::size_t i = 0; i < collectives.size();) {
-      int flag = 0;
-      TROUPE_MPI_CHECK(MPI_Test(&collectives[i]->request, &flag, MPI_STATUS_IGNORE));
-      if (flag) {
-        std::shared_ptr<Collective> c(std::move(collectives[i]));
-        collectives.erase(collectives.begin() + static_cast<std::ptrdiff_t>(i));
-        done_calls.push_back([c] { c->done(std::move(c->out)); });
-        did = true;
-      } else {
-        ++i;
-      }
     }
     for (std::size_t i = 0; i < watched.size();) {
       int flag = 0;
       MPI_Status st;
       TROUPE_MPI_CHECK(MPI_Test(&watched[i].request, &flag, &st));
       if (flag) {
-        auto w = std::make_shared<Watched>(std::move(watched[i]));
+        done.emplace_back(std::move(watched[i]), st);
         watched.erase(watched.begin() + static_cast<std::ptrdiff_t>(i));
-        done_calls.push_back([w, st] { w->done(st); });
         did = true;
       } else {
         ++i;
@@ -398,206 +214,182 @@ struct Engine::Impl {
     }
     return did;
   }
-  bool waiting_on_requests() const { return !collectives.empty() || !watched.empty(); }
 
-  // One round of progress by whichever thread holds the token (the progress thread, or a
-  // thread waiting for a result: troupe never has two threads inside MPI at once).
+  // One round of progress by the token holder. Receivers and completions run after the
+  // token is released, so that they may send and never run while holding it.
   // Returns 1 if it did something, 0 if idle, -1 if another thread held the token.
+  // Delivers what is in the inbox unless another thread is delivering (it will take these
+  // too: it looks again after giving up the role).
+  void deliver() {
+    while (!delivering.exchange(true, std::memory_order_acquire)) {
+      for (;;) {
+        std::pair<int, std::vector<std::byte>> m;
+        {
+          std::lock_guard lock(inbox_mu);
+          if (inbox.empty()) break;
+          m = std::move(inbox.front());
+          inbox.pop_front();
+        }
+        receiver(m.first, std::move(m.second));
+      }
+      delivering.store(false, std::memory_order_release);
+      std::lock_guard lock(inbox_mu);
+      if (inbox.empty()) return;
+    }
+  }
+
   int poll_once() {
-    if (token.exchange(true, std::memory_order_acquire)) return -1;
-    std::vector<Received> got;
-    std::vector<std::function<void()>> done_calls;
+    if (!take_token()) return -1;
+    std::vector<std::pair<Watched, MPI_Status>> done;
     bool did = false;
     try {
-      did = drain_outbox();
-      did |= progress_requests(done_calls);
-      did |= receive(got);
+      if (wake_requested.exchange(false, std::memory_order_acq_rel)) did = true;
+      if (round_hook) round_hook();
+      did |= drain_outbox();
+      did |= test_watched(done);
+      did |= receive();
       did |= complete_sends();
     } catch (...) {
-      token.store(false, std::memory_order_release);
+      give_token();
       throw;
     }
-    token.store(false, std::memory_order_release);
-    // A handler that throws loses its own message only, never the rest of the round.
-    for (auto& r : got) {
-      try {
-        parse(r);
-      } catch (const std::exception& e) {
-        report(r.source, std::string("handler failed on a message from rank ") + std::to_string(r.source) + ": " + e.what());
-      } catch (...) {
-        report(r.source, "handler failed on a message from rank " + std::to_string(r.source));
-      }
-    }
-    for (auto& f : done_calls) {
-      try {
-        f();
-      } catch (const std::exception& e) {
-        report(-1, std::string("completion callback failed: ") + e.what());
-      } catch (...) {
-        report(-1, "completion callback failed");
-      }
-    }
+    give_token();
+    deliver();
+    for (auto& [w, st] : done) w.done(st);
     return did ? 1 : 0;
+  }
+
+  // An MPI_Iprobe under the token: is a message waiting? (false when the token is busy:
+  // whoever holds it is receiving.)
+  bool probe() {
+    if (!take_token()) return false;
+    int flag = 0;
+    try {
+      TROUPE_MPI_CHECK(MPI_Iprobe(MPI_ANY_SOURCE, kTag, comm, &flag, MPI_STATUS_IGNORE));
+    } catch (...) {
+      give_token();
+      throw;
+    }
+    give_token();
+    return flag != 0;
   }
 
   void run() {
     auto backoff = std::chrono::microseconds(1);
     auto last_activity = Clock::now();
     for (;;) {
-      bool did = false;
-      try {
-        const int r = poll_once();
-        did = r != 0;  // busy (another thread polls) counts as activity: keep lingering
-      } catch (const std::exception& e) {
-        report(-1, std::string("progress failed: ") + e.what());
-        did = false;
-      }
-      if (did) {
+      if (poll_once() != 0) {  // busy (another thread polls) counts as activity
         backoff = std::chrono::microseconds(1);
         last_activity = Clock::now();
         continue;
       }
       if (stop.load(std::memory_order_acquire) && outbox.load(std::memory_order_acquire) == nullptr) break;
       // Idle. Right after traffic, keep polling (yielding the core to co-located workers)
-      // for options.linger: a reply or the next request usually comes soon. Then spin briefly
-      // and sleep with a doubling back-off up to max_backoff; a send() ends the sleep at once,
+      // for `linger`: a reply or the next request usually comes soon. Then spin briefly and
+      // sleep with a doubling back-off up to max_backoff; queued work ends the sleep at once,
       // MPI traffic is seen at the next wake-up. While replies are expected, naps stay short.
       const auto now = Clock::now();
-      const bool lingering = now - last_activity < options.linger;
-      // Long idle (the back-off at its ceiling): no spinning at all between naps.
+      const bool lingering = now - last_activity < linger;
       const auto spin = backoff >= max_backoff ? std::chrono::microseconds(0) : options.spin;
       const auto spin_until = now + (lingering ? std::chrono::microseconds(5) : spin);
       bool work = false;
-      int rounds = 0;
-      while (Clock::now() < spin_until) {
-        if (outbox.load(std::memory_order_acquire) != nullptr || has_new_requests.load(std::memory_order_acquire)) {
-          work = true;
-          break;
-        }
-        int flag = 0;
-        TROUPE_MPI_CHECK(MPI_Iprobe(MPI_ANY_SOURCE, kTag, comm, &flag, MPI_STATUS_IGNORE));
-        if (flag) {
+      for (int rounds = 1; Clock::now() < spin_until; ++rounds) {
+        if (has_work() || probe()) {
           work = true;
           break;
         }
         for (int i = 0; i < 64; ++i) detail::cpu_relax();
-        if ((++rounds & 3) == 0) std::this_thread::yield();
+        if ((rounds & 3) == 0) std::this_thread::yield();
       }
       if (work) continue;
       if (lingering) {
         std::this_thread::yield();
         continue;
       }
-      const std::uint32_t e = wake.load(std::memory_order_acquire);
-      sleeping.store(true, std::memory_order_seq_cst);
-      if (outbox.load(std::memory_order_seq_cst) == nullptr && !has_new_requests.load(std::memory_order_seq_cst) &&
-          !stop.load(std::memory_order_acquire)) {
-        auto nap = backoff;
-        // Sends in flight or replies expected: stay responsive.
-        if (!in_flight.empty() || expecting.load(std::memory_order_relaxed) > 0) {
-          nap = std::min(nap, std::chrono::microseconds(20));
-        }
-        detail::futex_wait(wake, e, Deadline::at(Clock::now() + nap));
-        backoff = std::min(backoff * 2, max_backoff);
+      // The one wait loop (core/detail/wait.hpp) as a plain timed sleep: this thread is the
+      // progress, so it neither spins (done above), helps a pool nor polls sources there.
+      auto nap = backoff;
+      if (!in_flight.empty() || expecting.load(std::memory_order_relaxed) > 0) {
+        nap = std::min(nap, std::chrono::microseconds(20));
       }
-      sleeping.store(false, std::memory_order_relaxed);
+      detail::WaitParams sleep_only;
+      sleep_only.spin = std::chrono::nanoseconds(0);
+      sleep_only.help = false;
+      sleep_only.poll_while_asleep = false;
+      (void)wake.wait([&] { return has_work() || stop.load(std::memory_order_acquire); },
+                      Deadline::at(Clock::now() + nap), nullptr, "Engine", sleep_only);
+      backoff = std::min(backoff * 2, max_backoff);
     }
     // Complete what was posted; a peer that never receives must not hang the exit.
     const auto give_up = Clock::now() + std::chrono::seconds(10);
     while (!in_flight.empty() && Clock::now() < give_up) {
-      if (poll_once() <= 0) std::this_thread::sleep_for(std::chrono::microseconds(50));
+      if (poll_once() <= 0) std::this_thread::yield();
     }
-    if (!in_flight.empty()) {
-      report(-1, std::to_string(in_flight.size()) + " send(s) still incomplete at engine shutdown; abandoned");
-      for (auto& f : in_flight) MPI_Request_free(&f.request);
-      in_flight.clear();
-    }
+    for (auto& f : in_flight) MPI_Request_free(&f.request);
+    in_flight.clear();
   }
 };
 
 Engine::Engine(MPI_Comm comm, EngineOptions options) : impl_(std::make_unique<Impl>()) {
   if (comm == MPI_COMM_NULL) throw ValueError("Engine: communicator is MPI_COMM_NULL");
-  if (options.batch_bytes < 64) throw ValueError("Engine: batch_bytes must be >= 64, got " + std::to_string(options.batch_bytes));
+  const Settings& s = settings();
   impl_->comm = comm;
   impl_->options = options;
-  impl_->max_backoff = options.max_backoff ? *options.max_backoff : backoff_from_env();
-  if (const char* l = std::getenv("TROUPE_ENGINE_LINGER_US")) {
-    char* end = nullptr;
-    const long v = std::strtol(l, &end, 10);
-    if (end == l || *end != '\0' || v < 0) {
-      throw ValueError(std::string("TROUPE_ENGINE_LINGER_US must be a non-negative integer (microseconds), got '") + l + "'");
-    }
-    impl_->options.linger = std::chrono::microseconds(v);
-  }
+  impl_->max_backoff = options.max_backoff.value_or(s.engine_backoff);
+  impl_->linger = options.linger.value_or(s.engine_linger);
   TROUPE_MPI_CHECK(MPI_Comm_rank(comm, &rank_));
   TROUPE_MPI_CHECK(MPI_Comm_size(comm, &size_));
-  impl_->batches.resize(static_cast<std::size_t>(size_));
-  impl_->batch_counts.assign(static_cast<std::size_t>(size_), 0);
 }
 
 Engine::~Engine() {
   impl_->stop.store(true, std::memory_order_seq_cst);
-  impl_->wake.fetch_add(1, std::memory_order_acq_rel);
-  detail::futex_wake(impl_->wake, INT_MAX);
+  impl_->wake.notify_all();
   if (impl_->progress.joinable()) {
     impl_->progress.join();
   } else if (impl_->started.load()) {
     try {
       impl_->run();  // poll mode: finish in this thread
-    } catch (...) {
+    } catch (...) {  // a destructor must not throw; the sends are abandoned
     }
   }
   OutMsg* m = impl_->outbox.exchange(nullptr);
   while (m) delete std::exchange(m, m->next);
 }
 
-void Engine::on(std::uint16_t type, Handler handler) {
-  if (impl_->started.load()) throw InvalidStateError("Engine::on: handlers must be registered before start()");
-  if (type == 0) throw ValueError("Engine::on: message type 0 is reserved");
-  impl_->handlers[type] = std::move(handler);
+void Engine::on_receive(Receiver receiver) {
+  if (impl_->started.load()) throw InvalidStateError("Engine::on_receive: set the receiver before start()");
+  impl_->receiver = std::move(receiver);
 }
 
-void Engine::on_error(ErrorHandler handler) {
-  if (impl_->started.load()) throw InvalidStateError("Engine::on_error: register before start()");
-  impl_->on_error = std::move(handler);
+void Engine::on_round(RoundHook hook) {
+  if (impl_->started.load()) throw InvalidStateError("Engine::on_round: set the hook before start()");
+  impl_->round_hook = std::move(hook);
 }
 
 void Engine::start() {
+  if (!impl_->receiver) throw InvalidStateError("Engine::start: no receiver (call on_receive first)");
   if (impl_->started.exchange(true)) throw InvalidStateError("Engine::start: already started");
   if (impl_->options.progress_thread) impl_->progress = std::thread([this] { impl_->run(); });
 }
 
-void Engine::send(int dest, std::uint16_t type, std::vector<std::byte> payload) {
-  if (dest < 0 || dest >= size_) {
-    throw ValueError("Engine::send: destination rank must be in [0, " + std::to_string(size_) + "), got " +
+namespace {
+void check_dest(int dest, int size) {
+  if (dest < 0 || dest >= size) {
+    throw ValueError("Engine::send: destination rank must be in [0, " + std::to_string(size) + "), got " +
                      std::to_string(dest));
   }
-  if (type == 0) throw ValueError("Engine::send: message type 0 is reserved");
+}
+}  // namespace
+
+void Engine::send(int dest, std::vector<std::byte> message) {
+  check_dest(dest, size_);
   if (impl_->stop.load(std::memory_order_acquire)) throw InvalidStateError("Engine::send: engine is stopping");
-  auto* m = new OutMsg{dest, type, std::move(payload), nullptr};
-  OutMsg* head = impl_->outbox.load(std::memory_order_relaxed);
-  do {
-    m->next = head;
-  } while (!impl_->outbox.compare_exchange_weak(head, m, std::memory_order_seq_cst, std::memory_order_relaxed));
-  if (impl_->sleeping.load(std::memory_order_seq_cst)) {
-    impl_->wake.fetch_add(1, std::memory_order_acq_rel);
-    detail::futex_wake(impl_->wake, 1);
-  }
+  impl_->push(new OutMsg{dest, std::move(message), nullptr});
 }
 
-void Engine::allreduce_sum(std::vector<long long> values, std::function<void(std::vector<long long>)> done) {
-  auto c = std::make_unique<Collective>();
-  c->in = std::move(values);
-  c->done = std::move(done);
-  {
-    std::lock_guard lock(impl_->requests_mu);
-    impl_->new_collectives.push_back(std::move(c));
-  }
-  impl_->has_new_requests.store(true, std::memory_order_seq_cst);
-  if (impl_->sleeping.load(std::memory_order_seq_cst)) {
-    impl_->wake.fetch_add(1, std::memory_order_acq_rel);
-    detail::futex_wake(impl_->wake, 1);
-  }
+void Engine::wake() noexcept {
+  impl_->wake_requested.store(true, std::memory_order_seq_cst);
+  impl_->poke();
 }
 
 void Engine::expect(long delta) noexcept { impl_->expecting.fetch_add(delta, std::memory_order_relaxed); }
@@ -605,14 +397,11 @@ void Engine::expect(long delta) noexcept { impl_->expecting.fetch_add(delta, std
 void Engine::watch(MPI_Request request, std::function<void(const MPI_Status&)> done) {
   if (request == MPI_REQUEST_NULL) throw ValueError("Engine::watch: request is MPI_REQUEST_NULL");
   {
-    std::lock_guard lock(impl_->requests_mu);
+    std::lock_guard lock(impl_->watch_mu);
     impl_->new_watched.push_back(Watched{request, std::move(done)});
   }
-  impl_->has_new_requests.store(true, std::memory_order_seq_cst);
-  if (impl_->sleeping.load(std::memory_order_seq_cst)) {
-    impl_->wake.fetch_add(1, std::memory_order_acq_rel);
-    detail::futex_wake(impl_->wake, 1);
-  }
+  impl_->has_new_watched.store(true, std::memory_order_seq_cst);
+  impl_->poke();
 }
 
 bool Engine::poll() {
@@ -631,8 +420,7 @@ bool Engine::try_progress() {
 
 EngineStats Engine::stats() const noexcept {
   const auto& i = *impl_;
-  return EngineStats{i.messages_sent.load(), i.messages_received.load(), i.batches_sent.load(),
-                     i.batches_received.load(), i.bytes_sent.load(), i.bytes_received.load(), i.bad_frames.load()};
+  return EngineStats{i.messages_sent.load(), i.messages_received.load(), i.bytes_sent.load(), i.bytes_received.load()};
 }
 
 }  // namespace troupe::engine

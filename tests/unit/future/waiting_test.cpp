@@ -11,7 +11,6 @@
 #include <vector>
 
 #include "troupe/core/detail/wait.hpp"
-#include "troupe/future/detail/help.hpp"
 #include "troupe/future/future.hpp"
 
 namespace {
@@ -127,21 +126,6 @@ TEST(ProgressSources, AnOutsideWaiterDrivesEverySource) {
   Registered ra(&a);
   Registered rb(&b);
   EXPECT_EQ(fa.result(30s) + fb.result(30s), 3);
-}
-
-TEST(ProgressSources, LegacyHookIsOneSourceAmongOthers) {
-  Counter a;
-  Registered ra(&a);
-  static std::atomic<int> hook_polls{0};
-  troupe::detail::set_progress_hook([](void*) { return hook_polls.fetch_add(1) < 0; }, nullptr);
-  EXPECT_TRUE(troupe::detail::has_progress_hook());
-  (void)troupe::detail::run_progress_hook();
-  EXPECT_EQ(hook_polls.load(), 1);
-  EXPECT_EQ(a.polls.load(), 1);
-  troupe::detail::set_progress_hook(nullptr, nullptr);
-  (void)drive_progress();
-  EXPECT_EQ(hook_polls.load(), 1);
-  EXPECT_EQ(a.polls.load(), 2);
 }
 
 TEST(WaitWord, NotifyWakesASleeper) {

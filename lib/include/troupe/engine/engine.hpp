@@ -2,113 +2,118 @@
 /// @file
 /// @brief troupe::engine::Engine — the one component that makes troupe's own MPI calls.
 ///
-/// Threads hand it messages through a lock-free queue; a progress thread (or the MPI
-/// thread itself through poll(), at MPI_THREAD_FUNNELED) aggregates them per destination
-/// into framed batches, posts non-blocking sends, receives with MPI_Improbe/MPI_Mrecv
-/// (one message per object, no pre-posted buffers) and dispatches every frame to the
-/// handler registered for its type. Idle, it spins briefly, then sleeps with a growing
-/// back-off (TROUPE_ENGINE_BACKOFF_US caps it), so an idle rank does not burn a core.
+/// The engine moves whole MPI messages of bytes over one private communicator: threads
+/// queue outgoing messages (never blocking), and whoever holds the progress token — the
+/// engine's progress thread, a thread waiting for a reply, or, without a progress thread,
+/// the thread that created the engine — posts them with MPI_Isend, receives with
+/// MPI_Improbe/MPI_Mrecv (one message per object, no pre-posted buffers), tests watched
+/// requests, and hands each received message to the receiver. What a message means is the
+/// messaging layer's business (troupe/messaging/messenger.hpp: frames, kinds, records).
+///
+/// **The progress token.** At most one thread is inside MPI for the engine at any time,
+/// on every path (sends, receives, probes in the idle spin, watched requests). This is what
+/// makes a progress thread legal below MPI_THREAD_MULTIPLE. At each thread level a direct
+/// user of the engine follows one rule:
+/// - MULTIPLE: progress_thread = true; any thread may call send()/watch()/try_progress();
+///   the program's own MPI calls need no care.
+/// - SERIALIZED: progress_thread = true is allowed only if the program makes no MPI calls
+///   of its own while the engine runs (troupe's calls are serialized by the token);
+///   otherwise progress_thread = false and the creating thread drives it (FUNNELED rule).
+/// - FUNNELED / SINGLE: progress_thread = false; only the creating thread may make MPI
+///   calls, so only it drives the engine (poll(), try_progress(), or any troupe wait on
+///   that thread). Other threads may still send(): their messages wait in the queue.
 
 #include <mpi.h>
 
-#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
-#include <span>
-#include <string>
 #include <vector>
 
 #include "troupe/core/error.hpp"
 
 namespace troupe::engine {
 
-/// @brief Handler of one message type: (source rank, payload). Runs on the progress
-/// thread (or in poll()); keep it short and hand real work to a pool.
-using Handler = std::function<void(int source, std::span<const std::byte> payload)>;
-/// @brief Called with a clear message when a malformed frame or an unknown type arrives.
-using ErrorHandler = std::function<void(int source, const std::string& what)>;
+/// @brief Receiver of every message: (source rank, the message's bytes). Runs on the thread
+/// that holds progress, after it released the token; keep it short.
+using Receiver = std::function<void(int source, std::vector<std::byte> message)>;
+/// @brief Called at the start of every progress round, under the token (the messaging
+/// layer hands its partly filled batches to the engine here: the latency bound).
+using RoundHook = std::function<void()>;
 
 /// @brief How an Engine runs.
 struct EngineOptions {
-  /// Start a progress thread (needs MPI_THREAD_SERIALIZED or MULTIPLE from the user's
-  /// side: troupe's thread then owns all of troupe's MPI calls). false: the thread that
-  /// created the engine must call poll() (FUNNELED).
+  /// Start a progress thread (see the thread-level rules in the file comment). false: the
+  /// thread that created the engine must drive it (poll(), try_progress()).
   bool progress_thread = true;
-  /// Small messages to one destination are packed into batches up to this size; a batch
-  /// is also sent as soon as the outgoing queue runs dry (latency bound).
-  std::size_t batch_bytes = 64 * 1024;
-  /// Longest idle sleep of the progress thread; nullopt: TROUPE_ENGINE_BACKOFF_US or 1000 µs.
+  /// Longest idle sleep of the progress thread; nullopt: troupe::settings().engine_backoff
+  /// (TROUPE_ENGINE_BACKOFF_US, 1000 µs by default).
   std::optional<std::chrono::microseconds> max_backoff = std::nullopt;
+  /// After traffic, keep polling (yielding the core) this long before sleeping: replies and
+  /// the next request of a conversation arrive without a wake-up delay. nullopt:
+  /// troupe::settings().engine_linger (TROUPE_ENGINE_LINGER_US, 200 µs by default).
+  std::optional<std::chrono::microseconds> linger = std::nullopt;
   /// Idle spin before each sleep.
   std::chrono::microseconds spin{20};
-  /// After traffic, keep polling (yielding the core) this long before sleeping: replies
-  /// and the next request of a conversation arrive without a wake-up delay. 0 disables.
-  std::chrono::microseconds linger{200};
 };
 
 /// @brief Counters (approximate while running).
 struct EngineStats {
   std::uint64_t messages_sent = 0;
   std::uint64_t messages_received = 0;
-  std::uint64_t batches_sent = 0;
-  std::uint64_t batches_received = 0;
   std::uint64_t bytes_sent = 0;
   std::uint64_t bytes_received = 0;
-  std::uint64_t bad_frames = 0;
 };
 
-/// @brief Message transport over one communicator (normally Runtime::comm(), a private dup).
+/// @brief Message transport over one communicator (a private duplicate: the engine uses one
+/// tag and matches any source).
 ///
-/// Thread safety: send() and stats() from any thread; on() before start(); poll() only
-/// from the thread that created the engine and only without a progress thread.
+/// Thread safety: send(), wake(), watch(), expect(), try_progress() and stats() from any
+/// thread (try_progress() does nothing on a thread that may not drive MPI); on_receive()
+/// and on_round() before start(); poll() only from the creating thread, only without a
+/// progress thread.
 class Engine {
  public:
-  /// @brief Engine over @p comm (not freed by the engine). @p comm must not be used for
-  /// other traffic with the engine's tag.
+  /// @brief Engine over @p comm (not freed by the engine).
+  /// @throws ValueError for MPI_COMM_NULL; ValueError from troupe::settings() for a bad knob.
   Engine(MPI_Comm comm, EngineOptions options = {});
-  /// @brief Stops progress after completing the sends already posted (bounded wait).
+  /// @brief Stops progress after completing the sends already posted (bounded wait: a peer
+  /// that never receives is given up after 10 s).
   ~Engine();
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
 
-  /// @brief Registers the handler of message type @p type (1..65535). Before start().
-  void on(std::uint16_t type, Handler handler);
-  /// @brief Registers the receiver of protocol errors (default: print to stderr).
-  void on_error(ErrorHandler handler);
+  /// @brief Sets the receiver of every incoming message. Before start().
+  void on_receive(Receiver receiver);
+  /// @brief Sets the hook called at the start of every progress round. Before start().
+  void on_round(RoundHook hook);
   /// @brief Starts progress (the progress thread, when configured).
   void start();
 
-  /// @brief Queues @p payload of @p type for rank @p dest. Never blocks; thread safe.
-  /// @throws ValueError for a bad rank or type; InvalidStateError after stop.
-  void send(int dest, std::uint16_t type, std::vector<std::byte> payload);
-  /// @brief Starts an MPI_Iallreduce(SUM) of @p values on the engine's communicator from
-  /// the engine's MPI thread, and calls @p done with the sums when it completes (on that
-  /// thread). Collective: every rank must call it, in the same order. Thread safe.
-  void allreduce_sum(std::vector<long long> values, std::function<void(std::vector<long long>)> done);
+  /// @brief Queues @p message for rank @p dest as one MPI message (no 2 GiB limit: larger
+  /// messages travel as one element of a derived type). Never blocks.
+  /// @throws ValueError for a bad rank; InvalidStateError once the engine is stopping.
+  void send(int dest, std::vector<std::byte> message);
+  /// @brief Wakes a sleeping progress thread (the messaging layer has a batch to flush).
+  void wake() noexcept;
   /// @brief Has the engine test @p request until it completes, then calls @p done with its
-  /// status on the engine's thread (the basis of troupe::async_mpi). The request must stay
-  /// valid (buffers alive) until then. Thread safe.
+  /// status (outside the token). The request's buffers must stay valid until then.
+  /// @throws ValueError for MPI_REQUEST_NULL.
   void watch(MPI_Request request, std::function<void(const MPI_Status&)> done);
-
   /// @brief Announces replies the layer above waits for (+n when it sends requests, -n when
   /// replies arrived): while some are expected, the engine's idle naps stay short.
   void expect(long delta) noexcept;
 
   /// @brief One round of progress in the calling thread; true if anything happened.
-  /// Only without a progress thread, from the creating thread.
+  /// @throws InvalidStateError with a progress thread, or from another thread than the creator.
   bool poll();
-
-  /// @brief One round of progress if no other thread is making MPI calls for the engine
-  /// right now; true if it did something. Any thread (the creating thread only, without a
-  /// progress thread). A thread waiting for a reply calls it so that the reply is taken off
-  /// the wire by the waiter itself, without waking the progress thread.
+  /// @brief One round of progress if this thread may drive MPI and no other thread holds the
+  /// token; true if it did something. Never blocks.
   bool try_progress();
 
-  /// @brief Rank and size of the communicator.
   int rank() const noexcept { return rank_; }
   int size() const noexcept { return size_; }
   EngineStats stats() const noexcept;

@@ -25,7 +25,8 @@
 #include "troupe/core/deadline.hpp"
 #include "troupe/core/error.hpp"
 #include "troupe/executor/detail/core.hpp"
-#include "troupe/engine/engine.hpp"
+#include "troupe/executor/stats.hpp"
+#include "troupe/messaging/messenger.hpp"
 #include "troupe/executor/stream_map.hpp"
 #include "troupe/future/future.hpp"
 #include "troupe/future/wait.hpp"
@@ -45,14 +46,23 @@ struct ExecutorOptions {
   std::size_t threads = 0;
   /// The rank that runs the program's logic in the root-driven style (is_root()).
   int root = 0;
+  /// Run on (a private duplicate of) this communicator instead of the Runtime's: a part of
+  /// the ranks, e.g. from MPI_Comm_split; several executors may live in one process at once.
+  /// Ranks and sizes are then those of this communicator. Collective over it.
+  std::optional<MPI_Comm> comm = std::nullopt;
   /// Tasks kept in flight per worker thread of a rank (prefetch): enough to hide the
   /// network round trip, few enough that undispatched tasks stay cancellable and the
   /// load stays balanced (a map's chunks are handed out as workers free up).
   std::size_t credits_per_thread = 4;
   /// Run once by every worker thread of every rank before it runs tasks (Pool's initializer).
   std::function<void()> initializer = {};
-  /// Drive MPI from a progress thread (needs MPI_THREAD_SERIALIZED or MULTIPLE).
+  /// Drive MPI from a progress thread (taken only at MPI_THREAD_MULTIPLE; below it the
+  /// thread that built the executor drives MPI while it waits). This decides, whatever
+  /// messaging.engine.progress_thread says.
   bool progress_thread = true;
+  /// The messaging layer and engine under the executor: batch size, idle back-off and linger
+  /// of the progress thread (defaults from troupe::settings(), the TROUPE_ENGINE_* knobs).
+  messaging::MessengerOptions messaging = {};
 };
 
 /// @brief Deprecated: the Executor's maps take troupe::MapOptions, as ThreadPool's do.
@@ -68,6 +78,8 @@ struct MapReduceOptions {
 };
 
 namespace detail {
+
+struct ExecutorTesting;  // test access (troupe/executor/detail/testing.hpp)
 
 template <class R>
 using exec_value_t = std::conditional_t<std::is_void_v<R>, std::monostate, R>;
@@ -141,43 +153,6 @@ struct ChunkScanner {
     }
     return out;
   }
-};
-
-/// Raw call bytes in, raw result bytes out (tests of the receiving side's checks).
-class RawEnvelope final : public Envelope {
- public:
-  explicit RawEnvelope(std::vector<std::byte> call) : call_(std::move(call)) {}
-  Future<std::vector<std::byte>> future() const { return promise_.get_future(); }
-  bool start() noexcept override { return promise_.set_running_or_notify_cancel(); }
-  void encode(wire::Writer& out) override { out.write_bytes(call_.data(), call_.size()); }
-  void run_local() noexcept override {
-    try {
-      wire::Reader in(call_);
-      wire::Writer out;
-      wire::decode_and_invoke(in, out);
-      promise_.set_result(out.take());
-    } catch (...) {
-      fail(std::current_exception());
-    }
-  }
-  void complete_remote(std::span<const std::byte> bytes) noexcept override {
-    try {
-      promise_.set_result(std::vector<std::byte>(bytes.begin(), bytes.end()));
-    } catch (...) {
-      fail(std::current_exception());
-    }
-  }
-  void fail(std::exception_ptr e) noexcept override {
-    try {
-      promise_.set_exception(std::move(e));
-    } catch (...) {
-    }
-  }
-  void cancel() noexcept override { promise_.get_future().cancel(); }
-
- private:
-  std::vector<std::byte> call_;
-  Promise<std::vector<std::byte>> promise_;
 };
 
 /// Runs F over a chunk of elements on whichever rank gets it.
@@ -275,7 +250,7 @@ class Executor {
   /// @brief Schedules `fn(args...)` somewhere in the executor and returns its Future.
   /// @throws InvalidStateError after shutdown/close; BrokenExecutor once broken.
   template <class F, class... Args>
-  auto submit(F&& fn, Args&&... args) -> Future<wire::call_result_t<F, Args...>> {
+  [[nodiscard]] auto submit(F&& fn, Args&&... args) -> Future<wire::call_result_t<F, Args...>> {
     using R = wire::call_result_t<F, Args...>;
     using Env = detail::CallEnvelope<R, std::decay_t<F>, std::decay_t<Args>...>;
     auto env = std::make_unique<Env>(std::forward<F>(fn), std::tuple<std::decay_t<Args>...>(std::forward<Args>(args)...));
@@ -288,7 +263,7 @@ class Executor {
   /// even when that rank's prefetch window is full.
   /// @throws ValueError for a rank outside [0, size()); what submit throws.
   template <class F, class... Args>
-  auto submit_to(int rank, F&& fn, Args&&... args) -> Future<wire::call_result_t<F, Args...>> {
+  [[nodiscard]] auto submit_to(int rank, F&& fn, Args&&... args) -> Future<wire::call_result_t<F, Args...>> {
     using R = wire::call_result_t<F, Args...>;
     using Env = detail::CallEnvelope<R, std::decay_t<F>, std::decay_t<Args>...>;
     if (rank < 0 || rank >= size()) {
@@ -300,25 +275,16 @@ class Executor {
     return fut;
   }
 
-  /// @internal Test hook: sends raw call bytes ([callable id][state][args]) to @p rank and
-  /// returns the raw result bytes (or the error the receiving rank reported).
-  Future<std::vector<std::byte>> debug_submit_raw(int rank, std::vector<std::byte> call) {
-    auto env = std::make_unique<detail::RawEnvelope>(std::move(call));
-    auto fut = env->future();
-    core_->submit(std::move(env), "Executor::debug_submit_raw", rank);
-    return fut;
-  }
-
   /// @brief A Future of an MPI request of the program's own (HPX's async_mpi): the engine
   /// tests it with the rest of its traffic and completes the future with the request's
   /// status. The buffers must stay valid until then; the request must not be waited on or
   /// freed by anyone else.
   /// @throws ValueError for MPI_REQUEST_NULL; InvalidStateError after shutdown.
-  Future<MPI_Status> async_mpi(MPI_Request request) {
+  [[nodiscard]] Future<MPI_Status> async_mpi(MPI_Request request) {
     if (core_->closed() && !core_->in_worker()) throw InvalidStateError("Executor::async_mpi: the executor is shut down");
     Promise<MPI_Status> p;
     auto f = p.get_future();
-    core_->engine().watch(request, [p](const MPI_Status& st) mutable {
+    core_->messenger().engine().watch(request, [p](const MPI_Status& st) mutable {
       try {
         p.set_result(st);
       } catch (...) {  // cancelled meanwhile: nothing waits for it
@@ -341,7 +307,7 @@ class Executor {
   /// @brief Pool.apply_async: @p callback(value) or @p error_callback(exception) runs when
   /// the task ends (in the thread that completes it). The arguments come as a tuple.
   template <class F, class... Args, class Callback = std::nullptr_t, class ErrorCallback = std::nullptr_t>
-  auto apply_async(F&& fn, std::tuple<Args...> args, Callback callback = nullptr, ErrorCallback error_callback = nullptr) {
+  [[nodiscard]] auto apply_async(F&& fn, std::tuple<Args...> args, Callback callback = nullptr, ErrorCallback error_callback = nullptr) {
     auto f = std::apply([&](auto&&... a) { return submit(std::forward<F>(fn), std::move(a)...); }, std::move(args));
     using R = typename decltype(f)::value_type;
     if constexpr (!std::is_same_v<Callback, std::nullptr_t> || !std::is_same_v<ErrorCallback, std::nullptr_t>) {
@@ -468,8 +434,8 @@ class Executor {
   }
 
   /// @brief Collective SPMD map_reduce: every rank maps and reduces its own @p local
-  /// range on its pool; the per-rank results are combined in rank order by a binomial tree
-  /// towards rank 0 (log2 P steps), which sends the total back to every rank.
+  /// range on its pool; the per-rank results are combined in rank order by the messaging
+  /// layer's tree allreduce (log2 P steps towards rank 0 and back).
   /// Every rank gets the same value. @p reduce_fn must be associative.
   /// @throws ValueError when every rank's range is empty and no initial value is given.
   template <class F, class Red, std::ranges::input_range Range>
@@ -479,42 +445,20 @@ class Executor {
     using R = std::remove_cvref_t<std::invoke_result_t<F&, std::ranges::range_reference_t<Range>>>;
     if (core_->closed()) throw InvalidStateError("Executor::map_reduce_all: the executor is shut down");
     std::vector<std::ranges::range_value_t<Range>> items(std::ranges::begin(local), std::ranges::end(local));
-    std::optional<R> mine;
-    if (!items.empty()) {
-      mine = pool().parallel_reduce(std::size_t{0}, items.size(), std::optional<R>{},
-                                    [&](std::optional<R> a, std::optional<R> b) -> std::optional<R> {
-                                      if (!a) return b;
-                                      if (!b) return a;
-                                      return reduce_fn(std::move(*a), std::move(*b));
-                                    },
-                                    [&](std::size_t i) { return std::optional<R>(map_fn(items[i])); });
-    }
-    // Binomial tree towards rank 0: at stride s, rank r (a multiple of 2s) folds in the
-    // partial result of rank r+s, whose ranks all come after its own — the rank order is
-    // kept, so associativity is enough. Rank 0 then sends the total to every rank.
+    // Empty sides (an empty range) drop out; the rest is reduce_fn in order.
     auto fold = [&](std::optional<R> a, std::optional<R> b) -> std::optional<R> {
       if (!a) return b;
       if (!b) return a;
       return reduce_fn(std::move(*a), std::move(*b));
     };
-    const std::uint64_t key = core_->next_collective() << 8;
-    const int r = rank(), p = size();
-    std::uint64_t phase = 0;
-    for (int stride = 1; stride < p; stride <<= 1, ++phase) {
-      if (r % (2 * stride) == 0) {
-        if (r + stride < p) mine = fold(std::move(mine), wire::deserialize<std::optional<R>>(core_->take(r + stride, key | phase)));
-      } else {
-        core_->post(r - stride, key | phase, wire::serialize(mine));
-        break;
-      }
+    std::optional<R> mine;
+    if (!items.empty()) {
+      mine = pool().parallel_reduce(std::size_t{0}, items.size(), std::optional<R>{}, fold,
+                                    [&](std::size_t i) { return std::optional<R>(map_fn(items[i])); });
     }
-    constexpr std::uint64_t kBroadcast = 0xFF;
-    if (r == 0) {
-      const auto total = wire::serialize(mine);
-      for (int q = 1; q < p; ++q) core_->post(q, key | kBroadcast, total);
-    } else {
-      mine = wire::deserialize<std::optional<R>>(core_->take(0, key | kBroadcast));
-    }
+    // One tree allreduce of the messaging layer: partial results combined in rank order
+    // (associativity is enough), the total back to every rank, O(log P) messages per rank.
+    mine = core_->messenger().allreduce_value(std::move(mine), fold);
     std::optional<R> acc = fold(std::move(initial), std::move(mine));
     if (!acc) throw ValueError("Executor::map_reduce_all: every rank's input is empty and no initial value was given");
     return std::move(*acc);
@@ -533,9 +477,7 @@ class Executor {
   void terminate() { core_->shutdown(true, true); }
 
   /// @brief Counters of this rank.
-  detail::ExecutorCore::Stats stats() const noexcept { return core_->stats(); }
-  /// @internal Test hook: treat rank @p r as unreachable (BrokenExecutor).
-  void debug_break_rank(int r) { core_->break_rank(r, "marked unreachable by a test"); }
+  ExecutorStats stats() const noexcept { return core_->stats(); }
 
  private:
   template <class F>
@@ -585,6 +527,7 @@ class Executor {
     }, chunking, unordered, api);
   }
 
+  friend struct detail::ExecutorTesting;
   std::unique_ptr<detail::ExecutorCore> core_;
   int root_ = 0;
 };

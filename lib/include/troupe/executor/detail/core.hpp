@@ -1,6 +1,7 @@
 #pragma once
 // The non-template heart of troupe::Executor: credits and dispatch, the table of tasks in
-// flight, the server side that runs tasks arriving from other ranks, and termination.
+// flight, the server side that runs tasks arriving from other ranks, and termination. All
+// traffic goes through one messaging::Messenger (records, collectives, quiescence, errors).
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -11,14 +12,16 @@
 #include <string>
 #include <vector>
 
+#include "troupe/executor/stats.hpp"
 #include "troupe/wire/serialize.hpp"
 
 namespace troupe {
+class Executor;
 class Runtime;
 class ThreadPool;
 struct ExecutorOptions;
-namespace engine {
-class Engine;
+namespace messaging {
+class Messenger;
 }
 }  // namespace troupe
 
@@ -48,9 +51,11 @@ class Envelope {
 
 class ExecutorCore {
  public:
-  ExecutorCore(Runtime& rt, const ExecutorOptions& options);
-  /// Starts serving (the engine); separate so the Executor is published before any task
-  /// that calls this_executor() can arrive.
+  /// Builds the pool and the messenger (not started). Local only.
+  ExecutorCore(Executor& owner, Runtime& rt, const ExecutorOptions& options);
+  /// Collective: starts serving, checks that every rank has the same callables and learns
+  /// their thread counts (tree collectives of the messenger). Separate from the constructor
+  /// so that @p owner holds this core before any task can arrive and ask this_executor().
   void start();
   ~ExecutorCore();
   ExecutorCore(const ExecutorCore&) = delete;
@@ -63,40 +68,28 @@ class ExecutorCore {
   int rank() const noexcept;
   int size() const noexcept;
   std::size_t total_workers() const noexcept;
-  std::size_t local_workers() const noexcept;
   ThreadPool& pool() noexcept;
-  engine::Engine& engine() noexcept;
+  messaging::Messenger& messenger();
+  Executor& owner() noexcept;
   bool closed() const noexcept;
   bool in_worker() const noexcept;
 
   /// Stops accepting outside work; optionally cancels undispatched tasks; when @p wait,
-  /// runs the collective termination protocol and stops the engine.
+  /// waits for quiescence (collective) and stops the messenger.
   void shutdown(bool wait, bool cancel_futures);
-  /// Marks rank @p r unreachable: its tasks fail with BrokenExecutor, later submits throw.
+  /// Marks rank @p r unreachable: its tasks fail with BrokenExecutor naming @p why, later
+  /// submits throw.
   void break_rank(int r, const std::string& why);
 
-  /// Collective sum over ranks through the engine (blocks the caller, not the engine).
-  std::vector<long long> allreduce_sum(std::vector<long long> values);
-  /// Key space of collectives made of engine messages: every rank calls the collectives
-  /// in the same order, so the n-th collective has the same sequence number everywhere.
-  std::uint64_t next_collective() noexcept;
-  /// Sends @p bytes to rank @p dest under @p key (non-blocking).
-  void post(int dest, std::uint64_t key, std::vector<std::byte> bytes);
-  /// Waits for the bytes that rank @p src posted to this rank under @p key.
-  std::vector<std::byte> take(int src, std::uint64_t key);
-
-  struct Stats {
-    std::uint64_t submitted = 0, completed = 0, ran_here = 0, sent_remote = 0, served_remote = 0;
-    std::uint64_t cancelled_remote = 0;  ///< tasks from other ranks cancelled here before they started
-  };
-  Stats stats() const noexcept;
+  ExecutorStats stats() const noexcept;
 
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
 
-/// The executor of this rank while one exists (for tasks that submit tasks).
+/// The executor core of the calling pool worker, else the only executor of the process;
+/// nullptr when there is none (or several and the caller is none's worker).
 ExecutorCore* current_executor_core() noexcept;
 
 }  // namespace troupe::detail

@@ -1,0 +1,40 @@
+#pragma once
+/// @file
+/// @brief The one table of message kinds that travel between troupe's ranks.
+///
+/// Every cross-rank feature adds its kinds here and nowhere else; each record is a typed
+/// struct encoded with the wire codec (see the record structs next to their users and the
+/// frame layout in messaging/detail/batch.hpp).
+#include <cstdint>
+
+namespace troupe::messaging {
+
+/// @brief Kind of one frame. The value is on the wire: append, never renumber.
+enum class Kind : std::uint16_t {
+  kMail = 1,          ///< messaging: mailbox record (MailRecord): the collectives' traffic
+  kBroken = 2,        ///< messaging: the receiver found a bad record from us (BrokenRecord)
+  kTask = 3,          ///< executor: a call to run (TaskRecord + the encoded call)
+  kResult = 4,        ///< executor: a call's outcome (ResultRecord + value or exception)
+  kCancelQueued = 5,  ///< executor: drop the sender's tasks that have not started here
+};
+
+/// @brief One past the largest kind (handler table size).
+inline constexpr std::uint16_t kKindLimit = 6;
+
+/// @brief The kind's name for error messages ("task", "result", ...), or nullptr if unknown.
+constexpr const char* kind_name(std::uint16_t k) noexcept {
+  switch (static_cast<Kind>(k)) {
+    case Kind::kMail: return "mail";
+    case Kind::kBroken: return "broken";
+    case Kind::kTask: return "task";
+    case Kind::kResult: return "result";
+    case Kind::kCancelQueued: return "cancel-queued";
+  }
+  return nullptr;
+}
+
+/// @brief True for kinds that quiescence counts (work of the layers above); the mailbox's
+/// own traffic and error notices are not counted, so quiesce() can run on the mailbox.
+constexpr bool counted(Kind k) noexcept { return k != Kind::kMail && k != Kind::kBroken; }
+
+}  // namespace troupe::messaging
