@@ -129,15 +129,7 @@ class StateTarget final : public WaitTarget {
 bool StateBase::wait(const Deadline& deadline, const std::stop_token* token) const {
   if (is_terminal()) return true;
   StateTarget target(state_);
-  switch (wait_until(target, deadline, token)) {
-    case WaitStatus::kReady:
-      return true;
-    case WaitStatus::kTimeout:
-      return false;
-    case WaitStatus::kCancelled:
-      break;
-  }
-  throw_cancelled("wait (cancellation token)");
+  return ready_or_timeout(wait_until(target, deadline, token), [] { throw_cancelled("wait (cancellation token)"); });
 }
 
 [[noreturn]] void throw_timeout(const char* api, const Deadline& d) {

@@ -26,15 +26,9 @@ bool Event::wait(const Deadline& deadline, CancellationToken token) const {
     const std::uint32_t s = state_.load(std::memory_order_acquire);
     return (s & kSet) || (s >> 1) != (entry >> 1);
   };
-  switch (word_.wait_status(raised, deadline, &token)) {
-    case detail::WaitStatus::kReady:
-      return true;
-    case detail::WaitStatus::kTimeout:
-      return false;
-    case detail::WaitStatus::kCancelled:
-      break;
-  }
-  throw CancelledError("Event::wait: cancelled before the event was set");
+  return detail::ready_or_timeout(word_.wait_status(raised, deadline, &token), [] {
+    throw CancelledError("Event::wait: cancelled before the event was set");
+  });
 }
 
 }  // namespace troupe

@@ -26,15 +26,9 @@ void Semaphore::acquire() { (void)acquire(Deadline{}); }
 bool Semaphore::acquire(const Deadline& deadline, CancellationToken token) {
   if (try_acquire()) return true;
   // The condition takes the unit it waits for: every true ends the wait with the unit.
-  switch (word_.wait_status([this] { return try_acquire(); }, deadline, &token)) {
-    case detail::WaitStatus::kReady:
-      return true;
-    case detail::WaitStatus::kTimeout:
-      return false;
-    case detail::WaitStatus::kCancelled:
-      break;
-  }
-  throw CancelledError(std::string(api_acquire()) + ": cancelled while waiting for a unit");
+  return detail::ready_or_timeout(word_.wait_status([this] { return try_acquire(); }, deadline, &token), [this] {
+    throw CancelledError(std::string(api_acquire()) + ": cancelled while waiting for a unit");
+  });
 }
 
 bool Semaphore::try_acquire() noexcept {

@@ -135,6 +135,14 @@ WaitStatus wait_until(WaitTarget& target, const Deadline& deadline, const std::s
 /// Throws CancelledError "<api>: cancelled by token".
 [[noreturn]] void throw_wait_cancelled(const char* api);
 
+/// The end of a wait as its callers report it: kReady -> true, kTimeout -> false,
+/// kCancelled -> @p on_cancel() (which throws: CancelledError with the caller's words).
+template <class OnCancel>
+bool ready_or_timeout(WaitStatus status, OnCancel&& on_cancel) {
+  if (status == WaitStatus::kCancelled) on_cancel();
+  return status == WaitStatus::kReady;
+}
+
 /// The generic form: wait until pred() holds, woken by notify_*() on this word. Waiters
 /// sleep on a sequence number; notify costs one atomic RMW and no system call while no
 /// thread sleeps.
@@ -166,15 +174,8 @@ class WaitWord {
   template <class Pred>
   bool wait(Pred&& pred, const Deadline& deadline, const std::stop_token* token = nullptr, const char* api = "wait",
             const WaitParams& params = {}) {
-    switch (wait_status(std::forward<Pred>(pred), deadline, token, params)) {
-      case WaitStatus::kReady:
-        return true;
-      case WaitStatus::kTimeout:
-        return false;
-      case WaitStatus::kCancelled:
-        break;
-    }
-    throw_wait_cancelled(api);
+    return ready_or_timeout(wait_status(std::forward<Pred>(pred), deadline, token, params),
+                            [api] { throw_wait_cancelled(api); });
   }
 
   /// As wait(), but reports a stop request as WaitStatus::kCancelled instead of throwing.
