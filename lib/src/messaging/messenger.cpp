@@ -40,8 +40,7 @@ struct Messenger::Impl {
   std::atomic<std::uint64_t> records_sent{0}, records_handled{0}, mail_sent{0}, mail_received{0}, batches_sent{0},
       bad_records{0};
 
-  // The mailbox, and the word its waiters sleep on (notified by every delivery and by
-  // ended work).
+  // The mailbox, and the word its waiters sleep on (notified when mail arrives).
   std::mutex mail_mu;
   std::map<std::pair<int, std::uint64_t>, std::vector<std::byte>> mail;
   troupe::detail::WaitWord arrivals;
@@ -111,7 +110,6 @@ struct Messenger::Impl {
     if (problem) {
       fault(source, "malformed batch from rank " + std::to_string(source) + ": " + *problem, true, self);
     }
-    arrivals.notify_all();
   }
 
   void dispatch(int source, std::uint16_t kind, std::span<const std::byte> record, Messenger& self) noexcept {
@@ -126,8 +124,11 @@ struct Messenger::Impl {
         wire::load(in, m);
         if (in.remaining() != 0) throw wire::DecodeError(std::to_string(in.remaining()) + " bytes after the record");
         mail_received.fetch_add(1, std::memory_order_relaxed);
-        std::lock_guard lock(mail_mu);
-        mail[{source, m.key}] = std::move(m.bytes);
+        {
+          std::lock_guard lock(mail_mu);
+          mail[{source, m.key}] = std::move(m.bytes);
+        }
+        arrivals.notify_all();  // only mail wakes the mailbox's waiters
       } else if (static_cast<Kind>(kind) == Kind::kBroken) {
         BrokenRecord b;
         wire::load(in, b);
@@ -239,10 +240,7 @@ void Messenger::send_raw(int dest, std::uint16_t kind, std::span<const std::byte
 }
 
 void Messenger::begin_work() noexcept { impl_->begun.fetch_add(1, std::memory_order_seq_cst); }
-void Messenger::end_work() noexcept {
-  impl_->ended.fetch_add(1, std::memory_order_seq_cst);
-  impl_->arrivals.notify_all();
-}
+void Messenger::end_work() noexcept { impl_->ended.fetch_add(1, std::memory_order_seq_cst); }
 
 void Messenger::post(int dest, std::uint64_t key, std::vector<std::byte> bytes) {
   impl_->mail_sent.fetch_add(1, std::memory_order_relaxed);
@@ -339,7 +337,7 @@ void Messenger::quiesce(const Deadline& deadline) {
     if (balanced && previous == all) return;
     previous = all;
     if (!balanced) {
-      // Let the work run: drive progress and nap (woken by arrivals and ended work).
+      // Let the work run: drive progress and nap until the next round.
       (void)im.wait_until([] { return false; },
                           Deadline::at(std::min(Clock::now() + pause, deadline.infinite() ? Clock::time_point::max()
                                                                                          : deadline.time_point())),

@@ -193,6 +193,8 @@ TEST(PoolAlgorithms, OneChunkRule) {
   EXPECT_EQ(Chunking::auto_size(0, 4), 1u);
   EXPECT_EQ(Chunking::auto_size(10, 0), 2u) << "0 workers counts as 1";
   EXPECT_EQ(Chunking::auto_size(std::size_t{1} << 40, 1), Chunking::kMaxAutoChunk);
+  EXPECT_EQ(Chunking::auto_size(1'000'000, 2, Chunking::kAcrossRanks), Chunking::kMaxRemoteChunk) << "an executor chunk stays small";
+  EXPECT_EQ(Chunking::auto_size(20'000, 2, Chunking::kAcrossRanks), 625u) << "16 chunks per worker over ranks";
   auto unsized = std::views::iota(0) | std::views::filter([](int) { return true; });
   auto grow = Chunking::make({}, unsized, 4, "test");
   std::vector<std::size_t> sizes;

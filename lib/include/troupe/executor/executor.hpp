@@ -385,7 +385,7 @@ class Executor {
     using Elem = std::ranges::range_value_t<Range>;
     using R = std::remove_cvref_t<std::invoke_result_t<F&, Elem&>>;
     const char* api = "Executor::map_reduce";
-    auto chunks = split(std::forward<Range>(range), detail::Chunking::make({.chunksize = options.chunksize}, range, workers(), api));
+    auto chunks = split(std::forward<Range>(range), detail::Chunking::make({.chunksize = options.chunksize}, range, workers(), api, detail::Chunking::kAcrossRanks));
     if (chunks.empty()) {
       if (options.initial) return R(*options.initial);
       throw ValueError(std::string(api) + ": the input is empty and no initial value was given");
@@ -412,7 +412,7 @@ class Executor {
     using Elem = std::ranges::range_value_t<Range>;
     using R = std::remove_cvref_t<std::invoke_result_t<F&, Elem&>>;
     const char* api = "Executor::map_scan";
-    const auto chunking = detail::Chunking::make(options, range, workers(), api);
+    const auto chunking = detail::Chunking::make(options, range, workers(), api, detail::Chunking::kAcrossRanks);
     if (chunking.lazy()) throw ValueError(std::string(api) + ": buffersize is not supported (all results are kept)");
     const Deadline deadline = chunking.deadline;
     auto chunks = split(std::forward<Range>(range), chunking);
@@ -517,7 +517,7 @@ class Executor {
     using Elem = std::ranges::range_value_t<Range>;
     using Fn = std::decay_t<F>;
     using R = detail::exec_value_t<std::remove_cvref_t<std::invoke_result_t<Fn&, Elem&>>>;
-    const auto chunking = detail::Chunking::make(options, range, workers(), api);
+    const auto chunking = detail::Chunking::make(options, range, workers(), api, detail::Chunking::kAcrossRanks);
     if (core_->closed() && !core_->in_worker()) throw InvalidStateError(std::string(api) + ": cannot schedule new tasks after shutdown");
     // The input: kept by the stream (a view or the moved rvalue) and read chunk by chunk.
     auto src = std::make_shared<detail::LazySource<Range>>(std::forward<Range>(range), chunking);
