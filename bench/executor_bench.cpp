@@ -29,7 +29,8 @@ Stat stat_of(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return {v[v.size() / 2], v.front(), v.back()};
 }
-void result(const char* name, const char* unit, const std::vector<double>& reps, long n, const std::string& extra = "") {
+void result(const char* name, const char* unit, const std::vector<double>& reps, long n,
+            const std::string& extra = "") {
   const auto s = stat_of(reps);
   std::printf("RESULT name=%s unit=%s value=%.4g reps=%zu min=%.4g max=%.4g n=%ld%s\n", name, unit, s.median,
               reps.size(), s.min, s.max, n, extra.c_str());
@@ -67,11 +68,19 @@ int main(int argc, char** argv) {
     // Round trip: one submit -> result at a time, to another rank (8-byte argument and result).
     {
       const int n = 5000;
-      for (int i = 0; i < 500; ++i) (void)ex.submit_to(peer, [](long x) { return x + 1; }, long{i}).result();
+      for (int i = 0; i < 500; ++i)
+        (void)ex
+            .submit_to(
+                peer, [](long x) { return x + 1; }, long{i})
+            .result();
       std::vector<double> us;
       for (int r = 0; r < reps; ++r) {
         const auto t0 = Clock::now();
-        for (int i = 0; i < n; ++i) (void)ex.submit_to(peer, [](long x) { return x + 1; }, long{i}).result();
+        for (int i = 0; i < n; ++i)
+          (void)ex
+              .submit_to(
+                  peer, [](long x) { return x + 1; }, long{i})
+              .result();
         us.push_back(seconds_since(t0) / n * 1e6);
       }
       result("submit_roundtrip", "us", us, n, " bytes=8");
@@ -105,7 +114,9 @@ int main(int argc, char** argv) {
         std::vector<troupe::Future<void>> fs;
         fs.reserve(n);
         const auto t0 = Clock::now();
-        for (int i = 0; i < n; ++i) fs.push_back(ex.submit_to(peer, [](int) {}, i));
+        for (int i = 0; i < n; ++i)
+          fs.push_back(ex.submit_to(
+              peer, [](int) {}, i));
         for (auto& f : fs) f.result();
         rate.push_back(n / seconds_since(t0));
       }
@@ -170,10 +181,12 @@ int main(int argc, char** argv) {
       std::vector<double> ratio;
       for (int r = 0; r < 3; ++r) {
         const auto t0 = Clock::now();
-        const long s = ex.map_reduce([](int a) {
-          std::this_thread::sleep_for(10ms);
-          return long(a);
-        }, [](long a, long b) { return a + b; }, in, {.initial = std::nullopt, .chunksize = 1});
+        const long s = ex.map_reduce(
+            [](int a) {
+              std::this_thread::sleep_for(10ms);
+              return long(a);
+            },
+            [](long a, long b) { return a + b; }, in, {.initial = std::nullopt, .chunksize = 1});
         const double ideal = k * 0.010 / static_cast<double>(ex.workers());
         ratio.push_back(seconds_since(t0) / ideal);
         if (s != k) std::printf("# WRONG map_reduce result\n");

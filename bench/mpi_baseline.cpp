@@ -40,11 +40,11 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 constexpr int kBatches = 5;
-constexpr long kRoundTrips = 20'000;    // per ping-pong batch: 8-16 ms at 0.4-0.8 µs
-constexpr int kRateWindow = 64;         // MPI_Isend per MPI_Waitall
-constexpr long kRateWindows = 4'000;    // per message-rate batch: 256,000 messages
-constexpr int kTaskWindow = 256;        // tasks in flight
-constexpr long kTasks = 200'000;        // per task-shaped batch
+constexpr long kRoundTrips = 20'000;  // per ping-pong batch: 8-16 ms at 0.4-0.8 µs
+constexpr int kRateWindow = 64;       // MPI_Isend per MPI_Waitall
+constexpr long kRateWindows = 4'000;  // per message-rate batch: 256,000 messages
+constexpr int kTaskWindow = 256;      // tasks in flight
+constexpr long kTasks = 200'000;      // per task-shaped batch
 constexpr int kTaskBytes = 16;
 
 // Tags: distinct per purpose so that a bug cannot match a control message as data.
@@ -56,8 +56,8 @@ constexpr int kTagTask = 5;
 constexpr int kTagResult = 6;
 
 int g_rank = 0;
-std::string g_suffix;       // "" or "_single"
-std::string g_level_name;   // "multiple" or "single"
+std::string g_suffix;      // "" or "_single"
+std::string g_level_name;  // "multiple" or "single"
 
 void check(int rc, const char* call) {
   if (rc == MPI_SUCCESS) return;
@@ -69,9 +69,7 @@ void check(int rc, const char* call) {
 }
 #define CHECK_MPI(call) check((call), #call)
 
-double seconds_since(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
 struct Summary {
   double median;
@@ -85,16 +83,14 @@ Summary summarize(std::vector<double> v) {
 }
 
 // Only rank 0 times and prints; rank 1's own numbers would only repeat it.
-void report(const char* name, const char* unit, const std::vector<double>& samples, long n,
-            double batch_seconds_min) {
+void report(const char* name, const char* unit, const std::vector<double>& samples, long n, double batch_seconds_min) {
   if (g_rank != 0) return;
   const Summary s = summarize(samples);
-  std::printf("RESULT name=%s%s unit=%s value=%.4g reps=%zu min=%.4g max=%.4g n=%ld level=%s\n",
-              name, g_suffix.c_str(), unit, s.median, samples.size(), s.min, s.max, n,
-              g_level_name.c_str());
+  std::printf("RESULT name=%s%s unit=%s value=%.4g reps=%zu min=%.4g max=%.4g n=%ld level=%s\n", name, g_suffix.c_str(),
+              unit, s.median, samples.size(), s.min, s.max, n, g_level_name.c_str());
   if (batch_seconds_min < 1e-3) {
-    std::printf("WARNING %s: a batch took %.3f ms (< 1 ms); stalls may hide between batches\n",
-                name, batch_seconds_min * 1e3);
+    std::printf("WARNING %s: a batch took %.3f ms (< 1 ms); stalls may hide between batches\n", name,
+                batch_seconds_min * 1e3);
   }
   std::fflush(stdout);
 }
@@ -110,11 +106,9 @@ double pingpong_batch(std::vector<char>& buf, int bytes, long iters) {
   for (long i = 0; i < iters; ++i) {
     if (g_rank == 0) {
       CHECK_MPI(MPI_Send(buf.data(), bytes, MPI_BYTE, /*dest=*/1, kTagPing, MPI_COMM_WORLD));
-      CHECK_MPI(MPI_Recv(buf.data(), bytes, MPI_BYTE, /*source=*/1, kTagPing, MPI_COMM_WORLD,
-                         MPI_STATUS_IGNORE));
+      CHECK_MPI(MPI_Recv(buf.data(), bytes, MPI_BYTE, /*source=*/1, kTagPing, MPI_COMM_WORLD, MPI_STATUS_IGNORE));
     } else {
-      CHECK_MPI(MPI_Recv(buf.data(), bytes, MPI_BYTE, /*source=*/0, kTagPing, MPI_COMM_WORLD,
-                         MPI_STATUS_IGNORE));
+      CHECK_MPI(MPI_Recv(buf.data(), bytes, MPI_BYTE, /*source=*/0, kTagPing, MPI_COMM_WORLD, MPI_STATUS_IGNORE));
       CHECK_MPI(MPI_Send(buf.data(), bytes, MPI_BYTE, /*dest=*/0, kTagPing, MPI_COMM_WORLD));
     }
   }
@@ -153,8 +147,8 @@ double msgrate_batch(long windows) {
     for (long w = 0; w < windows; ++w) {
       for (int j = 0; j < kRateWindow; ++j) {
         out[static_cast<std::size_t>(j)] = static_cast<std::uint64_t>(w);
-        CHECK_MPI(MPI_Isend(&out[static_cast<std::size_t>(j)], kBytes, MPI_BYTE, /*dest=*/1,
-                            kTagData, MPI_COMM_WORLD, &reqs[0][static_cast<std::size_t>(j)]));
+        CHECK_MPI(MPI_Isend(&out[static_cast<std::size_t>(j)], kBytes, MPI_BYTE, /*dest=*/1, kTagData, MPI_COMM_WORLD,
+                            &reqs[0][static_cast<std::size_t>(j)]));
       }
       CHECK_MPI(MPI_Waitall(kRateWindow, reqs[0].data(), MPI_STATUSES_IGNORE));
     }
@@ -163,8 +157,8 @@ double msgrate_batch(long windows) {
   } else {
     auto post = [&](int slot) {
       for (int j = 0; j < kRateWindow; ++j) {
-        CHECK_MPI(MPI_Irecv(&bufs[static_cast<std::size_t>(slot)][static_cast<std::size_t>(j)],
-                            kBytes, MPI_BYTE, /*source=*/0, kTagData, MPI_COMM_WORLD,
+        CHECK_MPI(MPI_Irecv(&bufs[static_cast<std::size_t>(slot)][static_cast<std::size_t>(j)], kBytes, MPI_BYTE,
+                            /*source=*/0, kTagData, MPI_COMM_WORLD,
                             &reqs[static_cast<std::size_t>(slot)][static_cast<std::size_t>(j)]));
       }
     };
@@ -173,8 +167,7 @@ double msgrate_batch(long windows) {
     CHECK_MPI(MPI_Send(nullptr, 0, MPI_BYTE, 0, kTagReady, MPI_COMM_WORLD));
     for (long w = 0; w < windows; ++w) {
       const int slot = static_cast<int>(w % 2);
-      CHECK_MPI(MPI_Waitall(kRateWindow, reqs[static_cast<std::size_t>(slot)].data(),
-                            MPI_STATUSES_IGNORE));
+      CHECK_MPI(MPI_Waitall(kRateWindow, reqs[static_cast<std::size_t>(slot)].data(), MPI_STATUSES_IGNORE));
       if (bufs[static_cast<std::size_t>(slot)][kRateWindow - 1] != static_cast<std::uint64_t>(w)) {
         std::fprintf(stderr, "msgrate: window %ld received out of order\n", w);
         MPI_Abort(MPI_COMM_WORLD, 3);
@@ -227,8 +220,7 @@ double tasks_batch(long n) {
   auto post = [&](long first) {  // receives for messages first .. first + kTaskGroup - 1
     for (long i = first; i < first + kTaskGroup; ++i) {
       const auto s = static_cast<std::size_t>(i % kTaskWindow);
-      CHECK_MPI(MPI_Irecv(&slots[s], kTaskBytes, MPI_BYTE, peer, recv_tag, MPI_COMM_WORLD,
-                          &reqs[s]));
+      CHECK_MPI(MPI_Irecv(&slots[s], kTaskBytes, MPI_BYTE, peer, recv_tag, MPI_COMM_WORLD, &reqs[s]));
     }
   };
   auto send = [&](std::size_t count) {
@@ -256,8 +248,7 @@ double tasks_batch(long n) {
       const auto expected = static_cast<std::uint64_t>(first) + j;
       if (m.id != expected || (g_rank == 0 && m.value != m.id + 1)) {
         std::fprintf(stderr, "[rank %d] tasks: message %llu wrong (id %llu)\n", g_rank,
-                     static_cast<unsigned long long>(expected),
-                     static_cast<unsigned long long>(m.id));
+                     static_cast<unsigned long long>(expected), static_cast<unsigned long long>(m.id));
         MPI_Abort(MPI_COMM_WORLD, 3);
       }
       if (g_rank == 1) out[j] = Msg{m.id, m.value + 1};  // the "work"
@@ -305,8 +296,7 @@ int main(int argc, char** argv) {
     } else if (arg == "--thread-level=multiple") {
       // the default
     } else {
-      std::fprintf(stderr, "usage: %s [--thread-level=multiple|single]\n  unknown argument: %s\n",
-                   argv[0], argv[i]);
+      std::fprintf(stderr, "usage: %s [--thread-level=multiple|single]\n  unknown argument: %s\n", argv[0], argv[i]);
       return 2;
     }
   }

@@ -44,13 +44,13 @@ namespace {
 using namespace std::chrono_literals;
 using SteadyClock = std::chrono::steady_clock;
 
-constexpr std::size_t kTasks = 1'000'000;        // (a), (a2): empty tasks per iteration
-constexpr std::size_t kAsyncTasks = 10'000;      // std::async makes one thread per task
-constexpr int kTreeDepth = 20;                   // (a2) tree: 2^20 - 1 = 1,048,575 spawned tasks
+constexpr std::size_t kTasks = 1'000'000;    // (a), (a2): empty tasks per iteration
+constexpr std::size_t kAsyncTasks = 10'000;  // std::async makes one thread per task
+constexpr int kTreeDepth = 20;               // (a2) tree: 2^20 - 1 = 1,048,575 spawned tasks
 constexpr std::size_t kTreeTasks = (std::size_t{1} << kTreeDepth) - 1;
-constexpr std::size_t kMapN = 1'000'000;         // (c)
-constexpr std::size_t kReduceN = 100'000'000;    // (d): 800 MB of doubles
-constexpr int kIdleIterations = 100;             // (b) from idle: 100 × 5 ms sleeps
+constexpr std::size_t kMapN = 1'000'000;       // (c)
+constexpr std::size_t kReduceN = 100'000'000;  // (d): 800 MB of doubles
+constexpr int kIdleIterations = 100;           // (b) from idle: 100 × 5 ms sleeps
 
 std::size_t g_threads = 2;  // N
 
@@ -130,8 +130,7 @@ class LockedPool {
 
 // TBB limited to n threads: n-1 workers plus the thread that enters the arena.
 struct TbbEnv {
-  explicit TbbEnv(std::size_t n)
-      : gc(tbb::global_control::max_allowed_parallelism, n), arena(static_cast<int>(n)) {
+  explicit TbbEnv(std::size_t n) : gc(tbb::global_control::max_allowed_parallelism, n), arena(static_cast<int>(n)) {
     arena.initialize();
     // Start the workers outside the timed region.
     arena.execute([] { tbb::parallel_for(0, 1000, [](int i) { benchmark::DoNotOptimize(i); }); });
@@ -360,7 +359,8 @@ const std::vector<int>& map_input() {
 }
 
 bool map_output_ok(const std::vector<int>& out) {
-  return out.size() == kMapN && out[0] == 0 && out[kMapN / 2] == static_cast<int>(kMapN) && out.back() == 2 * static_cast<int>(kMapN - 1);
+  return out.size() == kMapN && out[0] == 0 && out[kMapN / 2] == static_cast<int>(kMapN) &&
+         out.back() == 2 * static_cast<int>(kMapN - 1);
 }
 
 void c_troupe_map(benchmark::State& st, std::size_t workers, std::size_t chunksize) {
@@ -502,7 +502,8 @@ void d_troupe(benchmark::State& st, std::size_t workers, bool ordered) {
   troupe::ReduceOptions opts;
   opts.ordered = ordered;
   auto once = [&] {
-    return pool.parallel_reduce(std::size_t{0}, kReduceN, 0.0, std::plus<>{}, [&a](std::size_t i) { return a[i]; }, opts);
+    return pool.parallel_reduce(
+        std::size_t{0}, kReduceN, 0.0, std::plus<>{}, [&a](std::size_t i) { return a[i]; }, opts);
   };
   if (!sum_ok(once())) st.SkipWithError("troupe parallel_reduce gave a wrong sum");
   settle();
@@ -570,7 +571,8 @@ void idle_cpu(benchmark::State& st, Setup&& setup) {
 
 void e_troupe(benchmark::State& st, std::size_t workers) {
   idle_cpu(st, [workers] {
-    auto pool = std::make_unique<troupe::ThreadPool>(troupe::PoolOptions{.threads = workers, .spin = std::nullopt, .initializer = {}});
+    auto pool = std::make_unique<troupe::ThreadPool>(
+        troupe::PoolOptions{.threads = workers, .spin = std::nullopt, .initializer = {}});
     pool->submit([] { return 1; }).result();
     return pool;
   });
@@ -603,10 +605,13 @@ void register_all() {
   };
 
   // (a)
-  for (auto k : troupe_workers) reg("a_submit/troupe" + w(k), [k](benchmark::State& s) { a_troupe(s, k); })->MinTime(0.3);
+  for (auto k : troupe_workers)
+    reg("a_submit/troupe" + w(k), [k](benchmark::State& s) { a_troupe(s, k); })->MinTime(0.3);
   reg("a_submit/tbb_task_group" + t(n), [n](benchmark::State& s) { a_tbb_task_group(s, n); })->MinTime(0.3);
   reg("a_submit/locked_function" + w(n), [n](benchmark::State& s) { a_locked_function(s, n); })->MinTime(0.3);
-  reg("a_submit/locked_packaged_task" + w(n), [n](benchmark::State& s) { a_locked_packaged_task(s, n); })->Iterations(1);
+  reg("a_submit/locked_packaged_task" + w(n), [n](benchmark::State& s) {
+    a_locked_packaged_task(s, n);
+  })->Iterations(1);
   reg("a_submit/std_async", [](benchmark::State& s) { a_std_async(s); })->Iterations(1);
 
   // (a2)
@@ -628,9 +633,11 @@ void register_all() {
         b->MinTime(0.2);
       }
     };
-    for (auto k : troupe_workers) fix(reg_manual(c + "troupe" + w(k), [k, idle](benchmark::State& s) { b_troupe(s, k, idle); }));
+    for (auto k : troupe_workers)
+      fix(reg_manual(c + "troupe" + w(k), [k, idle](benchmark::State& s) { b_troupe(s, k, idle); }));
     fix(reg_manual(c + "tbb_enqueue" + t(n), [n, idle](benchmark::State& s) { b_tbb_enqueue(s, n, idle); }));
-    fix(reg_manual(c + "locked_packaged_task" + w(n), [n, idle](benchmark::State& s) { b_locked_packaged_task(s, n, idle); }));
+    fix(reg_manual(c + "locked_packaged_task" + w(n),
+                   [n, idle](benchmark::State& s) { b_locked_packaged_task(s, n, idle); }));
     if (!idle) fix(reg_manual(c + "std_async", [idle](benchmark::State& s) { b_std_async(s, idle); }));
   }
 
@@ -640,14 +647,19 @@ void register_all() {
     reg("c_map/troupe_map_chunkauto" + w(k), [k](benchmark::State& s) { c_troupe_map(s, k, 0); })->MinTime(0.2);
     reg("c_map/troupe_parallel_for" + w(k), [k](benchmark::State& s) { c_troupe_parallel_for(s, k); })->MinTime(0.2);
   }
-  reg("c_map/troupe_map_chunks_only" + w(n), [n](benchmark::State& s) { c_troupe_map_chunks_only(s, n); })->MinTime(0.2);
+  reg("c_map/troupe_map_chunks_only" + w(n), [n](benchmark::State& s) {
+    c_troupe_map_chunks_only(s, n);
+  })->MinTime(0.2);
   reg("c_map/tbb_parallel_for" + t(n), [n](benchmark::State& s) { c_tbb_parallel_for(s, n); })->MinTime(0.2);
-  reg("c_map/tbb_parallel_for_new_vector" + t(n), [n](benchmark::State& s) { c_tbb_parallel_for_new_vector(s, n); })->MinTime(0.2);
+  reg("c_map/tbb_parallel_for_new_vector" + t(n), [n](benchmark::State& s) {
+    c_tbb_parallel_for_new_vector(s, n);
+  })->MinTime(0.2);
   reg("c_map/serial", [](benchmark::State& s) { c_serial(s); })->MinTime(0.2);
 
   // (d)
   reg("d_reduce/serial", [](benchmark::State& s) { d_serial(s); })->MinTime(0.3);
-  for (auto k : troupe_workers) reg("d_reduce/troupe" + w(k), [k](benchmark::State& s) { d_troupe(s, k, true); })->MinTime(0.3);
+  for (auto k : troupe_workers)
+    reg("d_reduce/troupe" + w(k), [k](benchmark::State& s) { d_troupe(s, k, true); })->MinTime(0.3);
   reg("d_reduce/troupe_unordered" + w(n), [n](benchmark::State& s) { d_troupe(s, n, false); })->MinTime(0.3);
   reg("d_reduce/tbb" + t(n), [n](benchmark::State& s) { d_tbb(s, n); })->MinTime(0.3);
 
@@ -667,7 +679,8 @@ int main(int argc, char** argv) {
   benchmark::AddCustomContext("threads_N", std::to_string(g_threads));
   benchmark::AddCustomContext("tbb_version", TBB_VERSION_STRING);
   benchmark::AddCustomContext("tbb_runtime_version", TBB_runtime_version());
-  benchmark::AddCustomContext("troupe_spin_us", std::getenv("TROUPE_SPIN_US") ? std::getenv("TROUPE_SPIN_US") : "default (50)");
+  benchmark::AddCustomContext("troupe_spin_us",
+                              std::getenv("TROUPE_SPIN_US") ? std::getenv("TROUPE_SPIN_US") : "default (50)");
   // Other processes on the machine distort every figure here: keep the load in the record.
   benchmark::AddCustomContext("loadavg_at_start", loadavg());
   register_all();

@@ -45,8 +45,8 @@ int main() {
     });
   }
   for (auto& th : threads) th.join();
-  std::printf("%d generations, the action ran %d times, index 0 was handed out %d times\n", kPhases,
-              actions.load(), index_zero_count.load());
+  std::printf("%d generations, the action ran %d times, index 0 was handed out %d times\n", kPhases, actions.load(),
+              index_zero_count.load());
 
   // A timeout breaks the barrier for ALL parties: here two parties are expected, only one
   // comes, and its wait times out. Later waits fail at once until reset().

@@ -48,8 +48,7 @@ int main() {
   troupe::BoundedSemaphore one(1);
   const bool first = one.try_acquire();
   const bool second = one.try_acquire();
-  std::printf("try_acquire on a 1-slot semaphore: %s then %s\n", first ? "true" : "false",
-              second ? "true" : "false");
+  std::printf("try_acquire on a 1-slot semaphore: %s then %s\n", first ? "true" : "false", second ? "true" : "false");
   one.release();
 
   // Over-release: a bug, reported with the numbers.

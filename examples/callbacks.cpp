@@ -94,18 +94,17 @@ int main() {
   // 3. then(): continuations. ---------------------------------------------------------
   std::printf("3. then()\n");
   auto text = pool.submit([] { return 20; })
-                  .then([](int x) { return x + 1; })                    // takes the value
+                  .then([](int x) { return x + 1; })  // takes the value
                   .then([](int x) { return "answer: " + std::to_string(2 * x); });
   std::printf("   %s\n", text.result(5s).c_str());
   check(text.result() == "answer: 42", "then chains values");
 
   // A failure skips value continuations and reaches the end of the chain.
   std::atomic<bool> skipped_ran{false};
-  auto broken = pool.submit([]() -> int { throw std::out_of_range("no such key"); })
-                    .then([&skipped_ran](int x) {
-                      skipped_ran = true;
-                      return x;
-                    });
+  auto broken = pool.submit([]() -> int { throw std::out_of_range("no such key"); }).then([&skipped_ran](int x) {
+    skipped_ran = true;
+    return x;
+  });
   try {
     broken.result(5s);
     check(false, "the error reaches the end of the chain");
@@ -115,14 +114,14 @@ int main() {
   check(!skipped_ran, "a value continuation is skipped after a failure");
 
   // A continuation that takes the future itself always runs: use it to recover.
-  auto recovered = pool.submit([]() -> int { throw std::out_of_range("no such key"); })
-                       .then([](const troupe::Future<int>& g) {
-                         try {
-                           return g.result();
-                         } catch (const std::out_of_range&) {
-                           return -1;  // a default, as dict.get(key, -1)
-                         }
-                       });
+  auto recovered =
+      pool.submit([]() -> int { throw std::out_of_range("no such key"); }).then([](const troupe::Future<int>& g) {
+        try {
+          return g.result();
+        } catch (const std::out_of_range&) {
+          return -1;  // a default, as dict.get(key, -1)
+        }
+      });
   std::printf("   recovered value: %d\n", recovered.result(5s));
   check(recovered.result() == -1, "a future-taking continuation can recover");
 

@@ -49,8 +49,8 @@ int main() {
     auto queued = pool.submit([&ran] { ran = true; });
     const bool cancelled_queued = queued.cancel();
     const bool cancelled_running = busy.cancel();
-    std::printf("   cancel(queued) = %d, cancel(running) = %d, running() = %d\n", cancelled_queued,
-                cancelled_running, busy.running());
+    std::printf("   cancel(queued) = %d, cancel(running) = %d, running() = %d\n", cancelled_queued, cancelled_running,
+                busy.running());
     check(cancelled_queued && queued.cancelled() && queued.done(), "a queued task can be cancelled");
     check(!cancelled_running && busy.running(), "a running task cannot");
     release.count_down();
@@ -75,13 +75,15 @@ int main() {
     std::atomic<std::size_t> visited{0};
     bool cancelled = false;
     try {
-      pool.parallel_for(std::size_t{0}, n, [&](std::size_t lo, std::size_t hi) {  // chunk form
-        for (std::size_t i = lo; i < hi; ++i) {
-          if (i == 5'000) source.request_stop();     // "found it": nobody needs the rest
-          if (source.stop_requested()) return;       // also leave the current chunk early
-          visited.fetch_add(1, std::memory_order_relaxed);
-        }
-      }, {.grain = 1'000, .token = source.get_token()});
+      pool.parallel_for(std::size_t{0}, n,
+                        [&](std::size_t lo, std::size_t hi) {  // chunk form
+                          for (std::size_t i = lo; i < hi; ++i) {
+                            if (i == 5'000) source.request_stop();  // "found it": nobody needs the rest
+                            if (source.stop_requested()) return;    // also leave the current chunk early
+                            visited.fetch_add(1, std::memory_order_relaxed);
+                          }
+                        },
+                        {.grain = 1'000, .token = source.get_token()});
     } catch (const troupe::CancelledError& e) {
       std::printf("   CancelledError: %s\n", e.what());
       cancelled = true;
@@ -94,7 +96,7 @@ int main() {
   // 3. A token ends a *wait*; the task stops only if it looks at a token itself. ------
   std::printf("3. Future::result(timeout, token)\n");
   {
-    troupe::CancellationSource give_up;  // ends the wait below
+    troupe::CancellationSource give_up;   // ends the wait below
     troupe::CancellationSource stop_job;  // checked by the job between its steps
     auto job = pool.submit([token = stop_job.get_token()] {
       long steps = 0;
@@ -133,12 +135,13 @@ int main() {
     source.request_stop();
     std::atomic<int> calls{0};
     try {
-      (void)pool.parallel_reduce(0, 1000, 0, [](int a, int b) { return a + b; },
-                                 [&calls](int i) {
-                                   ++calls;
-                                   return i;
-                                 },
-                                 {.token = source.get_token()});
+      (void)pool.parallel_reduce(
+          0, 1000, 0, [](int a, int b) { return a + b; },
+          [&calls](int i) {
+            ++calls;
+            return i;
+          },
+          {.token = source.get_token()});
       check(false, "parallel_reduce throws CancelledError");
     } catch (const troupe::CancelledError&) {
       std::printf("   CancelledError, %d transform calls\n", calls.load());

@@ -14,7 +14,7 @@
 using namespace std::chrono_literals;
 
 int main() {
-  troupe::Event go;          // starts cleared, like threading.Event()
+  troupe::Event go;  // starts cleared, like threading.Event()
   std::atomic<bool> worker_ok{false};
 
   std::thread worker([&] {
@@ -41,7 +41,7 @@ int main() {
   watchdog.start();
 
   worker.join();
-  const bool prevented = watchdog.cancel();   // true: cancelled before it fired
+  const bool prevented = watchdog.cancel();  // true: cancelled before it fired
   std::printf("watchdog cancelled before firing: %s\n", prevented ? "yes" : "no");
 
   // join() waits for the timer to finish (its function returned, or it was cancelled).

@@ -48,8 +48,10 @@ int main() {
     std::string url;
     int millis;
   };
-  const std::vector<Job> jobs = {{"https://a.example/slow", 120}, {"https://b.example/fast", 5},
-                                 {"https://c.example/broken", 30}, {"https://d.example/medium", 60},
+  const std::vector<Job> jobs = {{"https://a.example/slow", 120},
+                                 {"https://b.example/fast", 5},
+                                 {"https://c.example/broken", 30},
+                                 {"https://d.example/medium", 60},
                                  {"https://e.example/quick", 15}};
   std::vector<troupe::Future<std::size_t>> futures;
   // Python keys a dict by the future; here Future::id() names the shared state.

@@ -42,8 +42,9 @@ long fib(troupe::ThreadPool& pool, int n) {
 
 // Divide and conquer over a range: sum of v[lo, hi).
 std::int64_t tree_sum(troupe::ThreadPool& pool, const std::vector<std::int64_t>& v, std::size_t lo, std::size_t hi) {
-  if (hi - lo <= 4096) return std::accumulate(v.begin() + static_cast<std::ptrdiff_t>(lo),
-                                              v.begin() + static_cast<std::ptrdiff_t>(hi), std::int64_t{0});
+  if (hi - lo <= 4096)
+    return std::accumulate(v.begin() + static_cast<std::ptrdiff_t>(lo), v.begin() + static_cast<std::ptrdiff_t>(hi),
+                           std::int64_t{0});
   const std::size_t mid = lo + (hi - lo) / 2;
   auto left = pool.submit([&pool, &v, lo, mid] { return tree_sum(pool, v, lo, mid); });
   auto right = pool.submit([&pool, &v, mid, hi] { return tree_sum(pool, v, mid, hi); });
@@ -82,9 +83,8 @@ int main() {
   std::vector<std::vector<int>> grid(8, std::vector<int>(10'000, 1));
   std::vector<troupe::Future<void>> rows;
   for (auto& row : grid) {
-    rows.push_back(pool.submit([&pool, &row] {
-      pool.parallel_for(std::size_t{0}, row.size(), [&row](std::size_t i) { row[i] *= 2; });
-    }));
+    rows.push_back(pool.submit(
+        [&pool, &row] { pool.parallel_for(std::size_t{0}, row.size(), [&row](std::size_t i) { row[i] *= 2; }); }));
   }
   check(troupe::wait(rows, 10s).not_done.empty(), "all rows finished");
   long cells = 0;

@@ -57,12 +57,14 @@ int main(int argc, char** argv) {
     std::map<int, int> per_rank;  // rank -> elements it computed
     long expect = 0;
     bool in_order = true;
-    for (auto [rank, y] : ex.map(troupe::remote<&square>, std::views::iota(0L, 2000L), {.chunksize = 50, .timeout = 30s})) {
+    for (auto [rank, y] :
+         ex.map(troupe::remote<&square>, std::views::iota(0L, 2000L), {.chunksize = 50, .timeout = 30s})) {
       in_order = in_order && y == expect * expect;
       ++expect;
       ++per_rank[rank];
     }
-    std::printf("1. map(square, range(2000), chunksize=50): %ld results, in order: %s\n", expect, in_order ? "yes" : "no");
+    std::printf("1. map(square, range(2000), chunksize=50): %ld results, in order: %s\n", expect,
+                in_order ? "yes" : "no");
     for (auto [rank, n] : per_rank) std::printf("   rank %d computed %d elements\n", rank, n);
     check(expect == 2000 && in_order, "every result, in input order");
 
@@ -86,10 +88,12 @@ int main(int argc, char** argv) {
     check(out == std::vector<int>({0, 1, 1, 2, 2, 3, 3, 4, 4, 5}), "the same multiset as the serial map");
 
     // 4. An exception surfaces when its element is reached; earlier results still arrive. ---
-    auto results = ex.map([](int x) {
-      if (x == 3) throw std::domain_error("no square root of element " + std::to_string(x));
-      return x;
-    }, std::vector<int>{0, 1, 2, 3, 4}, {.chunksize = 1});
+    auto results = ex.map(
+        [](int x) {
+          if (x == 3) throw std::domain_error("no square root of element " + std::to_string(x));
+          return x;
+        },
+        std::vector<int>{0, 1, 2, 3, 4}, {.chunksize = 1});
     int got = 0;
     try {
       while (auto v = results.next()) {

@@ -63,7 +63,7 @@ class BoundedBuffer {
 
  private:
   std::mutex mutex_;
-  std::condition_variable not_full_;   // std::condition_variable as is: no wrapper needed
+  std::condition_variable not_full_;  // std::condition_variable as is: no wrapper needed
   std::condition_variable not_empty_;
   std::deque<long> items_;
   std::size_t capacity_;

@@ -49,8 +49,8 @@ int main(int argc, char** argv) {
     for (long a = 0; a < 1000; ++a) data.emplace_back(static_cast<std::size_t>(a), a);  // [a] * a
 
     // map: sum(list); reduce: operator.add. Lambdas without captures can be sent anywhere.
-    const long total = ex.map_reduce([](const std::vector<long>& xs) { return std::accumulate(xs.begin(), xs.end(), 0L); },
-                                     std::plus<long>{}, data);
+    const long total = ex.map_reduce(
+        [](const std::vector<long>& xs) { return std::accumulate(xs.begin(), xs.end(), 0L); }, std::plus<long>{}, data);
     // sum(a * a for a in range(1000)) = 999 * 1000 * 1999 / 6
     const long expected = 999L * 1000L * 1999L / 6L;
     std::printf("1. mapReduce(sum, add, [[a]*a for a in range(1000)]) = %ld (expected %ld)\n", total, expected);
@@ -76,7 +76,8 @@ int main(int argc, char** argv) {
     check(abc == "abcdefghijklm", "the tree reduction keeps the input order");
 
     // 4. Edge cases SCOOP raises on: an empty input with an initial value, and without. ----
-    const long empty = ex.map_reduce([](int a) { return long{a}; }, std::plus<long>{}, std::vector<int>{}, {.initial = 0L});
+    const long empty =
+        ex.map_reduce([](int a) { return long{a}; }, std::plus<long>{}, std::vector<int>{}, {.initial = 0L});
     check(empty == 0, "an empty input returns the initial value");
     try {
       (void)ex.map_reduce([](int a) { return long{a}; }, std::plus<long>{}, std::vector<int>{});

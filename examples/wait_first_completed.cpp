@@ -62,9 +62,15 @@ int main() {
   std::printf("2. ReturnWhen::FirstException\n");
   std::latch open_work(1);
   std::vector<troupe::Future<int>> steps = {
-      pool.submit([&open_work] { open_work.wait(); return 1; }),
+      pool.submit([&open_work] {
+        open_work.wait();
+        return 1;
+      }),
       pool.submit([]() -> int { throw std::runtime_error("step 2: disk full"); }),
-      pool.submit([&open_work] { open_work.wait(); return 3; }),
+      pool.submit([&open_work] {
+        open_work.wait();
+        return 3;
+      }),
   };
   auto failed = troupe::wait(steps, 5s, troupe::ReturnWhen::FirstException);
   check(failed.done.size() == 1 && failed.done.front() == steps[1], "the failing step is the one done");
@@ -77,8 +83,7 @@ int main() {
   // 3. A timeout is not an error for wait(): look at the sets. ------------------------
   std::printf("3. timeout\n");
   auto partial = troupe::wait(steps, 30ms);  // AllCompleted, but two are blocked
-  std::printf("   after 30 ms: %zu done, %zu not done (no exception)\n", partial.done.size(),
-              partial.not_done.size());
+  std::printf("   after 30 ms: %zu done, %zu not done (no exception)\n", partial.done.size(), partial.not_done.size());
   check(partial.not_done.size() == 2, "wait returns the unfinished futures at the timeout");
   open_work.count_down();
   check(troupe::wait(steps, 5s).not_done.empty(), "all steps finish once released");

@@ -139,7 +139,8 @@ Args parse(int argc, char** argv) {
       a.output = value();
     } else if (flag == "--help" || flag == "-h") {
       std::printf(
-          "usage: troupe_mandelbrot [OUTPUT.pgm] [--width W] [--height H] [--max-iter N] [--chunk ROWS] [--repeat K]\n");
+          "usage: troupe_mandelbrot [OUTPUT.pgm] [--width W] [--height H] [--max-iter N] [--chunk ROWS] [--repeat "
+          "K]\n");
       std::exit(0);
     } else if (!flag.empty() && flag[0] != '-') {
       a.output = flag;

@@ -147,7 +147,8 @@ int run(int argc, char** argv) {
   troupe::RuntimeOptions options;
   // Parse the thread count before the Runtime starts: it decides the pool size.
   for (int i = 1; i + 1 < argc; ++i) {
-    if (std::strcmp(argv[i], "--threads") == 0) options.threads = static_cast<std::size_t>(parse_u64("--threads", argv[i + 1]));
+    if (std::strcmp(argv[i], "--threads") == 0)
+      options.threads = static_cast<std::size_t>(parse_u64("--threads", argv[i + 1]));
   }
   troupe::Runtime rt(argc, argv, options);
   const Args a = parse(argc, argv);
@@ -163,8 +164,8 @@ int run(int argc, char** argv) {
 
   MPI_Barrier(rt.comm());
   const double t0 = MPI_Wtime();
-  const std::uint64_t local_hits = pool.parallel_reduce(
-      first, last, std::uint64_t{0}, std::plus<>{}, [&](std::uint64_t b) { return block_hits(a, b); });
+  const std::uint64_t local_hits = pool.parallel_reduce(first, last, std::uint64_t{0}, std::plus<>{},
+                                                        [&](std::uint64_t b) { return block_hits(a, b); });
   std::uint64_t hits = 0;
   MPI_Allreduce(&local_hits, &hits, 1, MPI_UINT64_T, MPI_SUM, rt.comm());
   const double seconds = MPI_Wtime() - t0;

@@ -142,10 +142,11 @@ Args parse(int argc, char** argv) {
     } else if (arg == "--verify") {
       a.verify = true;
     } else if (arg == "--help" || arg == "-h") {
-      std::printf("usage: troupe_wordcount [PATH...] [--top N] [--ship] [--verify]\n"
-                  "  PATH     files or directories (walked recursively); default /usr/share/common-licenses\n"
-                  "  --ship   the root reads the files and sends their contents (no shared file system needed)\n"
-                  "  --verify recount serially on the root and compare\n");
+      std::printf(
+          "usage: troupe_wordcount [PATH...] [--top N] [--ship] [--verify]\n"
+          "  PATH     files or directories (walked recursively); default /usr/share/common-licenses\n"
+          "  --ship   the root reads the files and sends their contents (no shared file system needed)\n"
+          "  --verify recount serially on the root and compare\n");
       std::exit(0);
     } else if (!arg.empty() && arg[0] == '-') {
       throw troupe::ValueError("troupe_wordcount: unknown argument '" + arg + "' (try --help)");
@@ -192,7 +193,8 @@ std::vector<std::string> default_files() {
   }
   std::vector<std::string> copyrights;  // /usr/share/doc/*/copyright
   if (fs::is_directory("/usr/share/doc", ec)) {
-    for (const auto& pkg : fs::directory_iterator("/usr/share/doc", fs::directory_options::skip_permission_denied, ec)) {
+    for (const auto& pkg :
+         fs::directory_iterator("/usr/share/doc", fs::directory_options::skip_permission_denied, ec)) {
       const fs::path c = pkg.path() / "copyright";
       if (fs::is_regular_file(c, ec)) copyrights.push_back(c.string());
     }
@@ -223,8 +225,7 @@ int run(int argc, char** argv) {
             c.files_by_rank[troupe::Runtime::current()->rank()] = 1;
             return c;
           },
-                            [](Counts x, Counts y) { return merge(std::move(x), std::move(y)); }, texts,
-                            {.initial = Counts{}});
+          [](Counts x, Counts y) { return merge(std::move(x), std::move(y)); }, texts, {.initial = Counts{}});
     } else {
       // The tasks receive paths and read the files where they run.
       total = ex.map_reduce(troupe::remote<&count_file>, troupe::remote<&merge>, files, {.initial = Counts{}});
@@ -235,8 +236,9 @@ int run(int argc, char** argv) {
     for (const auto& [w, n] : total.words) words += n;
     std::vector<std::pair<std::string, long>> ranked(total.words.begin(), total.words.end());
     const std::size_t top = std::min(a.top, ranked.size());
-    std::partial_sort(ranked.begin(), ranked.begin() + static_cast<std::ptrdiff_t>(top), ranked.end(),
-                      [](const auto& x, const auto& y) { return x.second != y.second ? x.second > y.second : x.first < y.first; });
+    std::partial_sort(
+        ranked.begin(), ranked.begin() + static_cast<std::ptrdiff_t>(top), ranked.end(),
+        [](const auto& x, const auto& y) { return x.second != y.second ? x.second > y.second : x.first < y.first; });
 
     std::printf("troupe_wordcount: %zu file(s) on %d rank(s) x %zu thread(s)%s\n", files.size(), ex.size(),
                 rt.threads(), a.ship ? " (contents shipped from the root)" : "");

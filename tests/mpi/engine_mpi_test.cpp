@@ -142,7 +142,8 @@ TEST(Engine, LargeMessagesArriveIntact) {
   const std::size_t big = (8u << 20) + 13;  // 8 MiB + a tail, far above the batch size
   const int to = (rank + 1) % size;
   std::vector<std::byte> payload(big);
-  for (std::size_t i = 0; i < big; ++i) payload[i] = static_cast<std::byte>((i * 31 + static_cast<std::size_t>(rank)) & 0xff);
+  for (std::size_t i = 0; i < big; ++i)
+    payload[i] = static_cast<std::byte>((i * 31 + static_cast<std::size_t>(rank)) & 0xff);
   engine.send(to, payload);
   engine.send(to, bytes_of(42));  // a small one right behind it keeps its order
   ASSERT_TRUE(wait_until([&] { return n.load() == 2; }, 60s));

@@ -84,10 +84,12 @@ TEST(Executor, SubmitRunsEverywhereAndReturnsValues) {
   if (ex.is_root()) {
     std::vector<Future<std::pair<int, int>>> fs;
     for (int i = 0; i < 400; ++i) {
-      fs.push_back(ex.submit([](int x) {
-        std::this_thread::sleep_for(100us);
-        return std::pair<int, int>{troupe::this_executor().rank(), x * x};
-      }, i));
+      fs.push_back(ex.submit(
+          [](int x) {
+            std::this_thread::sleep_for(100us);
+            return std::pair<int, int>{troupe::this_executor().rank(), x * x};
+          },
+          i));
     }
     std::set<int> ranks;
     for (int i = 0; i < 400; ++i) {
@@ -115,7 +117,8 @@ TEST(Executor, OrderedMapOfHundredThousandEqualsSerial) {
     auto unordered = ex.map_unordered([](long x) { return x * 2; }, in, {.chunksize = 1000}).to_vector();
     std::sort(unordered.begin(), unordered.end());
     for (std::size_t i = 0; i < in.size(); ++i) ASSERT_EQ(unordered[i], 2 * in[i]);
-    auto star = ex.starmap([](int a, int b) { return a * b; }, std::vector<std::tuple<int, int>>{{2, 3}, {4, 5}}).to_vector();
+    auto star =
+        ex.starmap([](int a, int b) { return a * b; }, std::vector<std::tuple<int, int>>{{2, 3}, {4, 5}}).to_vector();
     EXPECT_EQ(star, (std::vector<int>{6, 20}));
   }
   ex.shutdown();
@@ -145,7 +148,8 @@ TEST(Executor, RemoteExceptionsKeepTypeAndRank) {
     }
     if (ex.size() > 1) {
       EXPECT_FALSE(where.empty()) << "no exception came from another rank";
-      for (const auto& w : where) EXPECT_EQ(w.find("[rank 0/"), std::string::npos) << "remote ones name their rank: " << w;
+      for (const auto& w : where)
+        EXPECT_EQ(w.find("[rank 0/"), std::string::npos) << "remote ones name their rank: " << w;
     }
     (void)last;
     auto user = ex.submit([](int) -> int { throw ParseError("line 3"); }, 0);
@@ -173,10 +177,12 @@ TEST(Executor, CancelReachesQueuedTasksAndTimeoutsWork) {
   if (ex.is_root()) {
     std::vector<Future<int>> blockers;
     for (std::size_t i = 0; i < ex.workers(); ++i) {
-      blockers.push_back(ex.submit([](int) {
-        std::this_thread::sleep_for(300ms);
-        return 1;
-      }, 0));
+      blockers.push_back(ex.submit(
+          [](int) {
+            std::this_thread::sleep_for(300ms);
+            return 1;
+          },
+          0));
     }
     std::vector<Future<int>> queued;
     for (int i = 0; i < 50; ++i) queued.push_back(ex.submit([](int x) { return x; }, i));
@@ -186,10 +192,13 @@ TEST(Executor, CancelReachesQueuedTasksAndTimeoutsWork) {
     for (auto& q : queued) EXPECT_THROW((void)q.result(60s), troupe::CancelledError);
     EXPECT_THROW((void)blockers[0].result(1ms), troupe::TimeoutError);
     // result(timeout) on a slow task that runs on another rank (the last one).
-    auto slow = ex.submit_to(ex.size() - 1, [](int) {
-      std::this_thread::sleep_for(200ms);  // the work itself, not synchronization
-      return 7;
-    }, 0);
+    auto slow = ex.submit_to(
+        ex.size() - 1,
+        [](int) {
+          std::this_thread::sleep_for(200ms);  // the work itself, not synchronization
+          return 7;
+        },
+        0);
     EXPECT_THROW((void)slow.result(1ms), troupe::TimeoutError);
     EXPECT_EQ(slow.result(60s), 7) << "a timed-out wait leaves the task running";
     for (auto& b : blockers) EXPECT_EQ(b.result(60s), 1);
@@ -226,10 +235,12 @@ TEST(Executor, HundredThousandTasksOnePercentThrowEachEndExactlyOnce) {
     std::vector<Future<int>> fs;
     fs.reserve(kTasks);
     for (int i = 0; i < kTasks; ++i) {
-      fs.push_back(ex.submit([](int x) {
-        if (x % 100 == 0) throw std::range_error("task " + std::to_string(x));
-        return x;
-      }, i));
+      fs.push_back(ex.submit(
+          [](int x) {
+            if (x % 100 == 0) throw std::range_error("task " + std::to_string(x));
+            return x;
+          },
+          i));
     }
     for (auto& f : fs) {
       f.add_done_callback([&] {
@@ -314,9 +325,9 @@ TEST(Executor, MapReduceScoopShapeAndEdgeCases) {
                            [](std::string a, const std::string& b) { return a + b; }, letters, {.chunksize = 3});
     EXPECT_EQ(s, "abcdefghijklmnopqrstuvwxyz");
     EXPECT_EQ(ex.map_reduce([](int a) { return a; }, [](int a, int b) { return a + b; }, std::vector<int>{5}), 5);
-    EXPECT_EQ(ex.map_reduce([](int a) { return a; }, [](int a, int b) { return a + b; }, std::vector<int>{},
-                            {.initial = 7}),
-              7);
+    EXPECT_EQ(
+        ex.map_reduce([](int a) { return a; }, [](int a, int b) { return a + b; }, std::vector<int>{}, {.initial = 7}),
+        7);
     EXPECT_THROW(ex.map_reduce([](int a) { return a; }, [](int a, int b) { return a + b; }, std::vector<int>{}),
                  troupe::ValueError);
     EXPECT_THROW((void)ex.map([](int a) { return a; }, std::vector<int>{1}, {.chunksize = 0}), troupe::ValueError);
@@ -382,7 +393,9 @@ TEST(Executor, BufferedMapConsumesEndlessInputLazily) {
     EXPECT_LE(st.submitted, 5000u / 10 + 4 + 1) << "the input was not read ahead of the buffer";
     EXPECT_THROW((void)ex.map([](int x) { return x; }, std::vector<int>{1}, {.buffersize = 0}), troupe::ValueError);
     // Unordered with a buffer, over a sized input.
-    auto u = ex.imap_unordered([](int x) { return x + 1; }, std::vector<int>(1000, 1), {.chunksize = 7, .buffersize = 3}).to_vector();
+    auto u =
+        ex.imap_unordered([](int x) { return x + 1; }, std::vector<int>(1000, 1), {.chunksize = 7, .buffersize = 3})
+            .to_vector();
     EXPECT_EQ(u.size(), 1000u);
     EXPECT_EQ(std::count(u.begin(), u.end(), 2), 1000);
   }
@@ -396,19 +409,23 @@ TEST(Executor, MapExceptionSurfacesAtItsElementAndTimeout) {
     std::vector<int> in(10);
     std::iota(in.begin(), in.end(), 0);
     for (std::size_t chunk : {1u, 3u, 10u}) {
-      auto r = ex.map([](int x) {
-        if (x == 2) throw std::out_of_range("element 2");
-        return x;
-      }, in, {.chunksize = chunk});
+      auto r = ex.map(
+          [](int x) {
+            if (x == 2) throw std::out_of_range("element 2");
+            return x;
+          },
+          in, {.chunksize = chunk});
       EXPECT_EQ(r.next(), 0);
       EXPECT_EQ(r.next(), 1);
       EXPECT_THROW((void)r.next(), std::out_of_range) << "chunksize " << chunk;
       EXPECT_EQ(r.next(), std::nullopt);
     }
-    auto slow = ex.map([](int x) {
-      std::this_thread::sleep_for(200ms);
-      return x;
-    }, std::vector<int>{1}, {.timeout = 10ms});
+    auto slow = ex.map(
+        [](int x) {
+          std::this_thread::sleep_for(200ms);
+          return x;
+        },
+        std::vector<int>{1}, {.timeout = 10ms});
     EXPECT_THROW((void)slow.next(), troupe::TimeoutError);
   }
   ex.shutdown();
@@ -419,9 +436,14 @@ TEST(Executor, SubmitToAndUnknownCallableIdentity) {
   Executor ex(rt);
   if (ex.is_root()) {
     for (int r = 0; r < ex.size(); ++r) {
-      EXPECT_EQ(ex.submit_to(r, [](int) { return troupe::this_executor().rank(); }, 0).result(60s), r);
+      EXPECT_EQ(ex.submit_to(
+                      r, [](int) { return troupe::this_executor().rank(); }, 0)
+                    .result(60s),
+                r);
     }
-    EXPECT_THROW(ex.submit_to(ex.size(), [](int x) { return x; }, 0), troupe::ValueError);
+    EXPECT_THROW(ex.submit_to(
+                     ex.size(), [](int x) { return x; }, 0),
+                 troupe::ValueError);
     // A call naming a callable id that no rank has: the receiving rank reports it, the
     // future fails with a clear message, nothing is executed.
     const int target = ex.size() - 1;
@@ -453,7 +475,9 @@ TEST(Executor, WithoutProgressThreadTheMainThreadsDriveMpi) {
   Executor ex(rt, opts);
   if (ex.is_root()) {
     std::vector<Future<int>> fs;
-    for (int i = 0; i < 200; ++i) fs.push_back(ex.submit_to(i % ex.size(), [](int x) { return x + 1; }, i));
+    for (int i = 0; i < 200; ++i)
+      fs.push_back(ex.submit_to(
+          i % ex.size(), [](int x) { return x + 1; }, i));
     for (int i = 0; i < 200; ++i) EXPECT_EQ(fs[static_cast<std::size_t>(i)].result(60s), i + 1);
   }
   std::vector<int> mine{ex.rank()};
@@ -523,8 +547,8 @@ TEST(Executor, MapScanIsCorrectForEveryLength) {
     }
     // Not commutative: prefixes of a concatenation.
     auto words = ex.map_scan([](int i) { return std::string(1, char('a' + i)); },
-                             [](const std::string& a, const std::string& b) { return a + b; }, std::vector<int>{0, 1, 2, 3},
-                             {.chunksize = 3});
+                             [](const std::string& a, const std::string& b) { return a + b; },
+                             std::vector<int>{0, 1, 2, 3}, {.chunksize = 3});
     EXPECT_EQ(words, (std::vector<std::string>{"a", "ab", "abc", "abcd"}));
   }
   ex.shutdown();
@@ -538,12 +562,17 @@ TEST(Executor, TerminateReachesTasksQueuedOnOtherRanks) {
     // Keep every worker of every other rank busy, then queue more tasks there.
     for (int r = 1; r < ex.size(); ++r) {
       for (int k = 0; k < 2; ++k) {
-        (void)ex.submit_to(r, [](int) {
-          std::this_thread::sleep_for(300ms);
-          return 0;
-        }, 0);
+        (void)ex.submit_to(
+            r,
+            [](int) {
+              std::this_thread::sleep_for(300ms);
+              return 0;
+            },
+            0);
       }
-      for (int i = 0; i < 50; ++i) queued.push_back(ex.submit_to(r, [](int x) { return x; }, i));
+      for (int i = 0; i < 50; ++i)
+        queued.push_back(ex.submit_to(
+            r, [](int x) { return x; }, i));
     }
   }
   ex.terminate();  // collective; cancels what no rank has started
@@ -585,7 +614,8 @@ void inject_and_expect_broken(std::uint16_t kind, std::vector<std::byte> record,
   if (ex.is_root()) {
     // The task can only end once rank 1 has seen the fault (so it is pending when the fault
     // happens, and its result travels behind rank 1's error notice).
-    auto pending = ex.submit_to(1, [](int) { return saw_fault(troupe::this_executor()) ? 1 : 0; }, 0);
+    auto pending = ex.submit_to(
+        1, [](int) { return saw_fault(troupe::this_executor()) ? 1 : 0; }, 0);
     troupe::detail::ExecutorTesting::messenger(ex).send_raw(1, kind, record);
     try {
       (void)pending.result(60s);
@@ -609,8 +639,8 @@ void inject_and_expect_broken(std::uint16_t kind, std::vector<std::byte> record,
 
 TEST(Executor, MalformedTaskRecordBreaksTheExecutorWithoutAHang) {
   if (world_size() < 2) GTEST_SKIP() << "needs a second rank to receive the record";
-  inject_and_expect_broken(static_cast<std::uint16_t>(troupe::messaging::Kind::kTask),
-                           std::vector<std::byte>(3), "bad task record");
+  inject_and_expect_broken(static_cast<std::uint16_t>(troupe::messaging::Kind::kTask), std::vector<std::byte>(3),
+                           "bad task record");
 }
 
 TEST(Executor, FrameOfUnknownKindBreaksTheExecutorWithoutAHang) {
@@ -643,13 +673,16 @@ TEST(Executor, TwoExecutorsAtOnceOnTheWorldAndOnASplit) {
         fp.push_back(part.submit([](int x) { return troupe::this_executor().size() * 1000 + x; }, i));
       }
     }
-    for (int i = 0; i < static_cast<int>(fa.size()); ++i) EXPECT_EQ(fa[static_cast<std::size_t>(i)].result(60s), all.size() * 1000 + i);
-    for (int i = 0; i < static_cast<int>(fp.size()); ++i) EXPECT_EQ(fp[static_cast<std::size_t>(i)].result(60s), part.size() * 1000 + i);
+    for (int i = 0; i < static_cast<int>(fa.size()); ++i)
+      EXPECT_EQ(fa[static_cast<std::size_t>(i)].result(60s), all.size() * 1000 + i);
+    for (int i = 0; i < static_cast<int>(fp.size()); ++i)
+      EXPECT_EQ(fp[static_cast<std::size_t>(i)].result(60s), part.size() * 1000 + i);
     // Collectives of each run on its own ranks.
     std::vector<int> one{1};
     EXPECT_EQ(part.map_reduce_all([](int x) { return x; }, [](int a, int b) { return a + b; }, one), half_size);
     EXPECT_EQ(all.map_reduce_all([](int x) { return x; }, [](int a, int b) { return a + b; }, one), all.size());
-    EXPECT_THROW((void)troupe::this_executor(), troupe::InvalidStateError) << "two exist: the main thread must say which";
+    EXPECT_THROW((void)troupe::this_executor(), troupe::InvalidStateError)
+        << "two exist: the main thread must say which";
     part.shutdown();
     all.shutdown();
   }

@@ -15,9 +15,7 @@ int world_rank() {
 
 // The control: expect_red.cmake first checks that this passes, so a red result of the
 // failing tests cannot come from a binary or a launcher that does not work at all.
-TEST(HarnessDemo, PassesEverywhere) {
-  EXPECT_EQ(MPI_Barrier(MPI_COMM_WORLD), MPI_SUCCESS);
-}
+TEST(HarnessDemo, PassesEverywhere) { EXPECT_EQ(MPI_Barrier(MPI_COMM_WORLD), MPI_SUCCESS); }
 
 // Rank 1 fails while rank 0 waits in a barrier that rank 1 never enters: only the
 // harness's MPI_Abort ends this test (fail fast).

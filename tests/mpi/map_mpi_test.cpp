@@ -77,10 +77,14 @@ TEST(Map, BadOptionsNameTheCallBeforeAnythingIsSent) {
   if (ex.is_root()) {
     std::vector<int> in{1, 2, 3};
     auto id = [](int x) { return x; };
-    EXPECT_EQ(value_error([&] { (void)ex.map(id, in, {.chunksize = 0}); }), "Executor::map: chunksize must be >= 1, got 0");
-    EXPECT_EQ(value_error([&] { (void)ex.imap(id, in, {.buffersize = 0}); }), "Executor::imap: buffersize must be >= 1, got 0");
-    EXPECT_EQ(value_error([&] { (void)ex.starmap([](int a, int b) { return a + b; }, std::vector<std::tuple<int, int>>{{1, 2}},
-                                                 {.chunksize = 0}); }),
+    EXPECT_EQ(value_error([&] { (void)ex.map(id, in, {.chunksize = 0}); }),
+              "Executor::map: chunksize must be >= 1, got 0");
+    EXPECT_EQ(value_error([&] { (void)ex.imap(id, in, {.buffersize = 0}); }),
+              "Executor::imap: buffersize must be >= 1, got 0");
+    EXPECT_EQ(value_error([&] {
+                (void)ex.starmap([](int a, int b) { return a + b; }, std::vector<std::tuple<int, int>>{{1, 2}},
+                                 {.chunksize = 0});
+              }),
               "Executor::starmap: chunksize must be >= 1, got 0");
     EXPECT_EQ(value_error([&] { (void)ex.map_reduce(id, std::plus<int>{}, in, {.chunksize = 0}); }),
               "Executor::map_reduce: chunksize must be >= 1, got 0");
@@ -101,15 +105,18 @@ TEST(Map, BufferedStreamsKeepOrderErrorsAndCompletionOrder) {
   if (ex.is_root()) {
     for (std::size_t buffer : {1u, 2u, 5u}) {
       // Ordered, lazy: an element's exception surfaces after the elements before it.
-      auto r = ex.imap([](int x) {
-        if (x == 23) throw std::out_of_range("element 23");
-        return x * 2;
-      }, std::views::iota(0, 100), {.chunksize = 4, .buffersize = buffer});
+      auto r = ex.imap(
+          [](int x) {
+            if (x == 23) throw std::out_of_range("element 23");
+            return x * 2;
+          },
+          std::views::iota(0, 100), {.chunksize = 4, .buffersize = buffer});
       for (int i = 0; i < 23; ++i) ASSERT_EQ(r.next(), 2 * i) << "buffersize " << buffer;
       EXPECT_THROW((void)r.next(), std::out_of_range) << "buffersize " << buffer;
       EXPECT_EQ(r.next(), std::nullopt);
       // Unordered, lazy: the same multiset.
-      auto u = ex.imap_unordered([](int x) { return x % 5; }, std::views::iota(0, 1000), {.chunksize = 9, .buffersize = buffer})
+      auto u = ex.imap_unordered([](int x) { return x % 5; }, std::views::iota(0, 1000),
+                                 {.chunksize = 9, .buffersize = buffer})
                    .to_vector();
       ASSERT_EQ(u.size(), 1000u);
       EXPECT_EQ(std::count(u.begin(), u.end(), 0), 200);

@@ -120,14 +120,17 @@ TEST(Messaging, LargeRecordsArriveIntact) {
   const int rank = m.rank(), size = m.size();
   const std::size_t big = (8u << 20) + 13;  // 8 MiB + a tail, far above the batch size
   std::vector<std::byte> payload(big);
-  for (std::size_t i = 0; i < big; ++i) payload[i] = static_cast<std::byte>((i * 31 + static_cast<std::size_t>(rank)) & 0xff);
+  for (std::size_t i = 0; i < big; ++i)
+    payload[i] = static_cast<std::byte>((i * 31 + static_cast<std::size_t>(rank)) & 0xff);
   const int to = (rank + 1) % size;
   m.send(to, Kind::kTask, [&](troupe::wire::Writer& w) { troupe::wire::save(w, payload); });
   m.send(to, Kind::kTask, [](troupe::wire::Writer& w) { troupe::wire::save(w, std::vector<std::byte>(3)); });
-  ASSERT_TRUE(wait_until([&] {
-    std::lock_guard lock(mu);
-    return got.size() == 2;
-  }, m));
+  ASSERT_TRUE(wait_until(
+      [&] {
+        std::lock_guard lock(mu);
+        return got.size() == 2;
+      },
+      m));
   const int from = (rank + size - 1) % size;
   std::lock_guard lock(mu);
   ASSERT_EQ(got[0].size(), big);
@@ -164,10 +167,12 @@ TEST(Messaging, MalformedTrafficBreaksBothSidesAndIsNeverJustPrinted) {
   m.send_raw(to, static_cast<std::uint16_t>(Kind::kTask), three);
   m.send(to, Kind::kTask, [](troupe::wire::Writer& w) { write_u64(w, 7); });
   // Each rank finds 3 faults in what it received and hears of 3 in what it sent.
-  ASSERT_TRUE(wait_until([&] {
-    std::lock_guard lock(mu);
-    return good.load() == 1 && told.size() == 6;
-  }, m));
+  ASSERT_TRUE(wait_until(
+      [&] {
+        std::lock_guard lock(mu);
+        return good.load() == 1 && told.size() == 6;
+      },
+      m));
   const auto errors = m.errors();
   const auto has = [&](const std::string& what) {
     for (const auto& e : errors) {
@@ -198,8 +203,9 @@ TEST(Messaging, TreeCollectivesKeepRankOrderWithLogMessagesPerRank) {
     const auto before = m.stats();
     auto got = m.reduce({static_cast<std::byte>(rank)}, concat, root, deadline);
     const auto mid = m.stats();
-    auto all = m.broadcast(rank == root ? std::vector<std::byte>(3, static_cast<std::byte>(root)) : std::vector<std::byte>{},
-                           root, deadline);
+    auto all =
+        m.broadcast(rank == root ? std::vector<std::byte>(3, static_cast<std::byte>(root)) : std::vector<std::byte>{},
+                    root, deadline);
     const auto after = m.stats();
     // Reduce: every rank but the root sends exactly one message. Broadcast: at most log2 P
     // sent, and P - 1 in all. (What arrives while a rank is inside one collective may
@@ -223,14 +229,16 @@ TEST(Messaging, TreeCollectivesKeepRankOrderWithLogMessagesPerRank) {
   // check above: at most 2 (log2 P + 1) receives per rank and root.
   const auto loop = m.stats();
   EXPECT_LE(loop.mail_received, static_cast<std::uint64_t>(p) * 2 * (log2p + 1));
-  const long total = m.allreduce_value(static_cast<long>(rank + 1), [](long a, long b) { return a + b; }, deadline);
+  const long total = m.allreduce_value(
+      static_cast<long>(rank + 1), [](long a, long b) { return a + b; }, deadline);
   EXPECT_EQ(total, static_cast<long>(p) * (p + 1) / 2);
-  const auto order = m.allreduce_value(std::vector<int>{rank},
-                                       [](std::vector<int> a, const std::vector<int>& b) {
-                                         a.insert(a.end(), b.begin(), b.end());
-                                         return a;
-                                       },
-                                       deadline);
+  const auto order = m.allreduce_value(
+      std::vector<int>{rank},
+      [](std::vector<int> a, const std::vector<int>& b) {
+        a.insert(a.end(), b.begin(), b.end());
+        return a;
+      },
+      deadline);
   std::vector<int> expected(static_cast<std::size_t>(p));
   for (int i = 0; i < p; ++i) expected[static_cast<std::size_t>(i)] = i;
   EXPECT_EQ(order, expected) << "allreduce combines in rank order";

@@ -59,8 +59,10 @@ class MpiListener : public ::testing::EmptyTestEventListener {
     const bool failed = info.result()->Failed();
     if (!no_abort()) {
       if (failed) {
-        std::fprintf(stderr, "[rank %d/%d] test %s failed: calling MPI_Abort so that no rank hangs "
-                     "(TROUPE_TEST_NO_ABORT=1 runs the remaining tests instead)\n", rank_, size_, name_.c_str());
+        std::fprintf(stderr,
+                     "[rank %d/%d] test %s failed: calling MPI_Abort so that no rank hangs "
+                     "(TROUPE_TEST_NO_ABORT=1 runs the remaining tests instead)\n",
+                     rank_, size_, name_.c_str());
         std::fflush(stderr);
         std::fflush(stdout);
         MPI_Abort(MPI_COMM_WORLD, 1);
@@ -120,8 +122,7 @@ int main(int argc, char** argv) {
   int global = 0;
   MPI_Allreduce(&local, &global, 1, MPI_INT, MPI_MAX, verdict_comm);
   if (rank == 0 && global != 0 && local == 0) {
-    std::fprintf(stderr, "[rank 0/%d] a test failed on another rank (see the [rank r/N] lines above)\n",
-                 world_size());
+    std::fprintf(stderr, "[rank 0/%d] a test failed on another rank (see the [rank r/N] lines above)\n", world_size());
   }
   MPI_Comm_free(&verdict_comm);
   MPI_Finalize();

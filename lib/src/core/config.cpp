@@ -49,7 +49,8 @@ constexpr Knob kKnobs[] = {
 
 std::string rule(const Knob& k) {
   const bool micros = std::holds_alternative<Micros Settings::*>(k.field);
-  std::string r = k.max == 1 ? "0 or 1" : "an integer in [" + std::to_string(k.min) + ", " + std::to_string(k.max) + "]";
+  std::string r =
+      k.max == 1 ? "0 or 1" : "an integer in [" + std::to_string(k.min) + ", " + std::to_string(k.max) + "]";
   return micros ? r + " (microseconds)" : r;
 }
 

@@ -85,8 +85,7 @@ bool drive_progress() noexcept {
     if (src == nullptr) continue;
     slot.users.fetch_add(1, std::memory_order_seq_cst);
     if (slot.src.load(std::memory_order_seq_cst) == src && src->try_progress()) did = true;
-    if (slot.users.fetch_sub(1, std::memory_order_seq_cst) == 1 &&
-        slot.src.load(std::memory_order_seq_cst) != src) {
+    if (slot.users.fetch_sub(1, std::memory_order_seq_cst) == 1 && slot.src.load(std::memory_order_seq_cst) != src) {
       futex_wake(slot.users, INT_MAX);  // a remove_progress_source is waiting
     }
   }
@@ -137,8 +136,7 @@ struct Poke {
 };
 }  // namespace
 
-WaitStatus wait_until(WaitTarget& t, const Deadline& deadline, const std::stop_token* token,
-                      const WaitParams& params) {
+WaitStatus wait_until(WaitTarget& t, const Deadline& deadline, const std::stop_token* token, const WaitParams& params) {
   if (t.ready()) return WaitStatus::kReady;
   const bool stoppable = token != nullptr && token->stop_possible();
   auto stopped = [&] { return stoppable && token->stop_requested(); };

@@ -220,7 +220,9 @@ struct ExecutorCore::Impl {
 
   // The sender cancels what it sent here that has not started: each such task ends with a
   // "cancelled" result when it comes up, so the sender's accounting and credits stay exact.
-  void on_cancel_queued(int src) { cancel_epoch[static_cast<std::size_t>(src)].fetch_add(1, std::memory_order_acq_rel); }
+  void on_cancel_queued(int src) {
+    cancel_epoch[static_cast<std::size_t>(src)].fetch_add(1, std::memory_order_acq_rel);
+  }
 
   void on_result(int src, wire::Reader& in, ExecutorCore* self) {
     ResultRecord head;
@@ -262,7 +264,8 @@ ExecutorCore::ExecutorCore(Executor& owner, Runtime& rt, const ExecutorOptions& 
   auto& im = *impl_;
   if (options.credits_per_thread == 0) throw ValueError("Executor: credits_per_thread must be >= 1, got 0");
   const MPI_Comm base = options.comm.value_or(rt.comm());
-  if (base == MPI_COMM_NULL) throw ValueError("Executor: options.comm is MPI_COMM_NULL (is this rank outside the split?)");
+  if (base == MPI_COMM_NULL)
+    throw ValueError("Executor: options.comm is MPI_COMM_NULL (is this rank outside the split?)");
   int base_size = 0;
   TROUPE_MPI_CHECK(MPI_Comm_size(base, &base_size));
   if (options.root < 0 || options.root >= base_size) {
@@ -314,14 +317,13 @@ void ExecutorCore::start() {
     // rank order (one tree allreduce).
     // The census is {min digest, max digest, threads of each rank in rank order}.
     const std::uint64_t digest = wire::callable_table_digest();
-    const auto all = im.msgr->allreduce_value(
-        std::vector<std::uint64_t>{digest, digest, im.pool->size()},
-        [](std::vector<std::uint64_t> a, const std::vector<std::uint64_t>& b) {
-          a[0] = std::min(a[0], b[0]);
-          a[1] = std::max(a[1], b[1]);
-          a.insert(a.end(), b.begin() + 2, b.end());
-          return a;
-        });
+    const auto all = im.msgr->allreduce_value(std::vector<std::uint64_t>{digest, digest, im.pool->size()},
+                                              [](std::vector<std::uint64_t> a, const std::vector<std::uint64_t>& b) {
+                                                a[0] = std::min(a[0], b[0]);
+                                                a[1] = std::max(a[1], b[1]);
+                                                a.insert(a.end(), b.begin() + 2, b.end());
+                                                return a;
+                                              });
     if (all[0] != all[1]) {
       throw Error("Executor: the ranks' tables of remote callables differ (digests " + std::to_string(all[0]) + " .. " +
                   std::to_string(all[1]) + "); every rank must run the same executable");
@@ -370,7 +372,8 @@ messaging::Messenger& ExecutorCore::messenger() {
 void ExecutorCore::submit(std::unique_ptr<Envelope> env, const char* api, int pin) {
   auto& im = *impl_;
   if (pin >= im.size || pin < -1) {
-    throw ValueError(std::string(api) + ": rank must be in [0, " + std::to_string(im.size) + "), got " + std::to_string(pin));
+    throw ValueError(std::string(api) + ": rank must be in [0, " + std::to_string(im.size) + "), got " +
+                     std::to_string(pin));
   }
   const bool nested = in_worker();
   if (!nested) im.outside_submits.fetch_add(1, std::memory_order_seq_cst);
@@ -393,7 +396,7 @@ void ExecutorCore::submit(std::unique_ptr<Envelope> env, const char* api, int pi
   }
   im.submitted.fetch_add(1, std::memory_order_acq_rel);
   im.msgr->begin_work();  // ends in Impl::ended(), whatever way the task ends
-  if (pin >= 0) {  // placed by the caller: over the credit limit if need be
+  if (pin >= 0) {         // placed by the caller: over the credit limit if need be
     im.dispatch(std::move(env), pin, this);
     return;
   }
@@ -478,8 +481,12 @@ void ExecutorCore::shutdown(bool wait, bool cancel_futures) {
 
 ExecutorStats ExecutorCore::stats() const noexcept {
   auto& im = *impl_;
-  return ExecutorStats{im.submitted.load(),     im.completed.load(),        im.ran_here.load(),
-                       im.sent_remote.load(),   im.served_remote.load(),    im.cancelled_remote.load(),
+  return ExecutorStats{im.submitted.load(),
+                       im.completed.load(),
+                       im.ran_here.load(),
+                       im.sent_remote.load(),
+                       im.served_remote.load(),
+                       im.cancelled_remote.load(),
                        im.msgr ? im.msgr->stats().bad_records : im.bad_records_at_stop};
 }
 

@@ -31,7 +31,8 @@ bool StateBase::try_start() noexcept {
   std::uint32_t s = state_.load(std::memory_order_relaxed);
   for (;;) {
     if ((s & kPhaseMask) != kPending) return false;
-    if (state_.compare_exchange_weak(s, s | kRunning, std::memory_order_acq_rel, std::memory_order_relaxed)) return true;
+    if (state_.compare_exchange_weak(s, s | kRunning, std::memory_order_acq_rel, std::memory_order_relaxed))
+      return true;
   }
 }
 
@@ -136,9 +137,7 @@ bool StateBase::wait(const Deadline& deadline, const std::stop_token* token) con
   (void)d;
   throw TimeoutError(std::string(api) + ": timed out before the future was done");
 }
-[[noreturn]] void throw_cancelled(const char* api) {
-  throw CancelledError(std::string(api) + ": cancelled");
-}
+[[noreturn]] void throw_cancelled(const char* api) { throw CancelledError(std::string(api) + ": cancelled"); }
 [[noreturn]] void throw_no_state(const char* api) {
   throw InvalidStateError(std::string(api) + ": the future has no state (default-constructed or moved from)");
 }

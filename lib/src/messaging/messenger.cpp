@@ -104,9 +104,8 @@ struct Messenger::Impl {
   }
 
   void receive(int source, std::vector<std::byte> bytes, Messenger& self) noexcept {
-    auto problem = detail::parse_batch(bytes, [&](std::uint16_t kind, std::span<const std::byte> record) {
-      dispatch(source, kind, record, self);
-    });
+    auto problem = detail::parse_batch(
+        bytes, [&](std::uint16_t kind, std::span<const std::byte> record) { dispatch(source, kind, record, self); });
     if (problem) {
       fault(source, "malformed batch from rank " + std::to_string(source) + ": " + *problem, true, self);
     }
@@ -136,7 +135,8 @@ struct Messenger::Impl {
           std::lock_guard lock(errors_mu);
           errors.push_back("rank " + std::to_string(source) + " reported: " + b.cause);
         }
-        if (on_broken) on_broken(source, "rank " + std::to_string(source) + " could not use a record of this rank: " + b.cause);
+        if (on_broken)
+          on_broken(source, "rank " + std::to_string(source) + " could not use a record of this rank: " + b.cause);
       } else if (!name || !handlers[kind]) {
         problem = "record of unknown kind " + std::to_string(kind) + " (" + std::to_string(record.size()) + " bytes)";
       } else {
@@ -144,7 +144,8 @@ struct Messenger::Impl {
         if (in.remaining() != 0) throw wire::DecodeError(std::to_string(in.remaining()) + " bytes after the record");
       }
     } catch (const std::exception& e) {
-      problem = std::string("bad ") + (name ? name : "?") + " record (" + std::to_string(record.size()) + " bytes): " + e.what();
+      problem = std::string("bad ") + (name ? name : "?") + " record (" + std::to_string(record.size()) +
+                " bytes): " + e.what();
     } catch (...) {
       problem = std::string("bad ") + (name ? name : "?") + " record: unknown exception";
     }
@@ -167,7 +168,8 @@ Messenger::Messenger(MPI_Comm comm, MessengerOptions options) : impl_(std::make_
   size_ = im.engine->size();
   im.size = size_;
   im.out = std::make_unique<Impl::Outbox[]>(static_cast<std::size_t>(size_));
-  im.engine->on_receive([this](int source, std::vector<std::byte> bytes) { impl_->receive(source, std::move(bytes), *this); });
+  im.engine->on_receive(
+      [this](int source, std::vector<std::byte> bytes) { impl_->receive(source, std::move(bytes), *this); });
   im.engine->on_round([this] { impl_->flush_all(); });
 }
 
@@ -268,7 +270,8 @@ std::vector<std::byte> Messenger::take(int src, std::uint64_t key, const Deadlin
 std::optional<std::vector<std::byte>> Messenger::reduce(std::vector<std::byte> mine, const Combine& combine, int root,
                                                         const Deadline& deadline) {
   if (root < 0 || root >= size_) {
-    throw ValueError("Messenger::reduce: root must be in [0, " + std::to_string(size_) + "), got " + std::to_string(root));
+    throw ValueError("Messenger::reduce: root must be in [0, " + std::to_string(size_) + "), got " +
+                     std::to_string(root));
   }
   const std::uint64_t key = impl_->collective_seq++ << kStepBits;
   const int p = size_, v = (rank_ - root + p) % p;  // rank relative to the root
@@ -306,13 +309,15 @@ std::vector<std::byte> Messenger::broadcast(std::vector<std::byte> value, int ro
   return value;
 }
 
-std::vector<std::byte> Messenger::allreduce(std::vector<std::byte> mine, const Combine& combine, const Deadline& deadline) {
+std::vector<std::byte> Messenger::allreduce(std::vector<std::byte> mine, const Combine& combine,
+                                            const Deadline& deadline) {
   auto total = reduce(std::move(mine), combine, 0, deadline);
   return broadcast(total ? std::move(*total) : std::vector<std::byte>{}, 0, deadline);
 }
 
 void Messenger::barrier(const Deadline& deadline) {
-  (void)allreduce({}, [](std::vector<std::byte> l, std::vector<std::byte>) { return l; }, deadline);
+  (void)allreduce(
+      {}, [](std::vector<std::byte> l, std::vector<std::byte>) { return l; }, deadline);
 }
 
 void Messenger::quiesce(const Deadline& deadline) {
@@ -340,7 +345,7 @@ void Messenger::quiesce(const Deadline& deadline) {
       // Let the work run: drive progress and nap until the next round.
       (void)im.wait_until([] { return false; },
                           Deadline::at(std::min(Clock::now() + pause, deadline.infinite() ? Clock::time_point::max()
-                                                                                         : deadline.time_point())),
+                                                                                          : deadline.time_point())),
                           "Messenger::quiesce");
       pause = std::min(pause * 2, std::chrono::microseconds(5000));
     }
@@ -355,9 +360,9 @@ engine::Engine& Messenger::engine() noexcept { return *impl_->engine; }
 MessengerStats Messenger::stats() const noexcept {
   const auto& im = *impl_;
   const auto e = im.engine ? im.engine->stats() : engine::EngineStats{};
-  return MessengerStats{im.records_sent.load(),  im.records_handled.load(), im.mail_sent.load(),
-                        im.mail_received.load(), im.batches_sent.load(),    e.messages_received,
-                        e.bytes_sent,            e.bytes_received,          im.bad_records.load()};
+  return MessengerStats{im.records_sent.load(), im.records_handled.load(), im.mail_sent.load(), im.mail_received.load(),
+                        im.batches_sent.load(), e.messages_received,       e.bytes_sent,        e.bytes_received,
+                        im.bad_records.load()};
 }
 
 std::vector<std::string> Messenger::errors() const {

@@ -272,8 +272,8 @@ void Scheduler::shutdown(bool wait, bool cancel_futures) {
   // Outside submitters that passed the check before we set the flag finish their push.
   WaitParams quiet;
   quiet.help = false;  // a worker calling shutdown(wait=false) must not run tasks here
-  (void)im.pushes_done.wait([&] { return im.outside_pushes.load(std::memory_order_seq_cst) == 0; }, Deadline{},
-                            nullptr, "ThreadPool::shutdown", quiet);
+  (void)im.pushes_done.wait([&] { return im.outside_pushes.load(std::memory_order_seq_cst) == 0; }, Deadline{}, nullptr,
+                            "ThreadPool::shutdown", quiet);
   if (cancel_futures) cancel_queued();
   im.stop.store(true, std::memory_order_release);
   notify_all();

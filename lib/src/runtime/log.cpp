@@ -25,10 +25,9 @@ std::string rank_tag() {
   if (st.alive.load(std::memory_order_acquire)) {
     return "[rank " + std::to_string(st.rank.load()) + "/" + std::to_string(st.size.load()) + "]";
   }
-  for (auto [rank_var, size_var] : {std::pair{"OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE"},
-                                    std::pair{"PMI_RANK", "PMI_SIZE"},
-                                    std::pair{"PMIX_RANK", "OMPI_COMM_WORLD_SIZE"},
-                                    std::pair{"SLURM_PROCID", "SLURM_NTASKS"}}) {
+  for (auto [rank_var, size_var] :
+       {std::pair{"OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE"}, std::pair{"PMI_RANK", "PMI_SIZE"},
+        std::pair{"PMIX_RANK", "OMPI_COMM_WORLD_SIZE"}, std::pair{"SLURM_PROCID", "SLURM_NTASKS"}}) {
     const char* r = std::getenv(rank_var);
     const char* s = std::getenv(size_var);
     if (r != nullptr && *r != '\0' && s != nullptr && *s != '\0') {

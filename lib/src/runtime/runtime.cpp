@@ -23,10 +23,14 @@ std::atomic<bool> g_binding_note_printed{false};
 
 int to_mpi(ThreadLevel level) noexcept {
   switch (level) {
-    case ThreadLevel::Single: return MPI_THREAD_SINGLE;
-    case ThreadLevel::Funneled: return MPI_THREAD_FUNNELED;
-    case ThreadLevel::Serialized: return MPI_THREAD_SERIALIZED;
-    case ThreadLevel::Multiple: return MPI_THREAD_MULTIPLE;
+    case ThreadLevel::Single:
+      return MPI_THREAD_SINGLE;
+    case ThreadLevel::Funneled:
+      return MPI_THREAD_FUNNELED;
+    case ThreadLevel::Serialized:
+      return MPI_THREAD_SERIALIZED;
+    case ThreadLevel::Multiple:
+      return MPI_THREAD_MULTIPLE;
   }
   return MPI_THREAD_MULTIPLE;
 }
@@ -48,18 +52,22 @@ std::string host_name() {
 
 std::string_view to_string(ThreadLevel level) noexcept {
   switch (level) {
-    case ThreadLevel::Single: return "MPI_THREAD_SINGLE";
-    case ThreadLevel::Funneled: return "MPI_THREAD_FUNNELED";
-    case ThreadLevel::Serialized: return "MPI_THREAD_SERIALIZED";
-    case ThreadLevel::Multiple: return "MPI_THREAD_MULTIPLE";
+    case ThreadLevel::Single:
+      return "MPI_THREAD_SINGLE";
+    case ThreadLevel::Funneled:
+      return "MPI_THREAD_FUNNELED";
+    case ThreadLevel::Serialized:
+      return "MPI_THREAD_SERIALIZED";
+    case ThreadLevel::Multiple:
+      return "MPI_THREAD_MULTIPLE";
   }
   return "?";
 }
 
 std::string RuntimeInfo::to_string() const {
   std::string s = "host=" + host + " pid=" + std::to_string(pid) + " rank=" + std::to_string(rank) + "/" +
-                  std::to_string(size) + " node_rank=" + std::to_string(node_rank) + "/" +
-                  std::to_string(node_size) + " threads=" + std::to_string(threads) + " (" + threads_source +
+                  std::to_string(size) + " node_rank=" + std::to_string(node_rank) + "/" + std::to_string(node_size) +
+                  " threads=" + std::to_string(threads) + " (" + threads_source +
                   ") cpus=" + format_cpu_list(affinity) + " level=" + thread_level +
                   (owns_mpi ? " mpi=initialized-by-troupe" : " mpi=adopted");
   return s;
@@ -121,9 +129,9 @@ void Runtime::start(int* argc, char*** argv, const std::optional<MPI_Comm>& user
     TROUPE_MPI_CHECK(MPI_Comm_rank(comm_, &rank_));
     TROUPE_MPI_CHECK(MPI_Comm_size(comm_, &size_));
 
-    TROUPE_MPI_CHECK(MPI_Comm_split_type(comm_,                  // split troupe's communicator
-                                         MPI_COMM_TYPE_SHARED,   // by shared-memory node
-                                         rank_,                  // keep the rank order
+    TROUPE_MPI_CHECK(MPI_Comm_split_type(comm_,                 // split troupe's communicator
+                                         MPI_COMM_TYPE_SHARED,  // by shared-memory node
+                                         rank_,                 // keep the rank order
                                          MPI_INFO_NULL, &node_comm_));
     node_comm_valid_ = true;
     TROUPE_MPI_CHECK(MPI_Comm_set_errhandler(node_comm_, MPI_ERRORS_RETURN));
@@ -164,8 +172,8 @@ void Runtime::start(int* argc, char*** argv, const std::optional<MPI_Comm>& user
       text.pop_back();  // log() ends the line
       troupe::log("troupe settings:\n" + text);
     }
-    if (rank_ == 0 && threads_.bound_to_part_of_node && threads_.count == 1 && !options_.quiet &&
-        !cfg.quiet && !g_binding_note_printed.exchange(true)) {
+    if (rank_ == 0 && threads_.bound_to_part_of_node && threads_.count == 1 && !options_.quiet && !cfg.quiet &&
+        !g_binding_note_printed.exchange(true)) {
       troupe::log("troupe: each rank is bound to 1 of the " + std::to_string(in.node_cpus) +
                   " CPUs of this node, so it runs 1 thread. For more threads per rank use "
                   "'mpirun --bind-to none', 'mpirun --map-by slot:pe=N' or 'srun -c N' (or set "
@@ -209,12 +217,12 @@ Runtime::~Runtime() {
 std::string Runtime::describe_settings() const {
   const auto cpus = affinity_cpus();
   return "threads=" + std::to_string(threads_.count) + " (from " + std::string(troupe::to_string(threads_.source)) +
-         ")\nthread_level=" + std::string(troupe::to_string(provided_)) + (owns_mpi_ ? " (requested " +
-         std::string(troupe::to_string(options_.thread_level)) + ")" : " (adopted)") +
+         ")\nthread_level=" + std::string(troupe::to_string(provided_)) +
+         (owns_mpi_ ? " (requested " + std::string(troupe::to_string(options_.thread_level)) + ")" : " (adopted)") +
          "\ncpus=" + format_cpu_list(cpus) + " (" + std::to_string(cpus.size()) + " of " +
          std::to_string(online_cpu_count()) + " online" +
-         (threads_.bound_to_part_of_node ? ", bound to part of the node" : "") + ")\nnode_rank=" +
-         std::to_string(node_rank_) + "/" + std::to_string(node_size_) + " on " + host_ + "\n" +
+         (threads_.bound_to_part_of_node ? ", bound to part of the node" : "") +
+         ")\nnode_rank=" + std::to_string(node_rank_) + "/" + std::to_string(node_size_) + " on " + host_ + "\n" +
          describe(settings());
 }
 

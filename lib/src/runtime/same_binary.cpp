@@ -55,8 +55,8 @@ int find_build_id(struct dl_phdr_info* info, std::size_t, void* data) {
       const std::size_t desc_sz = (nh.n_descsz + 3u) & ~std::size_t{3};
       const std::size_t total = sizeof nh + name_sz + desc_sz;
       if (total > left) break;
-      if (nh.n_type == NT_GNU_BUILD_ID && nh.n_namesz == 4 &&
-          std::memcmp(p + sizeof nh, "GNU", 4) == 0 && nh.n_descsz > 0) {
+      if (nh.n_type == NT_GNU_BUILD_ID && nh.n_namesz == 4 && std::memcmp(p + sizeof nh, "GNU", 4) == 0 &&
+          nh.n_descsz > 0) {
         out->digest = mix(detail::fnv1a(p + sizeof nh + name_sz, nh.n_descsz));
         out->found = true;
         return 1;

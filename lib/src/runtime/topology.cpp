@@ -21,11 +21,16 @@ constexpr std::size_t kMaxThreads = 65536;  // the range of TROUPE_THREADS
 
 std::string_view to_string(ThreadCountSource source) noexcept {
   switch (source) {
-    case ThreadCountSource::Option: return "option";
-    case ThreadCountSource::TroupeThreads: return "TROUPE_THREADS";
-    case ThreadCountSource::SlurmCpusPerTask: return "SLURM_CPUS_PER_TASK";
-    case ThreadCountSource::Affinity: return "affinity";
-    case ThreadCountSource::Fallback: return "fallback";
+    case ThreadCountSource::Option:
+      return "option";
+    case ThreadCountSource::TroupeThreads:
+      return "TROUPE_THREADS";
+    case ThreadCountSource::SlurmCpusPerTask:
+      return "SLURM_CPUS_PER_TASK";
+    case ThreadCountSource::Affinity:
+      return "affinity";
+    case ThreadCountSource::Fallback:
+      return "fallback";
   }
   return "?";
 }
@@ -116,9 +121,9 @@ std::size_t default_thread_count() {
   in.affinity_cpus = affinity_cpus().size();
   in.node_cpus = online_cpu_count();
   // Ranks on this node, as the launcher tells them (Open MPI, MPICH/Hydra, Slurm).
-  for (auto [size_var, rank_var] : {std::pair{"OMPI_COMM_WORLD_LOCAL_SIZE", "OMPI_COMM_WORLD_LOCAL_RANK"},
-                                    std::pair{"MPI_LOCALNRANKS", "MPI_LOCALRANKID"},
-                                    std::pair{"SLURM_NTASKS_PER_NODE", "SLURM_LOCALID"}}) {
+  for (auto [size_var, rank_var] :
+       {std::pair{"OMPI_COMM_WORLD_LOCAL_SIZE", "OMPI_COMM_WORLD_LOCAL_RANK"},
+        std::pair{"MPI_LOCALNRANKS", "MPI_LOCALRANKID"}, std::pair{"SLURM_NTASKS_PER_NODE", "SLURM_LOCALID"}}) {
     if (const auto size = detail::parse_count(std::getenv(size_var)); size && *size >= 1) {
       in.node_ranks = *size;
       in.node_rank = detail::parse_count(std::getenv(rank_var)).value_or(0);

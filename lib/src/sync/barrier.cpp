@@ -9,7 +9,6 @@
 #include <exception>
 #include <string>
 
-
 namespace troupe {
 
 namespace {

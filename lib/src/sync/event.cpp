@@ -7,7 +7,8 @@ namespace troupe {
 void Event::set() noexcept {
   std::uint32_t s = state_.load(std::memory_order_relaxed);
   while (!(s & kSet)) {
-    if (state_.compare_exchange_weak(s, (s + kGeneration) | kSet, std::memory_order_acq_rel, std::memory_order_relaxed)) {
+    if (state_.compare_exchange_weak(s, (s + kGeneration) | kSet, std::memory_order_acq_rel,
+                                     std::memory_order_relaxed)) {
       word_.notify_all();
       return;
     }
@@ -26,9 +27,8 @@ bool Event::wait(const Deadline& deadline, CancellationToken token) const {
     const std::uint32_t s = state_.load(std::memory_order_acquire);
     return (s & kSet) || (s >> 1) != (entry >> 1);
   };
-  return detail::ready_or_timeout(word_.wait_status(raised, deadline, &token), [] {
-    throw CancelledError("Event::wait: cancelled before the event was set");
-  });
+  return detail::ready_or_timeout(word_.wait_status(raised, deadline, &token),
+                                  [] { throw CancelledError("Event::wait: cancelled before the event was set"); });
 }
 
 }  // namespace troupe

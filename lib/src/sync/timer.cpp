@@ -33,8 +33,7 @@ struct Timer::State {
     sleep_only.spin = std::chrono::nanoseconds(0);
     sleep_only.help = false;
     sleep_only.poll_while_asleep = false;
-    (void)word.wait_status([this] { return cancelled.load(std::memory_order_acquire); }, deadline, nullptr,
-                           sleep_only);
+    (void)word.wait_status([this] { return cancelled.load(std::memory_order_acquire); }, deadline, nullptr, sleep_only);
     std::unique_lock lock(mutex);
     if (cancelled) return;  // cancel() already marked the timer finished
     running = true;

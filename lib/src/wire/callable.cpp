@@ -65,9 +65,9 @@ CallableTable build_callable_table(std::span<const CallableKey> entries) {
     if (!table.keys.empty() && table.keys.back() == e.key) {
       const CallableKey& kept = entries[table.order.back()];
       if (kept.name != e.name) {
-        throw troupe::Error("troupe callable table: two callable types have the same 64-bit key " + troupe::detail::hex(e.key) +
-                            ": '" + demangle(kept.name.c_str()) + "' and '" + demangle(e.name.c_str()) +
-                            "'; rename one of them (e.g. make the lambda a named functor)");
+        throw troupe::Error("troupe callable table: two callable types have the same 64-bit key " +
+                            troupe::detail::hex(e.key) + ": '" + demangle(kept.name.c_str()) + "' and '" +
+                            demangle(e.name.c_str()) + "'; rename one of them (e.g. make the lambda a named functor)");
       }
       if (kept.type != nullptr && e.type != nullptr && *kept.type != *e.type) {
         throw troupe::Error("troupe callable table: two distinct callable types share the mangled name '" +
@@ -189,9 +189,8 @@ class Registry {
     }
     const Entry& e = t[id];
     if (e.kind != EntryKind::Function || *e.fn_type != fn_type) {
-      throw UnknownCallable("troupe::wire::invoke: id " + std::to_string(id) + " names '" +
-                            demangle(e.name.c_str()) + "', not a function of type '" +
-                            demangle(fn_type.name()) + "'; the message is corrupt");
+      throw UnknownCallable("troupe::wire::invoke: id " + std::to_string(id) + " names '" + demangle(e.name.c_str()) +
+                            "', not a function of type '" + demangle(fn_type.name()) + "'; the message is corrupt");
     }
     return e.fn;
   }
@@ -259,10 +258,11 @@ std::string callable_name(CallableId id) {
 void invoke(CallableId id, Reader& in, Writer& out) {
   const auto& t = registry().table();
   if (id >= t.size() || t[id].kind != EntryKind::Invoker) {
-    throw UnknownCallable("troupe::wire::invoke: unknown callable id " + std::to_string(id) +
-                          " (the callable table has " + std::to_string(t.size()) + " entries" +
-                          (id < t.size() ? std::string(", and this one is a function, not an invoker") : std::string()) +
-                          "); the message is corrupt or the ranks run different builds");
+    throw UnknownCallable(
+        "troupe::wire::invoke: unknown callable id " + std::to_string(id) + " (the callable table has " +
+        std::to_string(t.size()) + " entries" +
+        (id < t.size() ? std::string(", and this one is a function, not an invoker") : std::string()) +
+        "); the message is corrupt or the ranks run different builds");
   }
   t[id].invoke(in, out);
 }
@@ -275,14 +275,13 @@ void decode_and_invoke(Reader& in, Writer& out) {
 namespace detail {
 
 std::uint64_t register_invoker(const std::type_info& invoker_type, InvokeFn fn) noexcept {
-  return registry().add(Entry{fnv1a64(invoker_type.name()), invoker_type.name(), &invoker_type,
-                              EntryKind::Invoker, fn, nullptr, nullptr});
+  return registry().add(Entry{fnv1a64(invoker_type.name()), invoker_type.name(), &invoker_type, EntryKind::Invoker, fn,
+                              nullptr, nullptr});
 }
 
-std::uint64_t register_function(const std::type_info& entry_type, const std::type_info& fn_type,
-                                ErasedFn fn) noexcept {
-  return registry().add(Entry{fnv1a64(entry_type.name()), entry_type.name(), &entry_type,
-                              EntryKind::Function, nullptr, fn, &fn_type});
+std::uint64_t register_function(const std::type_info& entry_type, const std::type_info& fn_type, ErasedFn fn) noexcept {
+  return registry().add(
+      Entry{fnv1a64(entry_type.name()), entry_type.name(), &entry_type, EntryKind::Function, nullptr, fn, &fn_type});
 }
 
 CallableId id_for_key(std::uint64_t key, const std::type_info& type) { return registry().id_for_key(key, type); }

@@ -42,7 +42,8 @@ class RemoteOrigin {
 template <class Base>
 class RemoteStd final : public Base, public RemoteOrigin {
  public:
-  RemoteStd(std::string text, const char* type) : text_(std::make_shared<const std::string>(std::move(text))), type_(type) {}
+  RemoteStd(std::string text, const char* type)
+      : text_(std::make_shared<const std::string>(std::move(text))), type_(type) {}
   const char* what() const noexcept override { return text_->c_str(); }
   const char* original_type() const noexcept override { return type_; }
 
@@ -232,8 +233,8 @@ std::exception_ptr decode_exception(Reader& in) {
   }
   const auto version = in.read<std::uint8_t>();
   if (version != kVersion) {
-    malformed("unsupported version " + std::to_string(version) + " (this build reads " +
-              std::to_string(kVersion) + ")");
+    malformed("unsupported version " + std::to_string(version) + " (this build reads " + std::to_string(kVersion) +
+              ")");
   }
   Record r;
   load(in, r.type);

@@ -11,13 +11,12 @@ std::string str(std::string_view s) { return std::string(s); }
 }  // namespace
 
 void throw_truncated(std::string_view what, std::size_t needed, std::size_t offset, std::size_t remaining) {
-  throw DecodeError("troupe wire: truncated input while decoding " + str(what) + ": needed " +
-                    std::to_string(needed) + " bytes at offset " + std::to_string(offset) + ", only " +
-                    std::to_string(remaining) + " remain");
+  throw DecodeError("troupe wire: truncated input while decoding " + str(what) + ": needed " + std::to_string(needed) +
+                    " bytes at offset " + std::to_string(offset) + ", only " + std::to_string(remaining) + " remain");
 }
 
-void throw_bad_count(std::string_view what, std::uint64_t count, std::size_t min_element_size,
-                     std::size_t offset, std::size_t remaining) {
+void throw_bad_count(std::string_view what, std::uint64_t count, std::size_t min_element_size, std::size_t offset,
+                     std::size_t remaining) {
   std::string msg = "troupe wire: bad length " + std::to_string(count) + " at offset " + std::to_string(offset) +
                     " while decoding " + str(what) + ": ";
   if (min_element_size == 0) {
@@ -47,8 +46,8 @@ void throw_trailing(std::string_view what, std::size_t consumed, std::size_t tot
 
 void throw_too_many_empty(std::string_view what, std::uint64_t count, std::size_t offset) {
   throw DecodeError("troupe wire: bad length " + std::to_string(count) + " while decoding " + str(what) +
-                    " near offset " + std::to_string(offset) + ": more than " +
-                    std::to_string(kMaxEmptyElements) + " elements with an empty encoding");
+                    " near offset " + std::to_string(offset) + ": more than " + std::to_string(kMaxEmptyElements) +
+                    " elements with an empty encoding");
 }
 
 void throw_valueless_variant(std::string_view what) {

@@ -44,12 +44,16 @@ struct KnobCase {
 
 const std::vector<KnobCase>& knobs() {
   static const std::vector<KnobCase> cases = {
-      {"TROUPE_THREADS", "7", [](const Settings& s) { return s.threads == std::size_t{7}; },
+      {"TROUPE_THREADS",
+       "7",
+       [](const Settings& s) { return s.threads == std::size_t{7}; },
        {"0", "-2", "four", "3x", "65537", "1.5", "99999999999999999999999"}},
       {"TROUPE_QUIET", "1", [](const Settings& s) { return s.quiet; }, {"2", "yes", "-1", "true"}},
       {"TROUPE_PRINT_SETTINGS", "1", [](const Settings& s) { return s.print_settings; }, {"2", "on", "x"}},
       {"TROUPE_SPIN_US", "0", [](const Settings& s) { return s.pool_spin == 0us; }, {"-1", "abc", "10000001", "5us"}},
-      {"TROUPE_ENGINE_BACKOFF_US", "20", [](const Settings& s) { return s.engine_backoff == 20us; },
+      {"TROUPE_ENGINE_BACKOFF_US",
+       "20",
+       [](const Settings& s) { return s.engine_backoff == 20us; },
        {"0", "-5", "fast"}},
       {"TROUPE_ENGINE_LINGER_US", "0", [](const Settings& s) { return s.engine_linger == 0us; }, {"-1", "1e3"}},
       {"TROUPE_WAIT_BACKOFF_US", "64", [](const Settings& s) { return s.wait_backoff == 64us; }, {"0", "-64", "x"}},

@@ -124,11 +124,13 @@ TEST_P(AlgoN, TimedOutMapCancelsUnstartedChunks) {
   std::atomic<int> started{0};
   std::counting_semaphore<1 << 20> gate(0);
   {
-    auto r = pool.map([&](int x) {
-      started.fetch_add(1);
-      (void)gate.try_acquire_for(30s);  // every started chunk holds a worker until released
-      return x;
-    }, std::vector<int>(1000, 1), {.chunksize = 1, .timeout = 50ms});
+    auto r = pool.map(
+        [&](int x) {
+          started.fetch_add(1);
+          (void)gate.try_acquire_for(30s);  // every started chunk holds a worker until released
+          return x;
+        },
+        std::vector<int>(1000, 1), {.chunksize = 1, .timeout = 50ms});
     EXPECT_THROW((void)r.next(), troupe::TimeoutError);
     gate.release(1000);
   }  // destroyed: waits for the chunks that were running
@@ -139,10 +141,12 @@ TEST_P(AlgoN, BufferedMapReadsAnEndlessInputLazily) {
   ThreadPool pool(GetParam());
   std::atomic<int> calls{0};
   {
-    auto r = pool.map([&](int x) {
-      calls.fetch_add(1);
-      return x * x;
-    }, std::views::iota(0), {.chunksize = 10, .buffersize = 3});
+    auto r = pool.map(
+        [&](int x) {
+          calls.fetch_add(1);
+          return x * x;
+        },
+        std::views::iota(0), {.chunksize = 10, .buffersize = 3});
     int i = 0;
     for (int v : r) {
       ASSERT_EQ(v, i * i);
@@ -151,17 +155,20 @@ TEST_P(AlgoN, BufferedMapReadsAnEndlessInputLazily) {
   }  // destroyed: cancels what has not started, waits for the running chunks
   EXPECT_LE(calls.load(), 1000 + 3 * 10) << "the input was read ahead of the buffer";
   // Unordered and lazy over a sized input: the same multiset.
-  auto u = pool.map_unordered([](int x) { return x % 7; }, std::vector<int>(1000, 3), {.chunksize = 9, .buffersize = 2}).to_vector();
+  auto u = pool.map_unordered([](int x) { return x % 7; }, std::vector<int>(1000, 3), {.chunksize = 9, .buffersize = 2})
+               .to_vector();
   EXPECT_EQ(u, std::vector<int>(1000, 3));
 }
 
 TEST_P(AlgoN, BufferedMapErrorsSurfaceAtTheirElement) {
   ThreadPool pool(GetParam());
   for (std::size_t buffer : {1u, 2u, 8u}) {
-    auto r = pool.map([](int x) {
-      if (x == 13) throw std::out_of_range("element 13");
-      return x;
-    }, std::views::iota(0, 50), {.chunksize = 4, .buffersize = buffer});
+    auto r = pool.map(
+        [](int x) {
+          if (x == 13) throw std::out_of_range("element 13");
+          return x;
+        },
+        std::views::iota(0, 50), {.chunksize = 4, .buffersize = buffer});
     for (int i = 0; i < 13; ++i) ASSERT_EQ(r.next(), i) << "buffersize " << buffer;
     EXPECT_THROW((void)r.next(), std::out_of_range) << "buffersize " << buffer;
     EXPECT_EQ(r.next(), std::nullopt);
@@ -193,7 +200,8 @@ TEST(PoolAlgorithms, OneChunkRule) {
   EXPECT_EQ(Chunking::auto_size(0, 4), 1u);
   EXPECT_EQ(Chunking::auto_size(10, 0), 2u) << "0 workers counts as 1";
   EXPECT_EQ(Chunking::auto_size(std::size_t{1} << 40, 1), Chunking::kMaxAutoChunk);
-  EXPECT_EQ(Chunking::auto_size(1'000'000, 2, Chunking::kAcrossRanks), Chunking::kMaxRemoteChunk) << "an executor chunk stays small";
+  EXPECT_EQ(Chunking::auto_size(1'000'000, 2, Chunking::kAcrossRanks), Chunking::kMaxRemoteChunk)
+      << "an executor chunk stays small";
   EXPECT_EQ(Chunking::auto_size(20'000, 2, Chunking::kAcrossRanks), 625u) << "16 chunks per worker over ranks";
   auto unsized = std::views::iota(0) | std::views::filter([](int) { return true; });
   auto grow = Chunking::make({}, unsized, 4, "test");
@@ -223,26 +231,31 @@ TEST_P(AlgoN, ParallelForCoversEveryIndexOnce) {
 
 TEST_P(AlgoN, ParallelForRethrowsFirstException) {
   ThreadPool pool(GetParam());
-  EXPECT_THROW(pool.parallel_for(0, 1000, [](int i) {
-    if (i == 500) throw std::length_error("i=500");
-  }, {.grain = 10}), std::length_error);
+  EXPECT_THROW(pool.parallel_for(0, 1000,
+                                 [](int i) {
+                                   if (i == 500) throw std::length_error("i=500");
+                                 },
+                                 {.grain = 10}),
+               std::length_error);
 }
 
 TEST_P(AlgoN, NestedParallelFor) {
   ThreadPool pool(GetParam());
   std::atomic<long> total{0};
-  pool.parallel_for(0, 16, [&](int) {
-    pool.parallel_for(0, 1000, [&](int) { total.fetch_add(1, std::memory_order_relaxed); });
-  }, {.grain = 1});
+  pool.parallel_for(
+      0, 16, [&](int) { pool.parallel_for(0, 1000, [&](int) { total.fetch_add(1, std::memory_order_relaxed); }); },
+      {.grain = 1});
   EXPECT_EQ(total.load(), 16000);
 }
 
 TEST_P(AlgoN, ParallelReduceOrderedAndUnordered) {
   ThreadPool pool(GetParam());
   const std::size_t n = 1'000'000;
-  const double sum = pool.parallel_reduce(std::size_t{0}, n, 0.0, std::plus<>{}, [](std::size_t i) { return double(i); });
+  const double sum =
+      pool.parallel_reduce(std::size_t{0}, n, 0.0, std::plus<>{}, [](std::size_t i) { return double(i); });
   EXPECT_EQ(sum, double(n) * double(n - 1) / 2);
-  const long u = pool.parallel_reduce(0L, 100000L, 0L, std::plus<>{}, [](long i) { return i; }, {.grain = 333, .ordered = false});
+  const long u =
+      pool.parallel_reduce(0L, 100000L, 0L, std::plus<>{}, [](long i) { return i; }, {.grain = 333, .ordered = false});
   EXPECT_EQ(u, 100000L * 99999L / 2);
   // Ordered reduction of a non-commutative (but associative) operator: string concatenation.
   const std::string s = pool.parallel_reduce(0, 26, std::string(">"), std::plus<>{},
@@ -255,13 +268,15 @@ TEST_P(AlgoN, CancellationTokenStopsLoops) {
   ThreadPool pool(GetParam());
   troupe::CancellationSource src;
   std::atomic<int> done{0};
-  EXPECT_THROW(pool.parallel_for(0, 100000, [&](int i) {
-    if (i == 10) src.request_stop();
-    done.fetch_add(1);
-  }, {.grain = 1, .token = src.get_token()}), troupe::CancelledError);
+  EXPECT_THROW(pool.parallel_for(0, 100000,
+                                 [&](int i) {
+                                   if (i == 10) src.request_stop();
+                                   done.fetch_add(1);
+                                 },
+                                 {.grain = 1, .token = src.get_token()}),
+               troupe::CancelledError);
   EXPECT_LT(done.load(), 100000);
-  EXPECT_THROW((void)pool.parallel_reduce(0, 10, 0, std::plus<>{}, [](int i) { return i; },
-                                          {.token = src.get_token()}),
+  EXPECT_THROW((void)pool.parallel_reduce(0, 10, 0, std::plus<>{}, [](int i) { return i; }, {.token = src.get_token()}),
                troupe::CancelledError);
 }
 

@@ -68,10 +68,11 @@ TEST_P(PoolN, CancelQueuedTaskNeverRuns) {
   std::latch all_blocked(static_cast<std::ptrdiff_t>(n));
   std::counting_semaphore<64> release(0);
   std::vector<Future<void>> blockers;
-  for (std::size_t i = 0; i < n; ++i) blockers.push_back(pool.submit([&] {
-    all_blocked.count_down();
-    release.acquire();
-  }));
+  for (std::size_t i = 0; i < n; ++i)
+    blockers.push_back(pool.submit([&] {
+      all_blocked.count_down();
+      release.acquire();
+    }));
   all_blocked.wait();
   std::atomic<bool> ran{false};
   auto victim = pool.submit([&] { ran = true; });
@@ -165,10 +166,11 @@ TEST_P(PoolN, ShutdownNoWaitCancelFuturesCancelsPending) {
   std::latch all_blocked(static_cast<std::ptrdiff_t>(n));
   std::counting_semaphore<64> release(0);
   std::vector<Future<void>> running;
-  for (std::size_t i = 0; i < n; ++i) running.push_back(pool.submit([&] {
-    all_blocked.count_down();
-    release.acquire();
-  }));
+  for (std::size_t i = 0; i < n; ++i)
+    running.push_back(pool.submit([&] {
+      all_blocked.count_down();
+      release.acquire();
+    }));
   all_blocked.wait();
   std::atomic<int> pending_ran{0};
   std::vector<Future<void>> pending;

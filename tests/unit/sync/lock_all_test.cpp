@@ -100,12 +100,15 @@ TEST(LockAll, OppositeOrdersNeverDeadlock) {
     std::mutex a, b;
     long long counter = 0;  // protected by a and b together
     const int iterations = threads == 2 ? 100'000 : 20'000;
-    run_threads(threads, [&](int i) {
-      for (int k = 0; k < iterations; ++k) {
-        auto guard = (i % 2 == 0) ? troupe::lock_all(a, b) : troupe::lock_all(b, a);
-        ++counter;
-      }
-    }, 120s, "lock_all(a, b) vs lock_all(b, a)");
+    run_threads(
+        threads,
+        [&](int i) {
+          for (int k = 0; k < iterations; ++k) {
+            auto guard = (i % 2 == 0) ? troupe::lock_all(a, b) : troupe::lock_all(b, a);
+            ++counter;
+          }
+        },
+        120s, "lock_all(a, b) vs lock_all(b, a)");
     EXPECT_EQ(counter, static_cast<long long>(threads) * iterations);
   }
 }
@@ -114,18 +117,45 @@ TEST(LockAll, ThreeLocksAllPermutations) {
   std::mutex a, b, c;
   long long counter = 0;
   constexpr int kIterations = 10'000;
-  run_threads(6, [&](int i) {
-    for (int k = 0; k < kIterations; ++k) {
-      switch (i) {
-        case 0: { auto g = troupe::lock_all(a, b, c); ++counter; break; }
-        case 1: { auto g = troupe::lock_all(a, c, b); ++counter; break; }
-        case 2: { auto g = troupe::lock_all(b, a, c); ++counter; break; }
-        case 3: { auto g = troupe::lock_all(b, c, a); ++counter; break; }
-        case 4: { auto g = troupe::lock_all(c, a, b); ++counter; break; }
-        default: { auto g = troupe::lock_all(c, b, a); ++counter; break; }
-      }
-    }
-  }, 120s, "lock_all over three locks");
+  run_threads(
+      6,
+      [&](int i) {
+        for (int k = 0; k < kIterations; ++k) {
+          switch (i) {
+            case 0: {
+              auto g = troupe::lock_all(a, b, c);
+              ++counter;
+              break;
+            }
+            case 1: {
+              auto g = troupe::lock_all(a, c, b);
+              ++counter;
+              break;
+            }
+            case 2: {
+              auto g = troupe::lock_all(b, a, c);
+              ++counter;
+              break;
+            }
+            case 3: {
+              auto g = troupe::lock_all(b, c, a);
+              ++counter;
+              break;
+            }
+            case 4: {
+              auto g = troupe::lock_all(c, a, b);
+              ++counter;
+              break;
+            }
+            default: {
+              auto g = troupe::lock_all(c, b, a);
+              ++counter;
+              break;
+            }
+          }
+        }
+      },
+      120s, "lock_all over three locks");
   EXPECT_EQ(counter, 6LL * kIterations);
 }
 
@@ -235,13 +265,16 @@ TYPED_TEST(TryLockAllFor, OppositeOrdersNeverDeadlock) {
   TypeParam a, b;
   long long counter = 0;
   constexpr int kIterations = 20'000;
-  run_threads(2, [&](int i) {
-    for (int k = 0; k < kIterations; ++k) {
-      auto guard = (i == 0) ? troupe::try_lock_all_for(30s, a, b) : troupe::try_lock_all_for(30s, b, a);
-      ASSERT_TRUE(guard.has_value());
-      ++counter;
-    }
-  }, 120s, "try_lock_all_for(a, b) vs (b, a)");
+  run_threads(
+      2,
+      [&](int i) {
+        for (int k = 0; k < kIterations; ++k) {
+          auto guard = (i == 0) ? troupe::try_lock_all_for(30s, a, b) : troupe::try_lock_all_for(30s, b, a);
+          ASSERT_TRUE(guard.has_value());
+          ++counter;
+        }
+      },
+      120s, "try_lock_all_for(a, b) vs (b, a)");
   EXPECT_EQ(counter, 2LL * kIterations);
 }
 

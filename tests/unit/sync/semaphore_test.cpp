@@ -26,8 +26,7 @@ std::string message_of(const std::function<void()>& fn) {
 TEST(Semaphore, NegativeInitialValueThrows) {
   EXPECT_THROW(troupe::Semaphore(-1), troupe::ValueError);
   EXPECT_THROW(troupe::BoundedSemaphore(-3), troupe::ValueError);
-  EXPECT_EQ(message_of([] { troupe::BoundedSemaphore s(-3); }),
-            "BoundedSemaphore: initial value must be >= 0, got -3");
+  EXPECT_EQ(message_of([] { troupe::BoundedSemaphore s(-3); }), "BoundedSemaphore: initial value must be >= 0, got -3");
   EXPECT_EQ(message_of([] { troupe::Semaphore s(-1); }), "Semaphore: initial value must be >= 0, got -1");
 }
 

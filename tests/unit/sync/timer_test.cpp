@@ -91,7 +91,8 @@ TEST(Timer, DestructorWaitsForRunningFunction) {
 
 TEST(Timer, PassesArguments) {
   std::atomic<int> sum{0};
-  troupe::Timer t(0ms, [&](int a, const std::string& b) { sum = a + static_cast<int>(b.size()); }, 40, std::string("ab"));
+  troupe::Timer t(
+      0ms, [&](int a, const std::string& b) { sum = a + static_cast<int>(b.size()); }, 40, std::string("ab"));
   t.start();
   ASSERT_TRUE(t.join(30s));
   EXPECT_EQ(sum.load(), 42);
@@ -163,7 +164,8 @@ TEST(Timer, ManyTimersEachFireExactlyOnce) {
     std::vector<std::atomic<int>> calls(static_cast<std::size_t>(n));
     std::vector<troupe::Timer> timers;
     for (int i = 0; i < n; ++i) {
-      timers.emplace_back(std::chrono::milliseconds(i), [&calls, i] { calls[static_cast<std::size_t>(i)].fetch_add(1); });
+      timers.emplace_back(std::chrono::milliseconds(i),
+                          [&calls, i] { calls[static_cast<std::size_t>(i)].fetch_add(1); });
     }
     for (auto& t : timers) t.start();
     for (auto& t : timers) ASSERT_TRUE(t.join(30s));

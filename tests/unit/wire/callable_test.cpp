@@ -270,7 +270,8 @@ TEST(WireCallableInvoke, ArgumentsByNonConstReference) {
 
 TEST(WireCallableInvoke, ExceptionsFromTheUserFunctionPropagate) {
   Writer w;
-  troupe::wire::encode_call(w, [](int x) -> int { throw std::out_of_range("index " + std::to_string(x)); }, 9);
+  troupe::wire::encode_call(
+      w, [](int x) -> int { throw std::out_of_range("index " + std::to_string(x)); }, 9);
   EXPECT_THROW(run(w.take()), std::out_of_range);
 }
 

@@ -165,7 +165,8 @@ TEST(WireRemoteException, UnregisteredTypeArrivesAsRemoteError) {
   }
   // A standard type that is not in the table (std::system_error) too.
   try {
-    std::rethrow_exception(round_trip(std::make_exception_ptr(std::system_error(std::make_error_code(std::errc::io_error)))));
+    std::rethrow_exception(
+        round_trip(std::make_exception_ptr(std::system_error(std::make_error_code(std::errc::io_error)))));
   } catch (const troupe::RemoteError& e) {
     EXPECT_EQ(e.type_name(), "std::system_error");
   }
@@ -238,8 +239,8 @@ TEST(WireRemoteException, MalformedRecordIsADecodeError) {
     Reader in(copy);
     (void)troupe::wire::decode_exception(in);
   };
-  EXPECT_THROW(corrupt(0, std::byte{0}), troupe::wire::DecodeError);  // magic
-  EXPECT_THROW(corrupt(1, std::byte{9}), troupe::wire::DecodeError);  // version
+  EXPECT_THROW(corrupt(0, std::byte{0}), troupe::wire::DecodeError);                    // magic
+  EXPECT_THROW(corrupt(1, std::byte{9}), troupe::wire::DecodeError);                    // version
   EXPECT_THROW(corrupt(bytes.size() - 1, std::byte{0x80}), troupe::wire::DecodeError);  // flags
   // A rank outside [0, size).
   Writer w;

@@ -39,7 +39,7 @@ struct Boosted {
   std::vector<int> v;
   template <class Archive>
   void serialize(Archive& ar, const unsigned) {
-    ar & s & v;
+    ar& s& v;
   }
 };
 
@@ -135,7 +135,8 @@ TEST(WireMalformed, BoostArchiveErrorsBecomeDecodeErrors) {
   const std::string msg = decode_error<Boosted>(relabelled);
   EXPECT_NE(msg.find("Boost.Serialization archive"), std::string::npos) << msg;
   // A length prefix that covers more: the archive leaves bytes unread.
-  auto padded = cat(le64(bytes.size() - 8 + 2), cat(std::vector<std::byte>(bytes.begin() + 8, bytes.end()), {std::byte{0}, std::byte{0}}));
+  auto padded = cat(le64(bytes.size() - 8 + 2),
+                    cat(std::vector<std::byte>(bytes.begin() + 8, bytes.end()), {std::byte{0}, std::byte{0}}));
   EXPECT_NE(decode_error<Boosted>(padded).find("unread"), std::string::npos);
 }
 
@@ -160,9 +161,15 @@ TEST(WireMalformed, RandomCorruptionFuzz) {
     for (int f = 0; f < flips; ++f) {
       const std::size_t at = rng() % bytes.size();
       switch (rng() % 3) {
-        case 0: bytes[at] = static_cast<std::byte>(rng()); break;
-        case 1: bytes[at] ^= static_cast<std::byte>(1u << (rng() % 8)); break;
-        default: bytes.resize(at); break;
+        case 0:
+          bytes[at] = static_cast<std::byte>(rng());
+          break;
+        case 1:
+          bytes[at] ^= static_cast<std::byte>(1u << (rng() % 8));
+          break;
+        default:
+          bytes.resize(at);
+          break;
       }
       if (bytes.empty()) break;
     }

@@ -87,7 +87,7 @@ struct BoostMember {  // Boost.Serialization member function
   std::vector<int> ids;
   template <class Archive>
   void serialize(Archive& ar, const unsigned /*version*/) {
-    ar & x & label & ids;
+    ar& x& label& ids;
   }
   friend bool operator==(const BoostMember&, const BoostMember&) = default;
 };
@@ -98,7 +98,7 @@ struct BoostFree {  // Boost.Serialization free function found by ADL
 };
 template <class Archive>
 void serialize(Archive& ar, BoostFree& v, const unsigned /*version*/) {
-  ar & v.m;
+  ar& v.m;
 }
 
 struct Empty {
@@ -161,7 +161,7 @@ TEST(WireSerialize, TriviallyCopyableStructIsOneMemcpy) {
   check(std::array<int, 4>{1, 2, 3, 4});
   EXPECT_EQ(wire::serialize(std::array<int, 4>{}).size(), 4 * sizeof(int));
   check(std::array<user::Pod, 2>{p, p});
-  check(std::array<bool, 3>{true, false, true});   // bool elements are checked, not memcpy'd
+  check(std::array<bool, 3>{true, false, true});  // bool elements are checked, not memcpy'd
   check(std::array<std::string, 2>{"a", "bc"});
   check(std::array<int, 0>{});
 }
@@ -258,7 +258,8 @@ TEST(WireSerialize, Chrono) {
 }
 
 TEST(WireSerialize, DeeplyNested) {
-  using T = std::map<std::string, std::vector<std::optional<std::variant<int, std::string, std::pair<double, std::set<int>>>>>>;
+  using T = std::map<std::string,
+                     std::vector<std::optional<std::variant<int, std::string, std::pair<double, std::set<int>>>>>>;
   T v;
   v["a"] = {1, std::nullopt, std::string("x"), std::pair<double, std::set<int>>{1.5, {1, 2}}};
   v["b"] = {};

@@ -62,8 +62,7 @@ class BrokenBarrierError : public Error {
 class RemoteError : public Error {
  public:
   RemoteError(std::string type_name, std::string message, int rank, std::string what_text)
-      : Error(std::move(what_text)), type_name_(std::move(type_name)),
-        message_(std::move(message)), rank_(rank) {}
+      : Error(std::move(what_text)), type_name_(std::move(type_name)), message_(std::move(message)), rank_(rank) {}
   /// @brief Demangled type name of the original exception.
   const std::string& type_name() const noexcept { return type_name_; }
   /// @brief what() of the original exception.

@@ -253,7 +253,8 @@ class Executor {
   [[nodiscard]] auto submit(F&& fn, Args&&... args) -> Future<wire::call_result_t<F, Args...>> {
     using R = wire::call_result_t<F, Args...>;
     using Env = detail::CallEnvelope<R, std::decay_t<F>, std::decay_t<Args>...>;
-    auto env = std::make_unique<Env>(std::forward<F>(fn), std::tuple<std::decay_t<Args>...>(std::forward<Args>(args)...));
+    auto env =
+        std::make_unique<Env>(std::forward<F>(fn), std::tuple<std::decay_t<Args>...>(std::forward<Args>(args)...));
     auto fut = env->future();
     core_->submit(std::move(env), "Executor::submit");
     return fut;
@@ -267,9 +268,11 @@ class Executor {
     using R = wire::call_result_t<F, Args...>;
     using Env = detail::CallEnvelope<R, std::decay_t<F>, std::decay_t<Args>...>;
     if (rank < 0 || rank >= size()) {
-      throw ValueError("Executor::submit_to: rank must be in [0, " + std::to_string(size()) + "), got " + std::to_string(rank));
+      throw ValueError("Executor::submit_to: rank must be in [0, " + std::to_string(size()) + "), got " +
+                       std::to_string(rank));
     }
-    auto env = std::make_unique<Env>(std::forward<F>(fn), std::tuple<std::decay_t<Args>...>(std::forward<Args>(args)...));
+    auto env =
+        std::make_unique<Env>(std::forward<F>(fn), std::tuple<std::decay_t<Args>...>(std::forward<Args>(args)...));
     auto fut = env->future();
     core_->submit(std::move(env), "Executor::submit_to", rank);
     return fut;
@@ -281,7 +284,8 @@ class Executor {
   /// freed by anyone else.
   /// @throws ValueError for MPI_REQUEST_NULL; InvalidStateError after shutdown.
   [[nodiscard]] Future<MPI_Status> async_mpi(MPI_Request request) {
-    if (core_->closed() && !core_->in_worker()) throw InvalidStateError("Executor::async_mpi: the executor is shut down");
+    if (core_->closed() && !core_->in_worker())
+      throw InvalidStateError("Executor::async_mpi: the executor is shut down");
     Promise<MPI_Status> p;
     auto f = p.get_future();
     core_->messenger().engine().watch(request, [p](const MPI_Status& st) mutable {
@@ -307,7 +311,8 @@ class Executor {
   /// @brief Pool.apply_async: @p callback(value) or @p error_callback(exception) runs when
   /// the task ends (in the thread that completes it). The arguments come as a tuple.
   template <class F, class... Args, class Callback = std::nullptr_t, class ErrorCallback = std::nullptr_t>
-  [[nodiscard]] auto apply_async(F&& fn, std::tuple<Args...> args, Callback callback = nullptr, ErrorCallback error_callback = nullptr) {
+  [[nodiscard]] auto apply_async(F&& fn, std::tuple<Args...> args, Callback callback = nullptr,
+                                 ErrorCallback error_callback = nullptr) {
     auto f = std::apply([&](auto&&... a) { return submit(std::forward<F>(fn), std::move(a)...); }, std::move(args));
     using R = typename decltype(f)::value_type;
     if constexpr (!std::is_same_v<Callback, std::nullptr_t> || !std::is_same_v<ErrorCallback, std::nullptr_t>) {
@@ -385,7 +390,9 @@ class Executor {
     using Elem = std::ranges::range_value_t<Range>;
     using R = std::remove_cvref_t<std::invoke_result_t<F&, Elem&>>;
     const char* api = "Executor::map_reduce";
-    auto chunks = split(std::forward<Range>(range), detail::Chunking::make({.chunksize = options.chunksize}, range, workers(), api, detail::Chunking::kAcrossRanks));
+    auto chunks =
+        split(std::forward<Range>(range), detail::Chunking::make({.chunksize = options.chunksize}, range, workers(),
+                                                                 api, detail::Chunking::kAcrossRanks));
     if (chunks.empty()) {
       if (options.initial) return R(*options.initial);
       throw ValueError(std::string(api) + ": the input is empty and no initial value was given");
@@ -439,9 +446,10 @@ class Executor {
   /// Every rank gets the same value. @p reduce_fn must be associative.
   /// @throws ValueError when every rank's range is empty and no initial value is given.
   template <class F, class Red, std::ranges::input_range Range>
-  auto map_reduce_all(F map_fn, Red reduce_fn, Range&& local,
-                      std::optional<std::remove_cvref_t<std::invoke_result_t<F&, std::ranges::range_reference_t<Range>>>>
-                          initial = std::nullopt) {
+  auto map_reduce_all(
+      F map_fn, Red reduce_fn, Range&& local,
+      std::optional<std::remove_cvref_t<std::invoke_result_t<F&, std::ranges::range_reference_t<Range>>>> initial =
+          std::nullopt) {
     using R = std::remove_cvref_t<std::invoke_result_t<F&, std::ranges::range_reference_t<Range>>>;
     if (core_->closed()) throw InvalidStateError("Executor::map_reduce_all: the executor is shut down");
     std::vector<std::ranges::range_value_t<Range>> items(std::ranges::begin(local), std::ranges::end(local));
@@ -498,7 +506,8 @@ class Executor {
   }
 
   template <class R, class Red>
-  Future<std::optional<R>> combine(std::vector<Future<std::optional<R>>>& parts, std::size_t lo, std::size_t hi, Red& red) {
+  Future<std::optional<R>> combine(std::vector<Future<std::optional<R>>>& parts, std::size_t lo, std::size_t hi,
+                                   Red& red) {
     if (hi - lo == 1) return parts[lo];
     const std::size_t mid = lo + (hi - lo) / 2;
     auto left = combine(parts, lo, mid, red);
@@ -518,13 +527,16 @@ class Executor {
     using Fn = std::decay_t<F>;
     using R = detail::exec_value_t<std::remove_cvref_t<std::invoke_result_t<Fn&, Elem&>>>;
     const auto chunking = detail::Chunking::make(options, range, workers(), api, detail::Chunking::kAcrossRanks);
-    if (core_->closed() && !core_->in_worker()) throw InvalidStateError(std::string(api) + ": cannot schedule new tasks after shutdown");
+    if (core_->closed() && !core_->in_worker())
+      throw InvalidStateError(std::string(api) + ": cannot schedule new tasks after shutdown");
     // The input: kept by the stream (a view or the moved rvalue) and read chunk by chunk.
     auto src = std::make_shared<detail::LazySource<Range>>(std::forward<Range>(range), chunking);
-    return MapResult<R>([this, src, runner = detail::ChunkRunner<Fn, Elem>{Fn(std::forward<F>(fn))}]() {
-      auto items = src->take();
-      return items.empty() ? std::nullopt : std::optional(submit(runner, std::move(items)));
-    }, chunking, unordered, api);
+    return MapResult<R>(
+        [this, src, runner = detail::ChunkRunner<Fn, Elem>{Fn(std::forward<F>(fn))}]() {
+          auto items = src->take();
+          return items.empty() ? std::nullopt : std::optional(submit(runner, std::move(items)));
+        },
+        chunking, unordered, api);
   }
 
   friend struct detail::ExecutorTesting;

@@ -73,8 +73,8 @@ class AsCompleted {
   /// @throws TimeoutError when the deadline passes first.
   std::optional<Future<T>> next() {
     if (yielded_ == futures_.size()) return std::nullopt;
-    if (!log_->notifier.wait([&] { return log_->count.load(std::memory_order_acquire) > yielded_; }, deadline_,
-                             nullptr, "as_completed")) {
+    if (!log_->notifier.wait([&] { return log_->count.load(std::memory_order_acquire) > yielded_; }, deadline_, nullptr,
+                             "as_completed")) {
       throw TimeoutError("as_completed: " + std::to_string(futures_.size() - yielded_) + " (of " +
                          std::to_string(futures_.size()) + ") futures unfinished at the timeout");
     }
@@ -135,9 +135,8 @@ WaitResult<T> wait_impl(const std::vector<Future<T>>& futures, const Deadline& d
   }
   auto log = std::make_shared<CompletionLog>();
   for (std::size_t i = 0; i < futures.size(); ++i) {
-    futures[i].add_done_callback([log, i](const Future<T>& f) {
-      log->push(i, !f.cancelled() && f.state()->has_error());
-    });
+    futures[i].add_done_callback(
+        [log, i](const Future<T>& f) { log->push(i, !f.cancelled() && f.state()->has_error()); });
   }
   const std::size_t n = futures.size();
   log->notifier.wait(

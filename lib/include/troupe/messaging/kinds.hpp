@@ -24,11 +24,16 @@ inline constexpr std::uint16_t kKindLimit = 6;
 /// @brief The kind's name for error messages ("task", "result", ...), or nullptr if unknown.
 constexpr const char* kind_name(std::uint16_t k) noexcept {
   switch (static_cast<Kind>(k)) {
-    case Kind::kMail: return "mail";
-    case Kind::kBroken: return "broken";
-    case Kind::kTask: return "task";
-    case Kind::kResult: return "result";
-    case Kind::kCancelQueued: return "cancel-queued";
+    case Kind::kMail:
+      return "mail";
+    case Kind::kBroken:
+      return "broken";
+    case Kind::kTask:
+      return "task";
+    case Kind::kResult:
+      return "result";
+    case Kind::kCancelQueued:
+      return "cancel-queued";
   }
   return nullptr;
 }

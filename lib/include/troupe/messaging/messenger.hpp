@@ -53,15 +53,15 @@ struct MessengerOptions {
 
 /// @brief Counters of one Messenger (approximate while running).
 struct MessengerStats {
-  std::uint64_t records_sent = 0;      ///< every frame, all kinds
-  std::uint64_t records_handled = 0;   ///< every frame received, dispatched or dropped
-  std::uint64_t mail_sent = 0;         ///< kMail frames (the collectives' messages)
+  std::uint64_t records_sent = 0;     ///< every frame, all kinds
+  std::uint64_t records_handled = 0;  ///< every frame received, dispatched or dropped
+  std::uint64_t mail_sent = 0;        ///< kMail frames (the collectives' messages)
   std::uint64_t mail_received = 0;
-  std::uint64_t batches_sent = 0;      ///< MPI messages
+  std::uint64_t batches_sent = 0;  ///< MPI messages
   std::uint64_t batches_received = 0;
   std::uint64_t bytes_sent = 0;
   std::uint64_t bytes_received = 0;
-  std::uint64_t bad_records = 0;       ///< faults found here (each broke the owner)
+  std::uint64_t bad_records = 0;  ///< faults found here (each broke the owner)
 };
 
 /// @brief A mailbox record: collectives' bytes under a key.
@@ -147,11 +147,12 @@ class Messenger {
   /// @brief Collective: allreduce of a wire-serializable value with @p op(left, right).
   template <class T, class Op>
   T allreduce_value(const T& mine, Op op, const Deadline& deadline = {}) {
-    auto bytes = allreduce(wire::serialize(mine),
-                           [&op](std::vector<std::byte> l, std::vector<std::byte> r) {
-                             return wire::serialize(op(wire::deserialize<T>(l), wire::deserialize<T>(r)));
-                           },
-                           deadline);
+    auto bytes = allreduce(
+        wire::serialize(mine),
+        [&op](std::vector<std::byte> l, std::vector<std::byte> r) {
+          return wire::serialize(op(wire::deserialize<T>(l), wire::deserialize<T>(r)));
+        },
+        deadline);
     return wire::deserialize<T>(bytes);
   }
 

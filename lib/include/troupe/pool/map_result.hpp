@@ -33,7 +33,8 @@ namespace detail {
 /// vector over without a copy); others, and bool (vector<bool> packs bits, which
 /// concurrent writers would tear), as optional.
 template <class R>
-using map_slot_t = std::conditional_t<std::is_default_constructible_v<R> && !std::is_same_v<R, bool>, R, std::optional<R>>;
+using map_slot_t =
+    std::conditional_t<std::is_default_constructible_v<R> && !std::is_same_v<R, bool>, R, std::optional<R>>;
 
 /// How one chunk of a map ended: the values it computed, in input order, then its first
 /// exception. A chunk either returns its values (`values`: Executor chunks, lazy pool
@@ -43,8 +44,8 @@ struct ChunkResult {
   std::vector<R> values;
   std::size_t first = 0;
   std::size_t computed = 0;
-  bool failed = false;        // an element threw: the iteration ends after these values
-  std::exception_ptr error;   // that exception (the Executor sends it as a record)
+  bool failed = false;       // an element threw: the iteration ends after these values
+  std::exception_ptr error;  // that exception (the Executor sends it as a record)
 };
 
 /// Applies @p f to @p items in order, stopping at the first exception.
@@ -73,7 +74,8 @@ ChunkResult<R> run_chunk(F& f, Items& items) {
 template <class Range>
 struct LazySource {
   using Elem = std::ranges::range_value_t<Range>;
-  LazySource(Range&& r, const Chunking& c) : range(std::forward<Range>(r)), it(std::ranges::begin(range)), chunking(c) {}
+  LazySource(Range&& r, const Chunking& c)
+      : range(std::forward<Range>(r)), it(std::ranges::begin(range)), chunking(c) {}
   /// The next chunk's elements; empty at the end of the input.
   std::vector<Elem> take() {
     std::vector<Elem> out;
@@ -295,7 +297,8 @@ class MapResult {
     [[noreturn]] void fail_timeout() {
       const std::size_t left = active;
       end();
-      throw TimeoutError(std::string(api) + ": timed out with " + std::to_string(left) + " chunk(s) of results outstanding");
+      throw TimeoutError(std::string(api) + ": timed out with " + std::to_string(left) +
+                         " chunk(s) of results outstanding");
     }
     // The iteration ends early: cancel what has not started, read no more input.
     void end() noexcept {

@@ -138,8 +138,9 @@ class ThreadPool {
   /// The callable and arguments are decay-copied (moved if rvalues) into the task.
   /// Never blocks. @throws InvalidStateError after shutdown (from outside the pool).
   template <class F, class... Args>
-    requires std::invocable<std::decay_t<F>, std::decay_t<Args>...>
-  auto submit(F&& fn, Args&&... args) -> Future<detail::result_t<std::invoke_result_t<std::decay_t<F>, std::decay_t<Args>...>>> {
+  requires std::invocable<std::decay_t<F>, std::decay_t<Args>...>
+  auto submit(F&& fn, Args&&... args)
+      -> Future<detail::result_t<std::invoke_result_t<std::decay_t<F>, std::decay_t<Args>...>>> {
     using R = detail::result_t<std::invoke_result_t<std::decay_t<F>, std::decay_t<Args>...>>;
     // Runs once: the callable and the arguments are handed over as rvalues.
     auto call = [f = std::forward<F>(fn), ... a = std::forward<Args>(args)]() mutable -> decltype(auto) {
@@ -193,15 +194,19 @@ class ThreadPool {
     if (last <= first) return;
     const std::size_t n = static_cast<std::size_t>(last - first);
     const std::size_t grain = options.grain ? *options.grain : detail::Chunking::auto_size(n, size());
-    run_chunks(n, grain, options.token, [&](std::size_t lo, std::size_t hi) {
-      if constexpr (std::is_invocable_v<F&, Index>) {
-        for (std::size_t i = lo; i < hi; ++i) body(static_cast<Index>(first + static_cast<Index>(i)));
-      } else {
-        static_assert(std::is_invocable_v<F&, Index, Index>,
-                      "ThreadPool::parallel_for: body must be callable as body(i) or body(lo, hi)");
-        body(static_cast<Index>(first + static_cast<Index>(lo)), static_cast<Index>(first + static_cast<Index>(hi)));
-      }
-    }, "ThreadPool::parallel_for");
+    run_chunks(
+        n, grain, options.token,
+        [&](std::size_t lo, std::size_t hi) {
+          if constexpr (std::is_invocable_v<F&, Index>) {
+            for (std::size_t i = lo; i < hi; ++i) body(static_cast<Index>(first + static_cast<Index>(i)));
+          } else {
+            static_assert(std::is_invocable_v<F&, Index, Index>,
+                          "ThreadPool::parallel_for: body must be callable as body(i) or body(lo, hi)");
+            body(static_cast<Index>(first + static_cast<Index>(lo)),
+                 static_cast<Index>(first + static_cast<Index>(hi)));
+          }
+        },
+        "ThreadPool::parallel_for");
   }
 
   /// @brief reduce(init, transform(first), ..., transform(last-1)), computed in chunks.
@@ -212,31 +217,37 @@ class ThreadPool {
   /// CancelledError when the token stops it.
   template <std::integral Index, class T, class Reduce, class Transform>
   T parallel_reduce(Index first, Index last, T init, Reduce reduce, Transform transform, ReduceOptions options = {}) {
-    if (options.grain && *options.grain == 0) throw ValueError("ThreadPool::parallel_reduce: grain must be >= 1, got 0");
+    if (options.grain && *options.grain == 0)
+      throw ValueError("ThreadPool::parallel_reduce: grain must be >= 1, got 0");
     if (last <= first) return init;
     const std::size_t n = static_cast<std::size_t>(last - first);
     const std::size_t grain = options.grain ? *options.grain : detail::Chunking::auto_size(n, size());
     const std::size_t nchunks = (n + grain - 1) / grain;
     auto fold = [&](std::size_t lo, std::size_t hi) {
       T acc = static_cast<T>(transform(static_cast<Index>(first + static_cast<Index>(lo))));
-      for (std::size_t i = lo + 1; i < hi; ++i) acc = reduce(std::move(acc), transform(static_cast<Index>(first + static_cast<Index>(i))));
+      for (std::size_t i = lo + 1; i < hi; ++i)
+        acc = reduce(std::move(acc), transform(static_cast<Index>(first + static_cast<Index>(i))));
       return acc;
     };
     if (options.ordered) {
       std::vector<std::optional<T>> partial(nchunks);
-      run_chunks(n, grain, options.token, [&](std::size_t lo, std::size_t hi) { partial[lo / grain].emplace(fold(lo, hi)); },
-                 "ThreadPool::parallel_reduce");
+      run_chunks(
+          n, grain, options.token, [&](std::size_t lo, std::size_t hi) { partial[lo / grain].emplace(fold(lo, hi)); },
+          "ThreadPool::parallel_reduce");
       T acc = std::move(init);
       for (auto& p : partial) acc = reduce(std::move(acc), std::move(*p));
       return acc;
     }
     std::mutex mu;
     T acc = std::move(init);
-    run_chunks(n, grain, options.token, [&](std::size_t lo, std::size_t hi) {
-      T p = fold(lo, hi);
-      std::lock_guard lock(mu);
-      acc = reduce(std::move(acc), std::move(p));
-    }, "ThreadPool::parallel_reduce");
+    run_chunks(
+        n, grain, options.token,
+        [&](std::size_t lo, std::size_t hi) {
+          T p = fold(lo, hi);
+          std::lock_guard lock(mu);
+          acc = reduce(std::move(acc), std::move(p));
+        },
+        "ThreadPool::parallel_reduce");
     return acc;
   }
 
@@ -262,7 +273,8 @@ class ThreadPool {
   template <class F, class Range>
   auto map_impl(F&& fn, Range&& range, const MapOptions& options, bool unordered, const char* api) {
     auto chunking = detail::Chunking::make(options, range, size(), api);
-    if (is_shutdown() && !in_worker()) throw InvalidStateError(std::string(api) + ": cannot schedule new tasks after shutdown");
+    if (is_shutdown() && !in_worker())
+      throw InvalidStateError(std::string(api) + ": cannot schedule new tasks after shutdown");
     using Source = decltype(detail::make_map_source(std::forward<Range>(range)));
     using Elem = decltype((*std::declval<Source&>())[0]);
     using Raw = std::invoke_result_t<std::decay_t<F>&, Elem>;
@@ -271,11 +283,14 @@ class ThreadPool {
     auto shared_fn = std::make_shared<std::decay_t<F>>(std::forward<F>(fn));
     if (chunking.lazy()) {  // lazy: chunks of copied elements, read as results are taken
       auto src = std::make_shared<detail::LazySource<Range>>(std::forward<Range>(range), chunking);
-      return MapResult<R>([this, src, shared_fn]() -> std::optional<Future<Chunk>> {
-        auto items = src->take();
-        if (items.empty()) return std::nullopt;
-        return submit([shared_fn, items = std::move(items)]() mutable { return detail::run_chunk<R>(*shared_fn, items); });
-      }, chunking, unordered, api, true);
+      return MapResult<R>(
+          [this, src, shared_fn]() -> std::optional<Future<Chunk>> {
+            auto items = src->take();
+            if (items.empty()) return std::nullopt;
+            return submit(
+                [shared_fn, items = std::move(items)]() mutable { return detail::run_chunk<R>(*shared_fn, items); });
+          },
+          chunking, unordered, api, true);
     }
     // Eager: every chunk at once, writing its results in place into one slot vector.
     auto source = detail::make_map_source(std::forward<Range>(range));
@@ -283,7 +298,8 @@ class ThreadPool {
     const std::size_t chunk = chunking.grow ? detail::Chunking::auto_size(n, size()) : chunking.chunksize;
     using Slot = detail::map_slot_t<R>;
     auto slots = std::make_shared<std::vector<Slot>>(n);
-    auto submit_next = [this, source, shared_fn, slots, chunk, n, lo = std::size_t{0}]() mutable -> std::optional<Future<Chunk>> {
+    auto submit_next = [this, source, shared_fn, slots, chunk, n,
+                        lo = std::size_t{0}]() mutable -> std::optional<Future<Chunk>> {
       if (lo >= n) return std::nullopt;
       const std::size_t first = lo, hi = std::min(n, lo + chunk);
       lo = hi;
@@ -353,10 +369,13 @@ class ThreadPool {
     st->n = n;
     st->grain = grain;
     st->nchunks = (n + grain - 1) / grain;
-    st->call = [](void* ctx, std::size_t lo, std::size_t hi) { (*static_cast<std::remove_reference_t<Chunk>*>(ctx))(lo, hi); };
+    st->call = [](void* ctx, std::size_t lo, std::size_t hi) {
+      (*static_cast<std::remove_reference_t<Chunk>*>(ctx))(lo, hi);
+    };
     st->ctx = static_cast<void*>(&chunk_fn);
     st->token = &token;
-    if (is_shutdown() && !in_worker()) throw InvalidStateError(std::string(api) + ": cannot schedule new tasks after shutdown");
+    if (is_shutdown() && !in_worker())
+      throw InvalidStateError(std::string(api) + ": cannot schedule new tasks after shutdown");
     const std::size_t helpers = std::min(st->nchunks - 1, size());
     for (std::size_t h = 0; h < helpers; ++h) {
       // A shutdown racing with this loop refuses the push: carry on with fewer helpers
@@ -364,7 +383,8 @@ class ThreadPool {
       if (!try_push_plain([st]() noexcept { st->work(); })) break;
     }
     st->work();
-    st->notifier.wait([&] { return st->done.load(std::memory_order_acquire) == st->nchunks; }, Deadline{}, nullptr, api);
+    st->notifier.wait([&] { return st->done.load(std::memory_order_acquire) == st->nchunks; }, Deadline{}, nullptr,
+                      api);
     if (st->error) std::rethrow_exception(st->error);
     if (token.stop_requested()) throw CancelledError(std::string(api) + ": cancelled by token");
   }

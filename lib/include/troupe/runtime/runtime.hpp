@@ -54,17 +54,17 @@ struct RuntimeOptions {
 
 /// @brief A snapshot of where this rank runs (the psutil-like view of a rank).
 struct RuntimeInfo {
-  std::string host;                 ///< host name
-  long pid = 0;                     ///< process id
-  int rank = 0;                     ///< rank in the runtime's communicator
-  int size = 1;                     ///< size of the runtime's communicator
-  int node_rank = 0;                ///< rank among the ranks on this node
-  int node_size = 1;                ///< ranks on this node
-  std::size_t threads = 1;          ///< threads per rank
-  std::string threads_source;       ///< which rule chose `threads` (see ThreadCountSource)
-  std::vector<int> affinity;        ///< CPUs this process may run on
-  std::string thread_level;         ///< MPI thread level provided, e.g. "MPI_THREAD_MULTIPLE"
-  bool owns_mpi = false;            ///< troupe initialized MPI (and will finalize it)
+  std::string host;            ///< host name
+  long pid = 0;                ///< process id
+  int rank = 0;                ///< rank in the runtime's communicator
+  int size = 1;                ///< size of the runtime's communicator
+  int node_rank = 0;           ///< rank among the ranks on this node
+  int node_size = 1;           ///< ranks on this node
+  std::size_t threads = 1;     ///< threads per rank
+  std::string threads_source;  ///< which rule chose `threads` (see ThreadCountSource)
+  std::vector<int> affinity;   ///< CPUs this process may run on
+  std::string thread_level;    ///< MPI thread level provided, e.g. "MPI_THREAD_MULTIPLE"
+  bool owns_mpi = false;       ///< troupe initialized MPI (and will finalize it)
   /// @brief One line: `host=... pid=... rank=0/2 node_rank=0/2 threads=1 (affinity) cpus=0 level=...`.
   std::string to_string() const;
 };

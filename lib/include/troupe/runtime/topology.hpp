@@ -43,18 +43,18 @@ std::string_view to_string(ThreadCountSource source) noexcept;
 /// Kept as plain data so that the rule can be tested without touching the
 /// environment or the scheduler.
 struct ThreadCountInputs {
-  std::size_t option = 0;                      ///< explicit count; 0 means "not given"
+  std::size_t option = 0;                     ///< explicit count; 0 means "not given"
   std::optional<std::size_t> troupe_threads;  ///< Settings::threads (`TROUPE_THREADS`), validated
-  const char* slurm_cpus_per_task = nullptr;   ///< value of `SLURM_CPUS_PER_TASK`, or nullptr
-  std::size_t affinity_cpus = 0;               ///< CPUs in the affinity mask; 0 if unknown
-  std::size_t node_cpus = 0;                   ///< CPUs online on the node; 0 if unknown
-  std::size_t node_ranks = 1;                  ///< ranks sharing this node (>= 1)
-  std::size_t node_rank = 0;                   ///< this rank's index among them
+  const char* slurm_cpus_per_task = nullptr;  ///< value of `SLURM_CPUS_PER_TASK`, or nullptr
+  std::size_t affinity_cpus = 0;              ///< CPUs in the affinity mask; 0 if unknown
+  std::size_t node_cpus = 0;                  ///< CPUs online on the node; 0 if unknown
+  std::size_t node_ranks = 1;                 ///< ranks sharing this node (>= 1)
+  std::size_t node_rank = 0;                  ///< this rank's index among them
 };
 
 /// @brief The outcome of the thread-count rule.
 struct ThreadCount {
-  std::size_t count = 1;                       ///< threads to run (>= 1)
+  std::size_t count = 1;                                   ///< threads to run (>= 1)
   ThreadCountSource source = ThreadCountSource::Fallback;  ///< which rule decided
   /// True when the count came from an affinity mask smaller than the node
   /// (`mpirun` bound this rank to part of the machine): the Runtime then says once

@@ -64,7 +64,7 @@ LockEntry make_lock_entry(L& l) noexcept {
     // std::timed_mutex::try_lock_until(steady_clock) uses: TSan would miss the acquisition
     // and report false races. Under TSan only, go through system_clock (timedlock, which
     // it does intercept) when the lock accepts it.
-    if constexpr (requires(L& l, std::chrono::system_clock::time_point stp) { l.try_lock_until(stp); }) {
+    if constexpr (requires(L & l, std::chrono::system_clock::time_point stp) { l.try_lock_until(stp); }) {
       e.try_lock_until = [](void* p, Clock::time_point tp) -> bool {
         const auto left = tp - Clock::now();
         return static_cast<L*>(p)->try_lock_until(
@@ -203,7 +203,7 @@ template <class... L>
 /// @note Thread safety: as lock_all().
 template <class Rep, class Period, class... L>
 [[nodiscard]] std::optional<LockAllGuard<sizeof...(L)>> try_lock_all_for(std::chrono::duration<Rep, Period> timeout,
-                                                                          L&... locks) {
+                                                                         L&... locks) {
   static_assert(sizeof...(L) >= 1, "troupe::try_lock_all_for: needs at least one lock");
   static_assert((TimedLockable<L> && ...),
                 "troupe::try_lock_all_for: every lock must be TimedLockable "

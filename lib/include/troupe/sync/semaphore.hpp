@@ -95,9 +95,7 @@ class Semaphore {
   std::ptrdiff_t initial_value_impl() const noexcept { return initial_; }
 
  private:
-  const char* api_acquire() const noexcept {
-    return bounded_ ? "BoundedSemaphore::acquire" : "Semaphore::acquire";
-  }
+  const char* api_acquire() const noexcept { return bounded_ ? "BoundedSemaphore::acquire" : "Semaphore::acquire"; }
 
   std::atomic<std::ptrdiff_t> value_;
   detail::WaitWord word_;  // notified by release()

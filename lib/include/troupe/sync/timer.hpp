@@ -58,9 +58,10 @@ class Timer {
   /// @throws ValueError when @p interval is negative:
   /// "Timer: interval must be >= 0, got -1.000000s".
   template <class Rep, class Period, class F, class... Args>
-    requires std::is_invocable_v<std::decay_t<F>&, std::decay_t<Args>&...>
-  Timer(std::chrono::duration<Rep, Period> interval, F&& fn, Args&&... args)
-      : Timer(std::chrono::duration<double>(interval), make_function(std::forward<F>(fn), std::forward<Args>(args)...)) {}
+  requires std::is_invocable_v < std::decay_t<F>
+  &, std::decay_t<Args>&... > Timer(std::chrono::duration<Rep, Period> interval, F&& fn, Args&&... args)
+      : Timer(std::chrono::duration<double>(interval),
+              make_function(std::forward<F>(fn), std::forward<Args>(args)...)) {}
 
   /// @brief Cancels the timer if it has not fired yet, then joins its thread.
   ///

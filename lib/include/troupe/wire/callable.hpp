@@ -70,9 +70,9 @@ std::uint64_t fnv1a64(std::string_view bytes) noexcept;
 
 /// @brief Input of build_callable_table(): one registered entry.
 struct CallableKey {
-  std::uint64_t key = 0;                  ///< fnv1a64(name)
-  std::string name;                       ///< mangled type name (as typeid(...).name())
-  const std::type_info* type = nullptr;   ///< the type itself, if known (tells same-named types apart)
+  std::uint64_t key = 0;                 ///< fnv1a64(name)
+  std::string name;                      ///< mangled type name (as typeid(...).name())
+  const std::type_info* type = nullptr;  ///< the type itself, if known (tells same-named types apart)
 };
 
 /// @brief A built callable table: id `i` is `keys[i]`.
@@ -145,14 +145,13 @@ namespace troupe {
 /// @tparam Fn a pointer to a function (for overloads: `static_cast<int (*)(int)>(&f)`).
 template <auto Fn>
 struct RemoteFunction {
-  static_assert(std::is_pointer_v<decltype(Fn)> && std::is_function_v<std::remove_pointer_t<decltype(Fn)>>,
-                "troupe::remote<Fn>: Fn must be a pointer to a free or static member function, e.g. troupe::remote<&f>");
+  static_assert(
+      std::is_pointer_v<decltype(Fn)> && std::is_function_v<std::remove_pointer_t<decltype(Fn)>>,
+      "troupe::remote<Fn>: Fn must be a pointer to a free or static member function, e.g. troupe::remote<&f>");
   /// @brief Calls @p Fn. Thread-safe as @p Fn is.
   template <class... A>
-    requires std::is_invocable_v<decltype(Fn), A...>
-  std::invoke_result_t<decltype(Fn), A...> operator()(A&&... args) const {
-    return std::invoke(Fn, std::forward<A>(args)...);
-  }
+  requires std::is_invocable_v<decltype(Fn), A...> std::invoke_result_t<decltype(Fn), A...>
+  operator()(A&&... args) const { return std::invoke(Fn, std::forward<A>(args)...); }
 };
 
 /// @brief `troupe::remote<&f>`: the function `f` as a callable that can be sent to
@@ -175,9 +174,8 @@ inline constexpr RemoteFunction<Fn> remote{};
 /// @brief At namespace scope: lets pointers to function @p f be sent as values
 /// (`submit(&f, x)`, or a `int (*)(int)` chosen at run time). Registers at static
 /// initialization, identically in every rank.
-#define TROUPE_REGISTER_FUNCTION(f)                                                         \
-  [[maybe_unused]] static const std::uint64_t TROUPE_WIRE_CAT(troupe_registered_function_, \
-                                                              __COUNTER__) =             \
+#define TROUPE_REGISTER_FUNCTION(f)                                                                       \
+  [[maybe_unused]] static const std::uint64_t TROUPE_WIRE_CAT(troupe_registered_function_, __COUNTER__) = \
       ::troupe::wire::detail::FunctionEntry<&f>::key
 
 namespace troupe::wire::detail {
@@ -190,8 +188,7 @@ using ErasedFn = void (*)();
 /// Records an invoker (at static initialization); returns its key.
 std::uint64_t register_invoker(const std::type_info& invoker_type, InvokeFn fn) noexcept;
 /// Records a sendable function (at static initialization); returns its key.
-std::uint64_t register_function(const std::type_info& entry_type, const std::type_info& fn_type,
-                                ErasedFn fn) noexcept;
+std::uint64_t register_function(const std::type_info& entry_type, const std::type_info& fn_type, ErasedFn fn) noexcept;
 /// The id of a registered key (finalizes the table); InvalidStateError if it came too late.
 CallableId id_for_key(std::uint64_t key, const std::type_info& type);
 /// The id of a registered function; troupe::ValueError naming the API if not registered.
@@ -208,8 +205,7 @@ template <auto Fn>
 struct FunctionTag {};
 
 template <class F>
-inline constexpr bool is_function_pointer_v =
-    std::is_pointer_v<F> && std::is_function_v<std::remove_pointer_t<F>>;
+inline constexpr bool is_function_pointer_v = std::is_pointer_v<F>&& std::is_function_v<std::remove_pointer_t<F>>;
 
 /// How the state of callable type F travels.
 enum class StateKind { None, FunctionId, Bytes, Serialized, Unsendable };
@@ -220,8 +216,7 @@ consteval StateKind state_kind() {
     return StateKind::FunctionId;
   } else if constexpr (!std::is_class_v<F>) {
     return StateKind::Unsendable;  // member pointers, objects pointers, arithmetic, ...
-  } else if constexpr (std::is_empty_v<F> && std::is_default_constructible_v<F> &&
-                       std::is_copy_constructible_v<F>) {
+  } else if constexpr (std::is_empty_v<F> && std::is_default_constructible_v<F> && std::is_copy_constructible_v<F>) {
     return StateKind::None;
   } else if constexpr (Serializable<F> && std::is_default_constructible_v<F>) {
     return StateKind::Serialized;
@@ -303,12 +298,10 @@ decltype(auto) apply_args(F& fn, Tuple& args) {
 }
 
 template <class F, class... Args>
-inline constexpr bool invocable_from_wire_v =
-    std::is_invocable_v<F&, Args&&...> || std::is_invocable_v<F&, Args&...>;
+inline constexpr bool invocable_from_wire_v = std::is_invocable_v<F&, Args&&...> || std::is_invocable_v<F&, Args&...>;
 
 template <class F, class... Args>
-using wire_result_t = std::conditional_t<std::is_invocable_v<F&, Args&&...>,
-                                         std::invoke_result<F&, Args&&...>,
+using wire_result_t = std::conditional_t<std::is_invocable_v<F&, Args&&...>, std::invoke_result<F&, Args&&...>,
                                          std::invoke_result<F&, Args&...>>;
 
 /// The invoker of callable type F with (decayed) argument types Args.
@@ -352,8 +345,8 @@ namespace troupe::wire {
 /// pointers, `troupe::remote<&f>`, and class types that are empty, wire-Serializable
 /// and default-constructible, or trivially copyable.
 template <class F>
-concept SendableCallable = detail::state_kind<std::remove_cvref_t<std::decay_t<F>>>() !=
-                           detail::StateKind::Unsendable;
+concept SendableCallable = detail::state_kind<std::remove_cvref_t<std::decay_t<F>>>()
+!= detail::StateKind::Unsendable;
 
 /// @brief The decayed result type of calling @p F with arguments of types @p Args on the
 /// receiving rank (void for none). What the executor deserializes from the result bytes.

@@ -114,7 +114,6 @@ bool register_exception() {
 #define TROUPE_EXCEPTION_CAT(a, b) TROUPE_EXCEPTION_CAT_(a, b)
 
 /// @brief At namespace scope: troupe::register_exception<E>() during static initialization.
-#define TROUPE_REGISTER_EXCEPTION(E)                                                     \
-  [[maybe_unused]] static const bool TROUPE_EXCEPTION_CAT(troupe_registered_exception_, \
-                                                          __COUNTER__) =                \
+#define TROUPE_REGISTER_EXCEPTION(E)                                                                   \
+  [[maybe_unused]] static const bool TROUPE_EXCEPTION_CAT(troupe_registered_exception_, __COUNTER__) = \
       ::troupe::register_exception<E>()

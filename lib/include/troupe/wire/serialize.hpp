@@ -310,8 +310,8 @@ T Reader::read() {
 ///     TROUPE_FIELDS(name, pos)
 ///   };
 /// @endcode
-#define TROUPE_FIELDS(...)                                              \
-  template <class TroupeFieldsArchive>                                  \
-  void troupe_fields(TroupeFieldsArchive& troupe_fields_archive) {      \
-    troupe_fields_archive(__VA_ARGS__);                                 \
+#define TROUPE_FIELDS(...)                                         \
+  template <class TroupeFieldsArchive>                             \
+  void troupe_fields(TroupeFieldsArchive& troupe_fields_archive) { \
+    troupe_fields_archive(__VA_ARGS__);                            \
   }

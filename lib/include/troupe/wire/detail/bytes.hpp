@@ -50,8 +50,7 @@ constexpr std::string_view type_name() noexcept {
 }
 
 // Cold paths live in lib/src/wire/serialize.cpp so that the inline decoders stay small.
-[[noreturn]] void throw_truncated(std::string_view what, std::size_t needed, std::size_t offset,
-                                  std::size_t remaining);
+[[noreturn]] void throw_truncated(std::string_view what, std::size_t needed, std::size_t offset, std::size_t remaining);
 [[noreturn]] void throw_bad_count(std::string_view what, std::uint64_t count, std::size_t min_element_size,
                                   std::size_t offset, std::size_t remaining);
 [[noreturn]] void throw_bad_value(std::string_view what, std::uint64_t value, std::size_t offset,

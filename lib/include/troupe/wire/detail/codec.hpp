@@ -52,20 +52,28 @@ struct FieldProbe {
 struct BoostProbe {};
 
 template <class T>
-concept has_member_fields = requires(T& t, FieldProbe& a) { t.troupe_fields(a); };
+concept has_member_fields = requires(T& t, FieldProbe& a) {
+  t.troupe_fields(a);
+};
 template <class T>
-concept has_free_fields = requires(T& t, FieldProbe& a) { troupe_fields(a, t); };
+concept has_free_fields = requires(T& t, FieldProbe& a) {
+  troupe_fields(a, t);
+};
 template <class T>
-concept has_boost_serialize = use_boost_serialization<T>::value ||
-                              requires(T& t, BoostProbe& ar) { t.serialize(ar, 0u); } ||
-                              requires(T& t, BoostProbe& ar) { serialize(ar, t, 0u); };
+concept has_boost_serialize = use_boost_serialization<T>::value || requires(T& t, BoostProbe& ar) {
+  t.serialize(ar, 0u);
+} || requires(T& t, BoostProbe& ar) {
+  serialize(ar, t, 0u);
+};
 
 /// Defined in troupe/wire/boost.hpp, which pulls in Boost's archive headers; only code that
 /// sends Boost-serialized types pays for them.
 template <class T, class = void>
 struct BoostBridge;
 template <class T>
-concept boost_bridge_visible = requires { sizeof(BoostBridge<T>); };
+concept boost_bridge_visible = requires {
+  sizeof(BoostBridge<T>);
+};
 
 /// The visitor handed to a troupe_fields hook when saving.
 struct FieldSaver {
@@ -308,11 +316,12 @@ struct Codec {
                     "not copy-constructible (a std::atomic or a std::mutex inside?); give it a "
                     "troupe_fields hook (TROUPE_FIELDS(...)) listing what to send");
     } else {
-      static_assert(dependent_false<T>,
-                    "troupe::wire: this type cannot be sent: it is not trivially copyable, not a "
-                    "supported std type, and has no troupe_fields hook (TROUPE_FIELDS(...) or "
-                    "a member/free troupe_fields(A&)) and no Boost.Serialization serialize("
-                    "Archive&, unsigned); add one (docs/wire.md); the type is the argument of dependent_false<...> here");
+      static_assert(
+          dependent_false<T>,
+          "troupe::wire: this type cannot be sent: it is not trivially copyable, not a "
+          "supported std type, and has no troupe_fields hook (TROUPE_FIELDS(...) or "
+          "a member/free troupe_fields(A&)) and no Boost.Serialization serialize("
+          "Archive&, unsigned); add one (docs/wire.md); the type is the argument of dependent_false<...> here");
     }
   }
 };
@@ -564,8 +573,7 @@ struct Codec<std::multimap<K, V, C, A>> : MapCodec<std::multimap<K, V, C, A>, fa
 template <class K, class V, class H, class E, class A>
 struct Codec<std::unordered_map<K, V, H, E, A>> : MapCodec<std::unordered_map<K, V, H, E, A>, true> {};
 template <class K, class V, class H, class E, class A>
-struct Codec<std::unordered_multimap<K, V, H, E, A>>
-    : MapCodec<std::unordered_multimap<K, V, H, E, A>, false> {};
+struct Codec<std::unordered_multimap<K, V, H, E, A>> : MapCodec<std::unordered_multimap<K, V, H, E, A>, false> {};
 template <class K, class C, class A>
 struct Codec<std::set<K, C, A>> : SetCodec<std::set<K, C, A>, true> {};
 template <class K, class C, class A>
@@ -618,8 +626,7 @@ struct Codec<std::variant<Ts...>> {
     r.read_bytes_for(what, le.data(), le.size());
     const auto index = load_le<Index>(le.data());
     if (index >= sizeof...(Ts)) {
-      throw_bad_value(what, index, r.offset() - sizeof(Index),
-                      kIndexExpectation);
+      throw_bad_value(what, index, r.offset() - sizeof(Index), kIndexExpectation);
     }
     load_alternative(r, v, index, std::index_sequence_for<Ts...>{});
   }
