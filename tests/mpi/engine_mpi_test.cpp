@@ -17,27 +17,14 @@
 #include <thread>
 #include <vector>
 
+#include "mpi_test_util.hpp"
+
 using namespace std::chrono_literals;
 using troupe::engine::Engine;
 using troupe::engine::EngineOptions;
+using troupe_test::Comm;
 
 namespace {
-
-struct Comm {
-  MPI_Comm comm = MPI_COMM_NULL;
-  Comm() { MPI_Comm_dup(MPI_COMM_WORLD, &comm); }
-  ~Comm() { MPI_Comm_free(&comm); }
-  int rank() const {
-    int r = 0;
-    MPI_Comm_rank(comm, &r);
-    return r;
-  }
-  int size() const {
-    int s = 0;
-    MPI_Comm_size(comm, &s);
-    return s;
-  }
-};
 
 std::vector<std::byte> bytes_of(std::uint64_t v) {
   std::vector<std::byte> b(sizeof v);

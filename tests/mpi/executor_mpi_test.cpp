@@ -24,29 +24,16 @@
 #include "troupe/runtime/runtime.hpp"
 #include "troupe/sync/event.hpp"
 
+#include "mpi_test_util.hpp"
+
 using namespace std::chrono_literals;
 using troupe::Executor;
 using troupe::Future;
+using troupe_test::quiet;
+using troupe_test::world_rank;
+using troupe_test::world_size;
 
 namespace {
-
-troupe::RuntimeOptions quiet() {
-  troupe::RuntimeOptions o;
-  o.quiet = true;
-  return o;
-}
-
-int world_rank() {
-  int r = 0;
-  MPI_Comm_rank(MPI_COMM_WORLD, &r);
-  return r;
-}
-
-int world_size() {
-  int s = 1;
-  MPI_Comm_size(MPI_COMM_WORLD, &s);
-  return s;
-}
 
 struct ParseError : std::runtime_error {
   using std::runtime_error::runtime_error;

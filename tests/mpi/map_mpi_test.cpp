@@ -20,16 +20,13 @@
 #include "troupe/executor/stream_map.hpp"
 #include "troupe/runtime/runtime.hpp"
 
+#include "mpi_test_util.hpp"
+
 using namespace std::chrono_literals;
 using troupe::Executor;
+using troupe_test::quiet;
 
 namespace {
-
-troupe::RuntimeOptions quiet() {
-  troupe::RuntimeOptions o;
-  o.quiet = true;
-  return o;
-}
 
 // Calls @p fn and returns the what() of the ValueError it throws ("" if none).
 template <class F>

@@ -18,21 +18,16 @@
 
 #include "troupe/pool/thread_pool.hpp"
 
+#include "mpi_test_util.hpp"
+
 using namespace std::chrono_literals;
 using troupe::Deadline;
 using troupe::messaging::Kind;
 using troupe::messaging::Messenger;
 using troupe::messaging::MessengerOptions;
+using troupe_test::Comm;
 
 namespace {
-
-struct Comm {
-  MPI_Comm comm = MPI_COMM_NULL;
-  Comm() { MPI_Comm_dup(MPI_COMM_WORLD, &comm); }
-  ~Comm() { MPI_Comm_free(&comm); }
-  Comm(const Comm&) = delete;
-  Comm& operator=(const Comm&) = delete;
-};
 
 // Bounded wait on a predicate; drives the messenger when it has no progress thread.
 template <class Pred>

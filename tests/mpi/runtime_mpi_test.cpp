@@ -12,18 +12,13 @@
 #include "troupe/runtime/runtime.hpp"
 #include "troupe/runtime/topology.hpp"
 
-namespace {
+#include "mpi_test_util.hpp"
 
-int world_rank() {
-  int r = 0;
-  MPI_Comm_rank(MPI_COMM_WORLD, &r);
-  return r;
-}
-int world_size() {
-  int s = 0;
-  MPI_Comm_size(MPI_COMM_WORLD, &s);
-  return s;
-}
+using troupe_test::quiet;
+using troupe_test::world_rank;
+using troupe_test::world_size;
+
+namespace {
 
 // Sets an environment variable for one scope, restoring the previous value.
 class ScopedEnv {
@@ -54,12 +49,6 @@ class ScopedEnv {
   std::string old_;
   bool had_ = false;
 };
-
-troupe::RuntimeOptions quiet() {
-  troupe::RuntimeOptions o;
-  o.quiet = true;
-  return o;
-}
 
 }  // namespace
 

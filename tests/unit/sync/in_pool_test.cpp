@@ -36,40 +36,36 @@ TEST_P(InPool, BarrierOfNPlusOnePartiesCompletes) {
   EXPECT_FALSE(barrier.broken());
 }
 
-TEST_P(InPool, EventSetByTheLastOfNPlusOneTasks) {
-  const std::size_t n = GetParam();
-  troupe::Event event;
+// N+1 tasks on a pool of N workers: the last to arrive calls release(), the others wait()
+// (bounded); every task must end with true.
+template <class Release, class Wait>
+void last_of_n_plus_one_releases(std::size_t n, Release release, Wait wait) {
   std::atomic<std::size_t> arrived{0};
   troupe::ThreadPool pool(n);
   std::vector<troupe::Future<bool>> tasks;
   for (std::size_t i = 0; i <= n; ++i) {
     tasks.push_back(pool.submit([&, n] {
       if (arrived.fetch_add(1) + 1 == n + 1) {
-        event.set();
+        release();
         return true;
       }
-      return event.wait(30s);
+      return wait();
     }));
   }
   for (auto& t : tasks) EXPECT_TRUE(t.result(60s));
 }
 
+TEST_P(InPool, EventSetByTheLastOfNPlusOneTasks) {
+  troupe::Event event;
+  last_of_n_plus_one_releases(
+      GetParam(), [&] { event.set(); }, [&] { return event.wait(30s); });
+}
+
 TEST_P(InPool, SemaphoreReleasedByTheLastOfNPlusOneTasks) {
   const std::size_t n = GetParam();
   troupe::Semaphore units(0);
-  std::atomic<std::size_t> arrived{0};
-  troupe::ThreadPool pool(n);
-  std::vector<troupe::Future<bool>> tasks;
-  for (std::size_t i = 0; i <= n; ++i) {
-    tasks.push_back(pool.submit([&, n] {
-      if (arrived.fetch_add(1) + 1 == n + 1) {
-        units.release(static_cast<std::ptrdiff_t>(n));
-        return true;
-      }
-      return units.acquire(30s);
-    }));
-  }
-  for (auto& t : tasks) EXPECT_TRUE(t.result(60s));
+  last_of_n_plus_one_releases(
+      n, [&] { units.release(static_cast<std::ptrdiff_t>(n)); }, [&] { return units.acquire(30s); });
   EXPECT_EQ(units.value(), 0);
 }
 

@@ -1,0 +1,47 @@
+#pragma once
+// Small helpers shared by the multi-rank tests (tests/mpi/*_mpi_test.cpp).
+#include <mpi.h>
+
+#include "troupe/runtime/runtime.hpp"
+
+namespace troupe_test {
+
+/// Runtime options that keep start-up notes out of the test output.
+inline troupe::RuntimeOptions quiet() {
+  troupe::RuntimeOptions o;
+  o.quiet = true;
+  return o;
+}
+
+inline int world_rank() {
+  int r = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &r);
+  return r;
+}
+
+inline int world_size() {
+  int s = 1;
+  MPI_Comm_size(MPI_COMM_WORLD, &s);
+  return s;
+}
+
+/// A private duplicate of MPI_COMM_WORLD for the length of a test.
+struct Comm {
+  MPI_Comm comm = MPI_COMM_NULL;
+  Comm() { MPI_Comm_dup(MPI_COMM_WORLD, &comm); }
+  ~Comm() { MPI_Comm_free(&comm); }
+  Comm(const Comm&) = delete;
+  Comm& operator=(const Comm&) = delete;
+  int rank() const {
+    int r = 0;
+    MPI_Comm_rank(comm, &r);
+    return r;
+  }
+  int size() const {
+    int s = 0;
+    MPI_Comm_size(comm, &s);
+    return s;
+  }
+};
+
+}  // namespace troupe_test
