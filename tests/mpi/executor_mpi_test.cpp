@@ -129,31 +129,96 @@ TEST(Executor, RemoteExceptionsKeepTypeAndRank) {
       } catch (const std::invalid_argument& e) {
         const std::string w = e.what();
         EXPECT_NE(w.find("bad input 7"), std::string::npos) << w;
-        // Tasks that ran on another rank say where; those that ran here are the original.
-        if (w.find("[rank ") != std::string::npos) where.insert(w.substr(0, w.find(']') + 1));
+        // Every task's exception says where it ran, this rank's too (one rule).
+        ASSERT_NE(w.find("[rank "), std::string::npos) << w;
+        where.insert(w.substr(0, w.find('/')));
       }
     }
     if (ex.size() > 1) {
-      EXPECT_FALSE(where.empty()) << "no exception came from another rank";
-      for (const auto& w : where)
-        EXPECT_EQ(w.find("[rank 0/"), std::string::npos) << "remote ones name their rank: " << w;
+      EXPECT_GT(where.size(), 1u) << "every exception came from one rank";
     }
     (void)last;
     auto user = ex.submit([](int) -> int { throw ParseError("line 3"); }, 0);
     EXPECT_THROW((void)user.result(60s), ParseError);
-    auto other = ex.submit([](int) -> int { throw Unregistered("mystery"); }, 0);
-    try {
-      (void)other.result(60s);
-      ADD_FAILURE() << "no exception";
-    } catch (const troupe::RemoteError& e) {
-      EXPECT_NE(e.type_name().find("Unregistered"), std::string::npos) << e.type_name();
-      EXPECT_EQ(e.message(), "mystery");
-      EXPECT_GE(e.rank(), 0);
-    } catch (const Unregistered&) {
-      // Ran on this rank: the exception object itself arrives, which is fine.
+  }
+  ex.shutdown();
+}
+
+// One exception rule wherever a task ran (issue 7): an unregistered type is a RemoteError
+// on every rank, the submitting one included, through submit, submit_to and map; a std::
+// type arrives as itself and names the rank that ran it.
+TEST(Executor, SameExceptionWhereverTheTaskRan) {
+  troupe::Runtime rt(quiet());
+  Executor ex(rt);
+  if (ex.is_root()) {
+    for (int r = 0; r < ex.size(); ++r) {
+      auto other = ex.submit_to(
+          r, [](int) -> int { throw Unregistered("mystery"); }, 0);
+      try {
+        (void)other.result(60s);
+        ADD_FAILURE() << "no exception";
+      } catch (const troupe::RemoteError& e) {
+        EXPECT_NE(e.type_name().find("Unregistered"), std::string::npos) << e.type_name();
+        EXPECT_EQ(e.message(), "mystery");
+        EXPECT_EQ(e.rank(), r);
+      } catch (...) {
+        ADD_FAILURE() << "an unregistered exception from rank " << r << " did not arrive as RemoteError";
+      }
+      auto std_type = ex.submit_to(
+          r, [](int) -> int { throw std::out_of_range("index 9"); }, 0);
+      try {
+        (void)std_type.result(60s);
+        ADD_FAILURE() << "no exception";
+      } catch (const std::out_of_range& e) {
+        EXPECT_NE(std::string(e.what()).find("[rank " + std::to_string(r) + "/"), std::string::npos) << e.what();
+      }
+    }
+    // A map whose chunks land on every rank (chunksize 1): each element's exception is the
+    // same RemoteError, whichever rank ran its chunk.
+    for (std::size_t i = 0; i < 4 * ex.workers(); ++i) {
+      std::vector<int> in(4 * ex.workers(), 0);
+      in[i] = 1;
+      auto m = ex.map(
+          [](int x) {
+            if (x) throw Unregistered("element");
+            return x;
+          },
+          in, troupe::MapOptions{.chunksize = 1});
+      EXPECT_THROW((void)m.to_vector(), troupe::RemoteError) << "element " << i;
     }
   }
   ex.shutdown();
+}
+
+int never_registered(int x) { return x + 1; }
+
+// The debug switch: with wire_local every task goes through the wire format even when it
+// runs here, so what can only run locally (a function pointer nobody registered) fails at
+// one rank as it would on another.
+TEST(Executor, WireLocalSendsEveryTaskThroughTheWire) {
+  troupe::Runtime rt(quiet());
+  troupe::ExecutorOptions opts;
+  opts.wire_local = true;
+  Executor ex(rt, opts);
+  if (ex.is_root()) {
+    auto ok = ex.submit_to(
+        ex.rank(), [](int x) { return std::string(static_cast<std::size_t>(x), 'z'); }, 3);
+    EXPECT_EQ(ok.result(60s), "zzz");
+    auto v = ex.map([](int x) { return x * 3; }, std::vector<int>{1, 2, 3}).to_vector();
+    EXPECT_EQ(v, (std::vector<int>{3, 6, 9}));
+    auto bad = ex.submit_to(
+        ex.rank(), [](int) -> int { throw Unregistered("wired"); }, 0);
+    EXPECT_THROW((void)bad.result(60s), troupe::RemoteError);
+    auto fp = ex.submit_to(ex.rank(), &never_registered, 1);
+    try {
+      (void)fp.result(60s);
+      ADD_FAILURE() << "an unregistered function pointer ran although every task goes through the wire";
+    } catch (const troupe::ValueError& e) {
+      EXPECT_NE(std::string(e.what()).find("not registered"), std::string::npos) << e.what();
+    }
+  }
+  ex.shutdown();
+  EXPECT_EQ(ex.stats().submitted, ex.stats().completed);
 }
 
 TEST(Executor, CancelReachesQueuedTasksAndTimeoutsWork) {
@@ -354,6 +419,25 @@ TEST(Executor, UseAfterShutdownAndBrokenRank) {
     } catch (const troupe::InvalidStateError& e) {
       EXPECT_NE(std::string(e.what()).find("after shutdown"), std::string::npos);
     }
+    // Every scheduling call names itself, not the submit it is built on (issue 7).
+    auto error_of = [](auto&& call) -> std::string {
+      try {
+        call();
+      } catch (const troupe::InvalidStateError& e) {
+        return e.what();
+      }
+      return "no InvalidStateError";
+    };
+    const std::vector<int> in{1, 2, 3};
+    auto twice = [](int x) { return 2 * x; };
+    auto plus = [](int a, int b) { return a + b; };
+    EXPECT_EQ(error_of([&] { (void)ex.map_reduce(twice, plus, in); }),
+              "Executor::map_reduce: cannot schedule new tasks after shutdown");
+    EXPECT_EQ(error_of([&] { (void)ex.map_scan(twice, plus, in); }),
+              "Executor::map_scan: cannot schedule new tasks after shutdown");
+    EXPECT_EQ(error_of([&] { (void)ex.map(twice, in); }), "Executor::map: cannot schedule new tasks after shutdown");
+    EXPECT_EQ(error_of([&] { (void)ex.map_reduce_all(twice, plus, in); }),
+              "Executor::map_reduce_all: cannot run after shutdown");
   }
   if (world_size() > 1) {
     Executor ex(rt);

@@ -150,3 +150,35 @@ TEST(Map, TimeoutIsOneDeadlineForTheIteration) {
   }
   ex.shutdown();
 }
+
+// An ordered map streams (issue 7): 2,000 elements of 2 ms at chunksize 1. The chunks the
+// root dispatches to itself used to run newest first (a worker's deque is LIFO), so result
+// 1 came only when the whole map ended. Now it comes while almost all the work is still to
+// do: when the root holds result 1, fewer than 10% of the tasks have ended (counted, not
+// timed).
+TEST(Map, OrderedResultsStreamInOrder) {
+  troupe::Runtime rt(quiet());
+  Executor ex(rt);
+  if (ex.is_root()) {
+    constexpr int kN = 2000;
+    std::vector<int> in(kN);
+    std::iota(in.begin(), in.end(), 0);
+    auto stream = ex.map(
+        [](int x) {
+          std::this_thread::sleep_for(2ms);  // stands in for 2 ms of work
+          return x;
+        },
+        in, troupe::MapOptions{.chunksize = 1});
+    auto it = stream.begin();
+    ASSERT_EQ(*it, 0);
+    ++it;
+    ASSERT_EQ(*it, 1);
+    const auto ended_at_result_1 = ex.stats().completed;
+    EXPECT_LT(ended_at_result_1, static_cast<std::uint64_t>(kN / 10))
+        << "result 1 arrived only after " << ended_at_result_1 << " of " << kN << " tasks had ended";
+    int expect = 2;
+    for (++it; it != stream.end(); ++it) ASSERT_EQ(*it, expect++);
+    EXPECT_EQ(expect, kN);
+  }
+  ex.shutdown();
+}

@@ -37,6 +37,25 @@ struct ResultRecord {  // followed by the value (kOk) or an exception record (kF
   TROUPE_FIELDS(id, outcome)
 };
 
+// Runs an encoded call ([callable id][state][args]) as a serving rank does: the result
+// into @p out, or the exception as an encode_exception record.
+Outcome run_encoded(std::span<const std::byte> call, wire::Writer& out, int rank, const std::string& host, int size) {
+  try {
+    wire::Reader args(call);
+    wire::decode_and_invoke(args, out);
+    return Outcome::kOk;
+  } catch (...) {
+    out = wire::Writer{};
+    try {
+      wire::encode_exception(out, std::current_exception(), rank, host, size);
+    } catch (...) {
+      out = wire::Writer{};
+      wire::encode_exception(out, std::make_exception_ptr(Error("exception could not be encoded")), rank, host, size);
+    }
+    return Outcome::kFailed;
+  }
+}
+
 // Executors alive in this process, and the one whose pool the calling thread works for.
 std::mutex g_live_mu;
 std::vector<ExecutorCore*> g_live;
@@ -62,6 +81,12 @@ struct ExecutorCore::Impl {
 
   std::mutex mu;  // dispatch state
   std::deque<std::unique_ptr<Envelope>> ready;
+  // Tasks dispatched to this rank, oldest first. Each pool task runs the oldest one, not
+  // its own: a worker's deque is LIFO, and a map's chunks that the root dispatches to itself
+  // from a finishing worker must still run in order (an ordered map streams).
+  std::mutex local_mu;
+  std::deque<std::unique_ptr<Envelope>> local;
+  bool wire_local = false;
   std::vector<long long> credits;
   std::size_t rr = 0;
   std::unordered_map<std::uint64_t, std::unique_ptr<Envelope>> remote;  // sent, awaiting a result
@@ -130,11 +155,11 @@ struct ExecutorCore::Impl {
     --credits[static_cast<std::size_t>(target)];
     env->target = target;
     if (target == rank) {
-      pool->submit([self, e = std::move(env)]() mutable {
-        e->run_local();
-        self->impl_->ran_here.fetch_add(1, std::memory_order_relaxed);
-        self->impl_->on_done(self->impl_->rank, self);
-      });
+      {
+        std::lock_guard lock(local_mu);
+        local.push_back(std::move(env));
+      }
+      pool->submit([self] { self->impl_->run_oldest_local(self); });
       return;
     }
     try {
@@ -151,6 +176,39 @@ struct ExecutorCore::Impl {
     }
     sent_remote.fetch_add(1, std::memory_order_relaxed);
     track(std::move(env));
+  }
+
+  void run_oldest_local(ExecutorCore* self) {
+    std::unique_ptr<Envelope> e;
+    {
+      std::lock_guard lock(local_mu);
+      e = std::move(local.front());
+      local.pop_front();
+    }
+    if (wire_local) {
+      run_wired(*e);
+    } else {
+      e->run_local();
+    }
+    ran_here.fetch_add(1, std::memory_order_relaxed);
+    on_done(rank, self);
+  }
+
+  // The TROUPE_WIRE_LOCAL path: the task goes through every step a remote one does.
+  void run_wired(Envelope& e) noexcept {
+    try {
+      wire::Writer call;
+      e.encode(call);
+      wire::Writer out;
+      if (run_encoded(call.buffer(), out, rank, rt.host(), size) == Outcome::kOk) {
+        e.complete_remote(out.buffer());
+      } else {
+        wire::Reader r(out.buffer());
+        e.fail(wire::decode_exception(r));
+      }
+    } catch (...) {  // the call could not be encoded: as dispatch() to another rank
+      e.fail(std::current_exception());
+    }
   }
 
   void pump(ExecutorCore* self) {
@@ -187,21 +245,7 @@ struct ExecutorCore::Impl {
         return;
       }
       wire::Writer out;
-      Outcome outcome = Outcome::kOk;
-      try {
-        wire::Reader args(call);
-        wire::decode_and_invoke(args, out);
-      } catch (...) {
-        outcome = Outcome::kFailed;
-        out = wire::Writer{};
-        try {
-          wire::encode_exception(out, std::current_exception(), im.rank, im.rt.host(), im.size);
-        } catch (...) {
-          out = wire::Writer{};
-          wire::encode_exception(out, std::make_exception_ptr(Error("exception could not be encoded")), im.rank,
-                                 im.rt.host(), im.size);
-        }
-      }
+      const Outcome outcome = run_encoded(call, out, im.rank, im.rt.host(), im.size);
       im.served_remote.fetch_add(1, std::memory_order_relaxed);
       im.reply(src, ResultRecord{id, static_cast<std::uint8_t>(outcome)}, out.buffer());
     });
@@ -289,6 +333,7 @@ ExecutorCore::ExecutorCore(Executor& owner, Runtime& rt, const ExecutorOptions& 
     // while it waits (the FUNNELED way), whatever the option says.
     mo.engine.progress_thread = options.progress_thread && rt.thread_level() == ThreadLevel::Multiple;
     im.options.progress_thread = mo.engine.progress_thread;
+    im.wire_local = options.wire_local.value_or(false);
     im.msgr = std::make_unique<messaging::Messenger>(im.comm, mo);
     im.rank = im.msgr->rank();
     im.size = im.msgr->size();
@@ -488,6 +533,22 @@ ExecutorStats ExecutorCore::stats() const noexcept {
                        im.served_remote.load(),
                        im.cancelled_remote.load(),
                        im.msgr ? im.msgr->stats().bad_records : im.bad_records_at_stop};
+}
+
+std::exception_ptr as_sent(std::exception_ptr e) noexcept {
+  if (!e) return e;
+  try {
+    std::rethrow_exception(e);
+  } catch (...) {
+    const auto record = encode_current_exception();
+    if (record.empty()) return e;
+    try {
+      wire::Reader in(record);
+      return wire::decode_exception(in);
+    } catch (...) {
+      return e;
+    }
+  }
 }
 
 std::vector<std::byte> encode_current_exception() noexcept {

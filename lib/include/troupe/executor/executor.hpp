@@ -63,6 +63,11 @@ struct ExecutorOptions {
   /// The messaging layer and engine under the executor: batch size, idle back-off and linger
   /// of the progress thread (defaults from troupe::settings(), the TROUPE_ENGINE_* knobs).
   messaging::MessengerOptions messaging = {};
+  /// Debug switch: send every task through the wire format even when it runs on this rank
+  /// (encode the call, decode and run it, encode the result, decode it), so that what only
+  /// fails on another rank (an unregistered callable, a type the wire cannot carry) fails at
+  /// one rank too. Costs the serialization of every local task. Default: TROUPE_WIRE_LOCAL.
+  std::optional<bool> wire_local = std::nullopt;
 };
 
 /// @brief Deprecated: the Executor's maps take troupe::MapOptions, as ThreadPool's do.
@@ -84,6 +89,17 @@ struct ExecutorTesting;  // test access (troupe/executor/detail/testing.hpp)
 template <class R>
 using exec_value_t = std::conditional_t<std::is_void_v<R>, std::monostate, R>;
 
+/// @p e as the submitter would get it had the task run on another rank: encoded and
+/// rebuilt by the wire's exception rule (a std::, troupe or registered type arrives as
+/// itself, anything else as RemoteError). The one exception rule of the executor, whatever
+/// rank ran the task (docs/executor.md, "Errors").
+[[nodiscard]] std::exception_ptr as_sent(std::exception_ptr e) noexcept;
+
+template <class R>
+inline constexpr bool is_chunk_result_v = false;
+template <class R>
+inline constexpr bool is_chunk_result_v<ChunkResult<R>> = true;
+
 /// The future side of one submitted call.
 template <class R, class F, class... Args>
 class CallEnvelope final : public Envelope {
@@ -100,10 +116,14 @@ class CallEnvelope final : public Envelope {
         std::apply([&](auto&... a) { std::invoke(fn_, std::move(a)...); }, args_);
         promise_.set_result();
       } else {
-        promise_.set_result(std::apply([&](auto&... a) -> R { return std::invoke(fn_, std::move(a)...); }, args_));
+        R value = std::apply([&](auto&... a) -> R { return std::invoke(fn_, std::move(a)...); }, args_);
+        if constexpr (is_chunk_result_v<R>) {  // a map chunk's error: as if it had travelled
+          if (value.failed) value.error = as_sent(value.error);
+        }
+        promise_.set_result(std::move(value));
       }
     } catch (...) {
-      fail(std::current_exception());
+      fail(as_sent(std::current_exception()));  // one rule wherever the task ran
     }
   }
   void complete_remote(std::span<const std::byte> bytes) noexcept override {
@@ -284,8 +304,7 @@ class Executor {
   /// freed by anyone else.
   /// @throws ValueError for MPI_REQUEST_NULL; InvalidStateError after shutdown.
   [[nodiscard]] Future<MPI_Status> async_mpi(MPI_Request request) {
-    if (core_->closed() && !core_->in_worker())
-      throw InvalidStateError("Executor::async_mpi: the executor is shut down");
+    require_open("Executor::async_mpi");
     Promise<MPI_Status> p;
     auto f = p.get_future();
     core_->messenger().engine().watch(request, [p](const MPI_Status& st) mutable {
@@ -390,6 +409,7 @@ class Executor {
     using Elem = std::ranges::range_value_t<Range>;
     using R = std::remove_cvref_t<std::invoke_result_t<F&, Elem&>>;
     const char* api = "Executor::map_reduce";
+    require_open(api);
     auto chunks =
         split(std::forward<Range>(range), detail::Chunking::make({.chunksize = options.chunksize}, range, workers(),
                                                                  api, detail::Chunking::kAcrossRanks));
@@ -419,6 +439,7 @@ class Executor {
     using Elem = std::ranges::range_value_t<Range>;
     using R = std::remove_cvref_t<std::invoke_result_t<F&, Elem&>>;
     const char* api = "Executor::map_scan";
+    require_open(api);
     const auto chunking = detail::Chunking::make(options, range, workers(), api, detail::Chunking::kAcrossRanks);
     if (chunking.lazy()) throw ValueError(std::string(api) + ": buffersize is not supported (all results are kept)");
     const Deadline deadline = chunking.deadline;
@@ -451,7 +472,7 @@ class Executor {
       std::optional<std::remove_cvref_t<std::invoke_result_t<F&, std::ranges::range_reference_t<Range>>>> initial =
           std::nullopt) {
     using R = std::remove_cvref_t<std::invoke_result_t<F&, std::ranges::range_reference_t<Range>>>;
-    if (core_->closed()) throw InvalidStateError("Executor::map_reduce_all: the executor is shut down");
+    if (core_->closed()) throw InvalidStateError("Executor::map_reduce_all: cannot run after shutdown");
     std::vector<std::ranges::range_value_t<Range>> items(std::ranges::begin(local), std::ranges::end(local));
     // Empty sides (an empty range) drop out; the rest is reduce_fn in order.
     auto fold = [&](std::optional<R> a, std::optional<R> b) -> std::optional<R> {
@@ -497,6 +518,13 @@ class Executor {
     }
   };
 
+  // The calls that schedule tasks refuse to after shutdown, naming the call the user made
+  // (tasks of the executor's own workers may still submit: they are part of the work).
+  void require_open(const char* api) const {
+    if (core_->closed() && !core_->in_worker())
+      throw InvalidStateError(std::string(api) + ": cannot schedule new tasks after shutdown");
+  }
+
   template <class Range>
   static auto split(Range&& range, const detail::Chunking& chunking) {
     detail::LazySource<Range> src(std::forward<Range>(range), chunking);
@@ -527,8 +555,7 @@ class Executor {
     using Fn = std::decay_t<F>;
     using R = detail::exec_value_t<std::remove_cvref_t<std::invoke_result_t<Fn&, Elem&>>>;
     const auto chunking = detail::Chunking::make(options, range, workers(), api, detail::Chunking::kAcrossRanks);
-    if (core_->closed() && !core_->in_worker())
-      throw InvalidStateError(std::string(api) + ": cannot schedule new tasks after shutdown");
+    require_open(api);
     // The input: kept by the stream (a view or the moved rvalue) and read chunk by chunk.
     auto src = std::make_shared<detail::LazySource<Range>>(std::forward<Range>(range), chunking);
     return MapResult<R>(
