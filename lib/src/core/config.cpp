@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <deque>
 #include <mutex>
+#include <string_view>
 #include <variant>
 
 #include "troupe/core/error.hpp"
@@ -26,6 +27,9 @@ struct Knob {
   const char* effect;
 };
 
+// What may surround a number (a value of only these is empty).
+constexpr std::string_view kBlank = " \t\n\r\v\f";
+
 constexpr std::size_t kMaxMicros = 10'000'000;  // 10 s: longer waits are a typo, not a tuning
 
 // clang-format off
@@ -44,6 +48,8 @@ constexpr Knob kKnobs[] = {
    "the progress thread keeps polling this long after traffic before it naps"},
   {"TROUPE_WAIT_BACKOFF_US", &Settings::wait_backoff, 1, kMaxMicros,
    "longest nap of a thread that waits while helping or driving progress"},
+  {"TROUPE_WIRE_LOCAL", &Settings::wire_local, 0, 1,
+   "1: every task goes through the wire format, also when it runs on the submitting rank (debug)"},
 };
 // clang-format on
 
@@ -89,9 +95,9 @@ namespace detail {
 std::optional<std::size_t> parse_count(const char* text) noexcept {
   if (text == nullptr) return std::nullopt;
   std::string_view s(text);
-  const auto first = s.find_first_not_of(" \t\n");
+  const auto first = s.find_first_not_of(kBlank);
   if (first == std::string_view::npos) return std::nullopt;
-  s = s.substr(first, s.find_last_not_of(" \t\n") - first + 1);
+  s = s.substr(first, s.find_last_not_of(kBlank) - first + 1);
   std::size_t v = 0;
   auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
   if (ec != std::errc{} || end != s.data() + s.size()) return std::nullopt;
@@ -110,7 +116,12 @@ Settings read_settings(const std::function<const char*(const char*)>& getenv_fn)
   Settings s;
   for (const Knob& k : kKnobs) {
     const char* text = getenv_fn(k.name);
-    if (text == nullptr || *text == '\0') continue;
+    if (text == nullptr) continue;  // unset: the default; anything set must satisfy the rule
+    if (std::string_view(text).find_first_not_of(kBlank) == std::string_view::npos) {
+      // Most often `TROUPE_X=$N` with N unset in a job script: never silently the default.
+      throw ValueError(std::string(k.name) + " is set but empty; unset it for the default (" +
+                       value_text(Settings{}, k) + "), or set it to " + rule(k));
+    }
     const auto v = detail::parse_count(text);
     if (!v || *v < k.min || *v > k.max) {
       throw ValueError(std::string(k.name) + " must be " + rule(k) + ", got '" + text + "'");

@@ -57,6 +57,7 @@ const std::vector<KnobCase>& knobs() {
        {"0", "-5", "fast"}},
       {"TROUPE_ENGINE_LINGER_US", "0", [](const Settings& s) { return s.engine_linger == 0us; }, {"-1", "1e3"}},
       {"TROUPE_WAIT_BACKOFF_US", "64", [](const Settings& s) { return s.wait_backoff == 64us; }, {"0", "-64", "x"}},
+      {"TROUPE_WIRE_LOCAL", "1", [](const Settings& s) { return s.wire_local; }, {"2", "yes", "on"}},
   };
   return cases;
 }
@@ -72,14 +73,46 @@ TEST(CoreConfig, DefaultsWhenNothingIsSet) {
   EXPECT_EQ(s.engine_backoff, 1000us);
   EXPECT_EQ(s.engine_linger, 200us);
   EXPECT_EQ(s.wait_backoff, 500us);
+  EXPECT_FALSE(s.wire_local);
   EXPECT_TRUE(s.from_env.empty());
 }
 
-TEST(CoreConfig, EmptyValueCountsAsUnset) {
+// One rule for every knob: unset means the default; a variable that is set must satisfy the
+// knob's rule, and an empty or blank one is an error too (it is most often a script's
+// `TROUPE_THREADS=$N` with N unset, which must not silently run with the default).
+TEST(CoreConfig, EveryKnobRejectsAnEmptyValueNamingTheVariable) {
   for (const auto& k : knobs()) {
-    const Settings s = read({{k.name, ""}});
-    EXPECT_FALSE(k.holds_good(s)) << k.name;
-    EXPECT_TRUE(s.from_env.empty()) << k.name;
+    for (const char* empty : {"", " ", "\t\n"}) {
+      const std::string what = error_of(k.name, empty);
+      EXPECT_EQ(what.rfind(std::string(k.name) + " is set but empty; unset it for the default (", 0), 0U)
+          << k.name << "='" << empty << "' gave: '" << what << "'";
+      EXPECT_NE(what.find(" or set it to "), std::string::npos) << what;
+    }
+  }
+  EXPECT_EQ(error_of("TROUPE_THREADS", ""),
+            "TROUPE_THREADS is set but empty; unset it for the default (auto), or set it to an integer in "
+            "[1, 65536]");
+  EXPECT_EQ(error_of("TROUPE_SPIN_US", ""),
+            "TROUPE_SPIN_US is set but empty; unset it for the default (50), or set it to an integer in "
+            "[0, 10000000] (microseconds)");
+}
+
+// Overflow, garbage and negative values get the same message for every knob: the variable,
+// the value and the accepted range.
+TEST(CoreConfig, EveryKnobRejectsOverflowGarbageAndNegativeValuesTheSameWay) {
+  const char* const common[] = {"99999999999999999999",  // > 2^64
+                                "18446744073709551616",  // 2^64
+                                "18446744073709551615",  // 2^64 - 1: fits size_t, above every range
+                                "4294967297",           "-1", "-0", "+1", "1 2", "0x10", "1e3", "1.0", "nan", "\x01"};
+  for (const auto& k : knobs()) {
+    for (const char* bad : common) {
+      const std::string what = error_of(k.name, bad);
+      EXPECT_EQ(what.rfind(std::string(k.name) + " must be ", 0), 0U) << "accepted " << k.name << "=" << bad;
+      EXPECT_NE(what.find(std::string(", got '") + bad + "'"), std::string::npos) << what;
+      EXPECT_TRUE(what.find(" must be 0 or 1, ") != std::string::npos ||
+                  what.find(" must be an integer in [") != std::string::npos)
+          << what;
+    }
   }
 }
 

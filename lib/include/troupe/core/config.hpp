@@ -26,7 +26,9 @@ namespace troupe {
 
 /// @brief Every TROUPE_* knob, parsed and validated once.
 ///
-/// A default-constructed Settings holds every default. An empty variable counts as unset.
+/// A default-constructed Settings holds every default. One rule for every knob: an unset
+/// variable means the default; a set one must satisfy the knob's rule (spaces around the
+/// number allowed), and a set but empty or blank one is an error, like any other bad value.
 struct Settings {
   /// `TROUPE_THREADS` (an integer in [1, 65536]): threads per rank; nullopt: the rule of
   /// troupe/runtime/topology.hpp.
@@ -44,6 +46,9 @@ struct Settings {
   /// `TROUPE_WAIT_BACKOFF_US` (> 0): longest nap of a thread that waits while helping or
   /// driving progress.
   std::chrono::microseconds wait_backoff{500};
+  /// `TROUPE_WIRE_LOCAL` (0 or 1): the default of ExecutorOptions::wire_local (every task
+  /// goes through the wire format, also when it runs on the submitting rank; a debug switch).
+  bool wire_local = false;
   /// Names of the knobs that the environment set (the others hold their default).
   std::vector<std::string> from_env;
 };
@@ -52,7 +57,8 @@ struct Settings {
 /// the cached result.
 /// @return the process's settings; the reference stays valid for the life of the process.
 /// @throws troupe::ValueError naming the variable, its value and the rule when a knob is
-///         malformed (nothing is cached then, so every call throws the same error).
+///         malformed or set but empty (nothing is cached then, so every call throws the
+///         same error).
 /// @note Thread-safe; the first call takes a lock, later calls one atomic load. A
 ///       troupe::Runtime reads the environment again when it starts (see
 ///       detail::reload_settings()), so `setenv` before the Runtime is honoured.
@@ -60,8 +66,10 @@ const Settings& settings();
 
 /// @brief Parses every knob from a lookup function instead of the environment (tests).
 /// @param getenv_fn name -> value, or nullptr when the variable is unset.
-/// @return the settings; knobs whose lookup gives nullptr or "" keep their default.
-/// @throws troupe::ValueError naming the first malformed variable, its value and the rule.
+/// @return the settings; knobs whose lookup gives nullptr keep their default.
+/// @throws troupe::ValueError naming the first malformed variable, its value and the rule
+///         (`TROUPE_THREADS must be an integer in [1, 65536], got '0'`), or, for a set but
+///         empty or blank one, saying so with the default and the rule.
 /// @note Thread-safe if @p getenv_fn is; never blocks.
 Settings read_settings(const std::function<const char*(const char*)>& getenv_fn);
 
