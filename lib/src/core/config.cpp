@@ -17,7 +17,9 @@ namespace troupe {
 namespace {
 
 using Micros = std::chrono::microseconds;
-using Field = std::variant<std::optional<std::size_t> Settings::*, bool Settings::*, Micros Settings::*>;
+using Millis = std::chrono::milliseconds;
+using Field =
+    std::variant<std::optional<std::size_t> Settings::*, bool Settings::*, Micros Settings::*, Millis Settings::*>;
 
 struct Knob {
   const char* name;
@@ -31,6 +33,7 @@ struct Knob {
 constexpr std::string_view kBlank = " \t\n\r\v\f";
 
 constexpr std::size_t kMaxMicros = 10'000'000;  // 10 s: longer waits are a typo, not a tuning
+constexpr std::size_t kMaxMillis = 86'400'000;  // a day: the longest timeout that is not a typo
 
 // clang-format off
 constexpr Knob kKnobs[] = {
@@ -50,14 +53,19 @@ constexpr Knob kKnobs[] = {
    "longest nap of a thread that waits while helping or driving progress"},
   {"TROUPE_WIRE_LOCAL", &Settings::wire_local, 0, 1,
    "1: every task goes through the wire format, also when it runs on the submitting rank (debug)"},
+  {"TROUPE_STARTUP_TIMEOUT_MS", &Settings::startup_timeout, 1, kMaxMillis,
+   "a collective construction (Executor) raises, naming the ranks that did not arrive, after this long"},
+  {"TROUPE_FAILURE_TIMEOUT_MS", &Settings::failure_timeout, 0, kMaxMillis,
+   "a rank silent this long while another waits on it is declared lost (0: no failure detection)"},
 };
 // clang-format on
 
 std::string rule(const Knob& k) {
   const bool micros = std::holds_alternative<Micros Settings::*>(k.field);
+  const bool millis = std::holds_alternative<Millis Settings::*>(k.field);
   std::string r =
       k.max == 1 ? "0 or 1" : "an integer in [" + std::to_string(k.min) + ", " + std::to_string(k.max) + "]";
-  return micros ? r + " (microseconds)" : r;
+  return micros ? r + " (microseconds)" : millis ? r + " (milliseconds)" : r;
 }
 
 std::string value_text(const Settings& s, const Knob& k) {
@@ -67,7 +75,7 @@ std::string value_text(const Settings& s, const Knob& k) {
         using T = std::decay_t<decltype(v)>;
         if constexpr (std::is_same_v<T, bool>) {
           return v ? "1" : "0";
-        } else if constexpr (std::is_same_v<T, Micros>) {
+        } else if constexpr (std::is_same_v<T, Micros> || std::is_same_v<T, Millis>) {
           return std::to_string(v.count());
         } else {
           return v ? std::to_string(*v) : "auto";
@@ -131,8 +139,8 @@ Settings read_settings(const std::function<const char*(const char*)>& getenv_fn)
           using T = std::decay_t<decltype(s.*member)>;
           if constexpr (std::is_same_v<T, bool>) {
             s.*member = n != 0;
-          } else if constexpr (std::is_same_v<T, Micros>) {
-            s.*member = Micros(static_cast<Micros::rep>(n));
+          } else if constexpr (std::is_same_v<T, Micros> || std::is_same_v<T, Millis>) {
+            s.*member = T(static_cast<typename T::rep>(n));
           } else {
             s.*member = n;
           }

@@ -387,6 +387,14 @@ void Engine::send(int dest, std::vector<std::byte> message) {
   impl_->push(new OutMsg{dest, std::move(message), nullptr});
 }
 
+void Engine::deliver_here(int source, std::vector<std::byte> message) {
+  {
+    std::lock_guard lock(impl_->inbox_mu);
+    impl_->inbox.emplace_back(source, std::move(message));
+  }
+  wake();
+}
+
 void Engine::wake() noexcept {
   impl_->wake_requested.store(true, std::memory_order_seq_cst);
   impl_->poke();

@@ -9,6 +9,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "troupe/core/config.hpp"
 #include "troupe/core/error.hpp"
 #include "troupe/executor/executor.hpp"
 #include "troupe/messaging/messenger.hpp"
@@ -96,7 +97,8 @@ struct ExecutorCore::Impl {
 
   std::atomic<std::uint64_t> next_id{1};
   std::atomic<std::uint64_t> submitted{0}, completed{0}, ran_here{0}, sent_remote{0}, served_remote{0},
-      cancelled_remote{0};
+      cancelled_remote{0}, retried{0}, lost_ranks{0};
+  std::vector<bool> lost_rank;
   // Per sending rank, how many "cancel what you have not started" requests arrived. A task
   // notes the count when it arrives; if it has changed by the time the task starts, the
   // task was queued here when its sender cancelled, and it ends as cancelled instead.
@@ -116,15 +118,19 @@ struct ExecutorCore::Impl {
 
   // The table of tasks sent to other ranks (mu held); the engine naps short while it is
   // not empty: replies are expected.
+  // The failure detector watches every rank that runs a task for us.
   void track(std::unique_ptr<Envelope> env) {
     const auto id = env->id;
+    const int target = env->target;
     remote.emplace(id, std::move(env));
     msgr->engine().expect(1);
+    msgr->watch(target, +1);
   }
   std::unique_ptr<Envelope> untrack(std::unordered_map<std::uint64_t, std::unique_ptr<Envelope>>::iterator it) {
     auto env = std::move(it->second);
     remote.erase(it);
     msgr->engine().expect(-1);
+    msgr->watch(env->target, -1);
     return env;
   }
 
@@ -148,7 +154,7 @@ struct ExecutorCore::Impl {
   }
 
   void dispatch(std::unique_ptr<Envelope> env, int target, ExecutorCore* self) {
-    if (!env->start()) {  // cancelled while queued
+    if (env->attempts == 0 && !env->start()) {  // cancelled while queued (a retry runs already)
       ended();
       return;
     }
@@ -333,7 +339,15 @@ ExecutorCore::ExecutorCore(Executor& owner, Runtime& rt, const ExecutorOptions& 
     // while it waits (the FUNNELED way), whatever the option says.
     mo.engine.progress_thread = options.progress_thread && rt.thread_level() == ThreadLevel::Multiple;
     im.options.progress_thread = mo.engine.progress_thread;
-    im.wire_local = options.wire_local.value_or(false);
+    // Failure detection needs the peers' progress while they are silent: on by default only
+    // with a progress thread.
+    const auto ft = options.failure_timeout.value_or(mo.engine.progress_thread ? settings().failure_timeout
+                                                                               : std::chrono::milliseconds(0));
+    if (ft.count() < 0) {
+      throw ValueError("Executor: failure_timeout must be >= 0 ms (0: off), got " + std::to_string(ft.count()));
+    }
+    mo.failure_timeout = ft;
+    im.wire_local = options.wire_local.value_or(settings().wire_local);
     im.msgr = std::make_unique<messaging::Messenger>(im.comm, mo);
     im.rank = im.msgr->rank();
     im.size = im.msgr->size();
@@ -344,6 +358,8 @@ ExecutorCore::ExecutorCore(Executor& owner, Runtime& rt, const ExecutorOptions& 
     im.msgr->on(Kind::kResult, [this](int src, wire::Reader& in) { impl_->on_result(src, in, this); });
     im.msgr->on(Kind::kCancelQueued, [this](int src, wire::Reader&) { impl_->on_cancel_queued(src); });
     im.msgr->on_broken([this](int r, const std::string& cause) { break_rank(r, cause); });
+    im.msgr->on_lost([this](int r, const std::string& cause) { lose_rank(r, cause); });
+    im.lost_rank.assign(static_cast<std::size_t>(im.size), false);
     std::lock_guard lock(g_live_mu);
     g_live.push_back(this);
   } catch (...) {
@@ -437,7 +453,8 @@ void ExecutorCore::submit(std::unique_ptr<Envelope> env, const char* api, int pi
   std::lock_guard lock(im.mu);
   if (im.broken) throw BrokenExecutor(std::string(api) + ": the executor is broken: " + im.broken_reason);
   if (pin >= 0 && im.broken_rank[static_cast<std::size_t>(pin)]) {
-    throw BrokenExecutor(std::string(api) + ": rank " + std::to_string(pin) + " cannot be reached");
+    throw BrokenExecutor(std::string(api) + ": rank " + std::to_string(pin) +
+                         (im.lost_rank[static_cast<std::size_t>(pin)] ? " was lost" : " cannot be reached"));
   }
   im.submitted.fetch_add(1, std::memory_order_acq_rel);
   im.msgr->begin_work();  // ends in Impl::ended(), whatever way the task ends
@@ -491,6 +508,42 @@ void ExecutorCore::break_rank(int r, const std::string& why) {
   }
 }
 
+void ExecutorCore::lose_rank(int r, const std::string& why) {
+  auto& im = *impl_;
+  std::vector<std::unique_ptr<Envelope>> failed;
+  const std::string reason = "Executor: rank " + std::to_string(r) + " was lost (" + why + ")";
+  {
+    std::lock_guard lock(im.mu);
+    if (r < 0 || r >= im.size || r == im.rank || im.lost_rank[static_cast<std::size_t>(r)]) return;
+    im.lost_rank[static_cast<std::size_t>(r)] = true;
+    im.broken_rank[static_cast<std::size_t>(r)] = true;  // pick() skips it from now on
+    im.credits[static_cast<std::size_t>(r)] = 0;
+    im.lost_ranks.fetch_add(1, std::memory_order_relaxed);
+    std::vector<std::unique_ptr<Envelope>> again;
+    for (auto it = im.remote.begin(); it != im.remote.end();) {
+      auto next = std::next(it);
+      if (it->second->target == r) {
+        auto env = im.untrack(it);
+        (env->attempts < im.options.retries ? again : failed).push_back(std::move(env));
+      }
+      it = next;
+    }
+    // Sent again ahead of the queue, oldest first: a map's early chunks stay early.
+    std::sort(again.begin(), again.end(), [](const auto& a, const auto& b) { return a->id > b->id; });
+    for (auto& e : again) {
+      ++e->attempts;
+      e->target = -1;
+      im.retried.fetch_add(1, std::memory_order_relaxed);
+      im.ready.push_front(std::move(e));
+    }
+    im.pump(this);
+  }
+  for (auto& e : failed) {
+    e->fail(std::make_exception_ptr(BrokenExecutor(reason)));
+    im.ended();
+  }
+}
+
 void ExecutorCore::shutdown(bool wait, bool cancel_futures) {
   auto& im = *impl_;
   if (wait && !im.finished && in_worker()) {
@@ -532,7 +585,9 @@ ExecutorStats ExecutorCore::stats() const noexcept {
                        im.sent_remote.load(),
                        im.served_remote.load(),
                        im.cancelled_remote.load(),
-                       im.msgr ? im.msgr->stats().bad_records : im.bad_records_at_stop};
+                       im.msgr ? im.msgr->stats().bad_records : im.bad_records_at_stop,
+                       im.retried.load(),
+                       im.lost_ranks.load()};
 }
 
 std::exception_ptr as_sent(std::exception_ptr e) noexcept {

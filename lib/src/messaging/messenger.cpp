@@ -16,9 +16,24 @@ namespace troupe::messaging {
 
 namespace {
 // Collective keys: the n-th collective of this messenger (every rank calls them in the same
-// order) in the high bits, the tree step in the low byte.
+// order) in the high bits, then the count of lost ranks the attempt was made with (an
+// attempt restarted after a loss never meets the old attempt's mail), then the tree step.
 constexpr std::uint64_t kStepBits = 8;
+constexpr std::uint64_t kEpochBits = 16;
 constexpr std::uint64_t kBroadcastStep = 0x80;
+
+std::uint64_t epoch_of(std::uint64_t key) { return (key >> kStepBits) & ((1u << kEpochBits) - 1); }
+
+std::int64_t now_ns() noexcept {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count();
+}
+
+template <class T>
+std::unique_ptr<std::atomic<T>[]> atomics(int n) {
+  auto a = std::make_unique<std::atomic<T>[]>(static_cast<std::size_t>(n));
+  for (int i = 0; i < n; ++i) a[static_cast<std::size_t>(i)].store(T{}, std::memory_order_relaxed);
+  return a;
+}
 }  // namespace
 
 struct Messenger::Impl {
@@ -31,12 +46,28 @@ struct Messenger::Impl {
   std::unique_ptr<engine::Engine> engine;
   std::unique_ptr<Outbox[]> out;
   int size = 1;
+  int rank = 0;
   std::vector<Handler> handlers = std::vector<Handler>(kKindLimit);
   BrokenHandler on_broken;
+  LostHandler on_lost;
   std::atomic<bool> started{false};
 
-  // Quiescence counters (monotonic): counted records sent and handled, work begun and ended.
-  std::atomic<std::uint64_t> sent{0}, handled{0}, begun{0}, ended{0};
+  // Quiescence counters (monotonic): counted records sent to and handled from each rank
+  // (so a lost rank's traffic can be left out), work begun and ended.
+  std::unique_ptr<std::atomic<std::uint64_t>[]> sent_to, handled_from;
+  std::atomic<std::uint64_t> begun{0}, ended{0};
+
+  // Failure detection (options.failure_timeout > 0): per peer, when it was last heard from,
+  // how many things this rank waits on it for and since when, when it was last pinged;
+  // lost ranks stay lost. lost_epoch counts them (the collectives' keys carry it).
+  std::int64_t failure_ns = 0;
+  std::unique_ptr<std::atomic<std::int64_t>[]> last_heard, watch_since, pinged_at;
+  std::unique_ptr<std::atomic<int>[]> watching;
+  std::unique_ptr<std::atomic<bool>[]> lost_flag, declared;
+  std::atomic<int> watching_total{0};
+  std::atomic<std::uint32_t> lost_epoch{0};
+  std::int64_t next_scan = 0;   // the token holder's only
+  std::vector<int> lost_order;  // under errors_mu
   std::atomic<std::uint64_t> records_sent{0}, records_handled{0}, mail_sent{0}, mail_received{0}, batches_sent{0},
       bad_records{0};
 
@@ -51,6 +82,10 @@ struct Messenger::Impl {
 
   void hand_off(int dest, Outbox& o) {  // o.mu held
     if (o.batch.empty()) return;
+    if (lost_flag[dest].load(std::memory_order_acquire)) {  // nobody will read it
+      o.batch.clear();
+      return;
+    }
     engine->send(dest, std::exchange(o.batch, {}));
     batches_sent.fetch_add(1, std::memory_order_relaxed);
   }
@@ -109,7 +144,75 @@ struct Messenger::Impl {
     bad_records.fetch_add(1, std::memory_order_seq_cst);
   }
 
+  // --- failure detection ---------------------------------------------------------------
+  // Called at the start of every progress round (under the token): pings the watched peers
+  // that have been silent for a quarter of the timeout, and declares lost those silent for
+  // all of it. The verdict goes to every other rank, and to this one through the engine's
+  // inbox, so the handlers run outside the token like any delivery.
+  void scan(Messenger& self) {
+    if (failure_ns == 0 || watching_total.load(std::memory_order_relaxed) <= 0) return;
+    const std::int64_t now = now_ns();
+    const std::int64_t quarter = failure_ns / 4;
+    if (now < next_scan) return;
+    next_scan = now + std::max<std::int64_t>(quarter / 4, 100'000);
+    for (int r = 0; r < size; ++r) {
+      const auto i = static_cast<std::size_t>(r);
+      if (r == rank || watching[i].load(std::memory_order_relaxed) <= 0 || lost_flag[i].load()) continue;
+      const std::int64_t heard = std::max(last_heard[i].load(), watch_since[i].load());
+      const std::int64_t silence = now - heard;
+      if (silence >= failure_ns) {
+        if (declared[i].exchange(true)) continue;
+        const std::string cause = "no message from rank " + std::to_string(r) + " for " +
+                                  std::to_string(silence / 1'000'000) + " ms while this rank waited on it (rank " +
+                                  std::to_string(rank) + "'s failure detector, failure_timeout " +
+                                  std::to_string(failure_ns / 1'000'000) + " ms)";
+        const LostRecord rec{r, cause};
+        for (int d = 0; d < size; ++d) {
+          if (d != rank && d != r && !lost_flag[static_cast<std::size_t>(d)].load()) {
+            self.send(d, Kind::kLost, [&](wire::Writer& w) { wire::save(w, rec); });
+          }
+        }
+        std::vector<std::byte> batch;
+        detail::append_frame(batch, static_cast<std::uint16_t>(Kind::kLost),
+                             [&](wire::Writer& w) { wire::save(w, rec); });
+        engine->deliver_here(rank, std::move(batch));
+      } else if (silence >= quarter && now - pinged_at[i].load() >= quarter) {
+        pinged_at[i].store(now);
+        self.send(r, Kind::kPing, [](wire::Writer&) {});
+      }
+    }
+  }
+
+  // A verdict (ours or another rank's): the rank is lost for good.
+  void declare_lost(int source, const LostRecord& rec, Messenger& self) {
+    if (rec.rank < 0 || rec.rank >= size) throw wire::DecodeError("lost rank " + std::to_string(rec.rank));
+    if (rec.rank == rank) {  // another rank gave up on this one: its traffic is gone
+      if (on_broken) on_broken(source, "rank " + std::to_string(source) + " declared this rank lost: " + rec.cause);
+      return;
+    }
+    const auto i = static_cast<std::size_t>(rec.rank);
+    declared[i].store(true);
+    if (lost_flag[i].exchange(true, std::memory_order_acq_rel)) return;
+    {
+      std::lock_guard lock(errors_mu);
+      errors.push_back("rank " + std::to_string(rec.rank) + " lost: " + rec.cause);
+      lost_order.push_back(rec.rank);
+    }
+    lost_epoch.fetch_add(1, std::memory_order_acq_rel);
+    {
+      std::lock_guard lock(out[rec.rank].mu);
+      out[rec.rank].batch.clear();
+    }
+    arrivals.notify_all();  // collectives waiting on it start again without it
+    (void)self;
+    if (on_lost) on_lost(rec.rank, rec.cause);
+  }
+
   void receive(int source, std::vector<std::byte> bytes, Messenger& self) noexcept {
+    if (source != rank) {
+      if (lost_flag[static_cast<std::size_t>(source)].load(std::memory_order_acquire)) return;  // lost for good
+      last_heard[static_cast<std::size_t>(source)].store(now_ns(), std::memory_order_relaxed);
+    }
     auto problem = detail::parse_batch(
         bytes, [&](std::uint16_t kind, std::span<const std::byte> record) { dispatch(source, kind, record, self); });
     if (problem) {
@@ -134,6 +237,14 @@ struct Messenger::Impl {
           mail[{source, m.key}] = std::move(m.bytes);
         }
         arrivals.notify_all();  // only mail wakes the mailbox's waiters
+      } else if (static_cast<Kind>(kind) == Kind::kPing) {
+        self.send(source, Kind::kPong, [](wire::Writer&) {});
+      } else if (static_cast<Kind>(kind) == Kind::kPong) {
+        // heard from: receive() noted the time
+      } else if (static_cast<Kind>(kind) == Kind::kLost) {
+        LostRecord l;
+        wire::load(in, l);
+        declare_lost(source, l, self);
       } else if (static_cast<Kind>(kind) == Kind::kBroken) {
         BrokenRecord b;
         wire::load(in, b);
@@ -158,7 +269,22 @@ struct Messenger::Impl {
     if (!problem.empty()) {
       fault(source, problem + " from rank " + std::to_string(source), static_cast<Kind>(kind) != Kind::kBroken, self);
     }
-    if (is_counted) handled.fetch_add(1, std::memory_order_seq_cst);
+    if (is_counted) handled_from[static_cast<std::size_t>(source)].fetch_add(1, std::memory_order_seq_cst);
+  }
+
+  std::vector<int> live_ranks() const {
+    std::vector<int> live;
+    live.reserve(static_cast<std::size_t>(size));
+    for (int r = 0; r < size; ++r) {
+      if (!lost_flag[static_cast<std::size_t>(r)].load(std::memory_order_acquire)) live.push_back(r);
+    }
+    return live;
+  }
+
+  // Mail of attempts made before the latest loss can no longer be used.
+  void purge_before(std::uint32_t epoch) {
+    std::lock_guard lock(mail_mu);
+    std::erase_if(mail, [&](const auto& kv) { return epoch_of(kv.first.second) < (epoch & 0xFFFF); });
   }
 };
 
@@ -173,10 +299,27 @@ Messenger::Messenger(MPI_Comm comm, MessengerOptions options) : impl_(std::make_
   rank_ = im.engine->rank();
   size_ = im.engine->size();
   im.size = size_;
+  im.rank = rank_;
   im.out = std::make_unique<Impl::Outbox[]>(static_cast<std::size_t>(size_));
+  im.sent_to = atomics<std::uint64_t>(size_);
+  im.handled_from = atomics<std::uint64_t>(size_);
+  im.last_heard = atomics<std::int64_t>(size_);
+  im.watch_since = atomics<std::int64_t>(size_);
+  im.pinged_at = atomics<std::int64_t>(size_);
+  im.watching = atomics<int>(size_);
+  im.lost_flag = atomics<bool>(size_);
+  im.declared = atomics<bool>(size_);
+  if (options.failure_timeout.count() < 0) {
+    throw ValueError("Messenger: failure_timeout must be >= 0 ms, got " +
+                     std::to_string(options.failure_timeout.count()));
+  }
+  im.failure_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(options.failure_timeout).count();
   im.engine->on_receive(
       [this](int source, std::vector<std::byte> bytes) { impl_->receive(source, std::move(bytes), *this); });
-  im.engine->on_round([this] { impl_->flush_all(); });
+  im.engine->on_round([this] {
+    impl_->scan(*this);
+    impl_->flush_all();
+  });
 }
 
 Messenger::~Messenger() {
@@ -191,7 +334,7 @@ Messenger::~Messenger() {
 void Messenger::on(Kind kind, Handler handler) {
   if (impl_->started.load()) throw InvalidStateError("Messenger::on: register handlers before start()");
   const auto k = static_cast<std::uint16_t>(kind);
-  if (k >= kKindLimit || kind == Kind::kMail || kind == Kind::kBroken) {
+  if (k >= kKindLimit || internal(kind)) {
     throw ValueError("Messenger::on: kind " + std::to_string(k) + " is not a client kind");
   }
   impl_->handlers[k] = std::move(handler);
@@ -200,6 +343,29 @@ void Messenger::on(Kind kind, Handler handler) {
 void Messenger::on_broken(BrokenHandler handler) {
   if (impl_->started.load()) throw InvalidStateError("Messenger::on_broken: register before start()");
   impl_->on_broken = std::move(handler);
+}
+
+void Messenger::on_lost(LostHandler handler) {
+  if (impl_->started.load()) throw InvalidStateError("Messenger::on_lost: register before start()");
+  impl_->on_lost = std::move(handler);
+}
+
+void Messenger::watch(int peer, int delta) noexcept {
+  auto& im = *impl_;
+  if (peer < 0 || peer >= size_ || peer == rank_ || delta == 0) return;
+  const auto i = static_cast<std::size_t>(peer);
+  const int before = im.watching[i].fetch_add(delta, std::memory_order_acq_rel);
+  if (before <= 0 && before + delta > 0) im.watch_since[i].store(now_ns(), std::memory_order_relaxed);
+  im.watching_total.fetch_add(delta, std::memory_order_relaxed);
+}
+
+bool Messenger::is_lost(int peer) const noexcept {
+  return peer >= 0 && peer < size_ && impl_->lost_flag[static_cast<std::size_t>(peer)].load();
+}
+
+std::vector<int> Messenger::lost() const {
+  std::lock_guard lock(impl_->errors_mu);
+  return impl_->lost_order;
 }
 
 void Messenger::start() {
@@ -226,7 +392,7 @@ void Messenger::close(Outgoing& out, bool sent) noexcept {
   bool handed = false;
   if (sent) {
     // Counted before the lock is released: nobody can flush, let alone handle, it before.
-    if (out.counted) im.sent.fetch_add(1, std::memory_order_seq_cst);
+    if (out.counted) im.sent_to[static_cast<std::size_t>(out.dest)].fetch_add(1, std::memory_order_seq_cst);
     im.records_sent.fetch_add(1, std::memory_order_relaxed);
     if (o.batch.size() >= im.options.batch_bytes) {
       try {
@@ -255,23 +421,83 @@ void Messenger::post(int dest, std::uint64_t key, std::vector<std::byte> bytes) 
   send(dest, Kind::kMail, [&](wire::Writer& w) { wire::save(w, MailRecord{key, std::move(bytes)}); });
 }
 
-std::vector<std::byte> Messenger::take(int src, std::uint64_t key, const Deadline& deadline, const char* api) {
+std::vector<std::byte> Messenger::take_in(int src, std::uint64_t key, const Deadline& deadline, const char* api,
+                                          std::uint32_t epoch) {
   auto& im = *impl_;
   const auto slot = std::make_pair(src, key);
   std::vector<std::byte> got;
+  bool restart = false;
+  watch(src, +1);  // the failure detector watches whom this rank waits on
+  struct Unwatch {
+    Messenger& m;
+    int src;
+    ~Unwatch() { m.watch(src, -1); }
+  } unwatch{*this, src};
   const bool ok = im.wait_until(
       [&] {
-        std::lock_guard lock(im.mail_mu);
-        auto it = im.mail.find(slot);
-        if (it == im.mail.end()) return false;
-        got = std::move(it->second);
-        im.mail.erase(it);
-        return true;
+        {
+          std::lock_guard lock(im.mail_mu);
+          auto it = im.mail.find(slot);
+          if (it != im.mail.end()) {
+            got = std::move(it->second);
+            im.mail.erase(it);
+            return true;
+          }
+        }
+        restart = im.lost_epoch.load(std::memory_order_acquire) != epoch;
+        return restart;
       },
       deadline, api);
-  if (!ok) throw TimeoutError(std::string(api) + ": timed out waiting for rank " + std::to_string(src));
+  if (restart) throw Restart{};
+  if (!ok) {
+    throw TimeoutError(std::string(api) + ": timed out waiting for rank " + std::to_string(src) +
+                       " (it, or a rank whose part comes through it, has not arrived)");
+  }
   return got;
 }
+
+std::vector<std::byte> Messenger::take(int src, std::uint64_t key, const Deadline& deadline, const char* api) {
+  for (;;) {
+    if (is_lost(src)) throw BrokenExecutor(std::string(api) + ": rank " + std::to_string(src) + " was lost");
+    try {
+      return take_in(src, key, deadline, api, impl_->lost_epoch.load(std::memory_order_acquire));
+    } catch (const Restart&) {  // some rank was lost: src itself is checked above
+    }
+  }
+}
+
+template <class Body>
+auto Messenger::over_live(Body body, const char* api) {
+  auto& im = *impl_;
+  const std::uint64_t seq = im.collective_seq++;
+  for (;;) {
+    const std::uint32_t epoch = im.lost_epoch.load(std::memory_order_acquire);
+    const std::vector<int> live = im.live_ranks();
+    const std::uint64_t key = seq << (kStepBits + kEpochBits) | (std::uint64_t{epoch} & 0xFFFF) << kStepBits;
+    try {
+      return body(key, live, epoch);
+    } catch (const Restart&) {
+      im.purge_before(im.lost_epoch.load(std::memory_order_acquire));
+    }
+    (void)api;
+  }
+}
+
+namespace {
+// A binomial tree over the ranks not lost, rooted at @p root: a rank's place in it.
+struct Tree {
+  const std::vector<int>& live;
+  int p = 0, v = 0, root_at = 0;
+  Tree(const std::vector<int>& l, int me, int root, const char* api) : live(l), p(static_cast<int>(l.size())) {
+    const auto at = [&](int r) { return static_cast<int>(std::find(live.begin(), live.end(), r) - live.begin()); };
+    root_at = at(root);
+    if (root_at == p)
+      throw BrokenExecutor(std::string(api) + ": its root, rank " + std::to_string(root) + ", was lost");
+    v = (at(me) - root_at + p) % p;
+  }
+  int real(int vr) const { return live[static_cast<std::size_t>((vr + root_at) % p)]; }
+};
+}  // namespace
 
 std::optional<std::vector<std::byte>> Messenger::reduce(std::vector<std::byte> mine, const Combine& combine, int root,
                                                         const Deadline& deadline) {
@@ -279,18 +505,25 @@ std::optional<std::vector<std::byte>> Messenger::reduce(std::vector<std::byte> m
     throw ValueError("Messenger::reduce: root must be in [0, " + std::to_string(size_) + "), got " +
                      std::to_string(root));
   }
-  const std::uint64_t key = impl_->collective_seq++ << kStepBits;
-  const int p = size_, v = (rank_ - root + p) % p;  // rank relative to the root
-  auto real = [&](int vr) { return (vr + root) % p; };
-  std::uint64_t step = 0;
-  for (int mask = 1; mask < p; mask <<= 1, ++step) {
-    if (v & mask) {  // hand what this subtree holds to the parent, and leave
-      post(real(v - mask), key | step, std::move(mine));
-      return std::nullopt;
-    }
-    if (v + mask < p) mine = combine(std::move(mine), take(real(v + mask), key | step, deadline, "Messenger::reduce"));
-  }
-  return mine;
+  return over_live(
+      [&](std::uint64_t key, const std::vector<int>& live,
+          std::uint32_t epoch) -> std::optional<std::vector<std::byte>> {
+        const Tree t(live, rank_, root, "Messenger::reduce");
+        std::vector<std::byte> acc = mine;
+        std::uint64_t step = 0;
+        for (int mask = 1; mask < t.p; mask <<= 1, ++step) {
+          if (t.v & mask) {  // hand what this subtree holds to the parent, and leave
+            post(t.real(t.v - mask), key | step, std::move(acc));
+            return std::nullopt;
+          }
+          if (t.v + mask < t.p) {
+            acc =
+                combine(std::move(acc), take_in(t.real(t.v + mask), key | step, deadline, "Messenger::reduce", epoch));
+          }
+        }
+        return acc;
+      },
+      "Messenger::reduce");
 }
 
 std::vector<std::byte> Messenger::broadcast(std::vector<std::byte> value, int root, const Deadline& deadline) {
@@ -298,27 +531,55 @@ std::vector<std::byte> Messenger::broadcast(std::vector<std::byte> value, int ro
     throw ValueError("Messenger::broadcast: root must be in [0, " + std::to_string(size_) + "), got " +
                      std::to_string(root));
   }
-  const std::uint64_t key = impl_->collective_seq++ << kStepBits | kBroadcastStep;
-  const int p = size_, v = (rank_ - root + p) % p;
-  auto real = [&](int vr) { return (vr + root) % p; };
+  return over_live([&](std::uint64_t key, const std::vector<int>& live,
+                       std::uint32_t epoch) { return broadcast_in(value, root, deadline, key, live, epoch); },
+                   "Messenger::broadcast");
+}
+
+std::vector<std::byte> Messenger::broadcast_in(std::vector<std::byte> value, int root, const Deadline& deadline,
+                                               std::uint64_t key, const std::vector<int>& live, std::uint32_t epoch) {
+  const Tree t(live, rank_, root, "Messenger::broadcast");
+  key |= kBroadcastStep;
   int mask = 1;
-  while (mask < p) {  // receive from the parent: this rank minus its lowest set bit
-    if (v & mask) {
-      value = take(real(v - mask), key, deadline, "Messenger::broadcast");
+  while (mask < t.p) {  // receive from the parent: this rank minus its lowest set bit
+    if (t.v & mask) {
+      value = take_in(t.real(t.v - mask), key, deadline, "Messenger::broadcast", epoch);
       break;
     }
     mask <<= 1;
   }
   for (mask >>= 1; mask > 0; mask >>= 1) {
-    if (v + mask < p) post(real(v + mask), key, value);
+    if (t.v + mask < t.p) post(t.real(t.v + mask), key, value);
   }
   return value;
 }
 
 std::vector<std::byte> Messenger::allreduce(std::vector<std::byte> mine, const Combine& combine,
                                             const Deadline& deadline) {
-  auto total = reduce(std::move(mine), combine, 0, deadline);
-  return broadcast(total ? std::move(*total) : std::vector<std::byte>{}, 0, deadline);
+  // One unit: a loss during either half starts both again over the others (the root, the
+  // lowest rank not lost, needs every part again).
+  return over_live(
+      [&](std::uint64_t key, const std::vector<int>& live, std::uint32_t epoch) {
+        const int root = live.front();
+        const Tree t(live, rank_, root, "Messenger::allreduce");
+        std::vector<std::byte> acc = mine;
+        std::uint64_t step = 0;
+        bool sent_up = false;
+        for (int mask = 1; mask < t.p; mask <<= 1, ++step) {
+          if (t.v & mask) {
+            post(t.real(t.v - mask), key | step, std::move(acc));
+            acc.clear();
+            sent_up = true;
+            break;
+          }
+          if (t.v + mask < t.p) {
+            acc = combine(std::move(acc),
+                          take_in(t.real(t.v + mask), key | step, deadline, "Messenger::allreduce", epoch));
+          }
+        }
+        return broadcast_in(sent_up ? std::vector<std::byte>{} : std::move(acc), root, deadline, key, live, epoch);
+      },
+      "Messenger::allreduce");
 }
 
 void Messenger::barrier(const Deadline& deadline) {
@@ -338,11 +599,16 @@ void Messenger::quiesce(const Deadline& deadline) {
   for (;;) {
     // Ended and handled first: a piece of work or a record is never seen ending before
     // it was seen starting in the same round.
+    // Traffic to and from lost ranks is left out: it will never be matched.
     Counts mine{};
     mine[3] = im.ended.load(std::memory_order_seq_cst);
-    mine[1] = im.handled.load(std::memory_order_seq_cst);
+    for (int r = 0; r < size_; ++r) {
+      if (!is_lost(r)) mine[1] += im.handled_from[static_cast<std::size_t>(r)].load(std::memory_order_seq_cst);
+    }
     mine[2] = im.begun.load(std::memory_order_seq_cst);
-    mine[0] = im.sent.load(std::memory_order_seq_cst);
+    for (int r = 0; r < size_; ++r) {
+      if (!is_lost(r)) mine[0] += im.sent_to[static_cast<std::size_t>(r)].load(std::memory_order_seq_cst);
+    }
     const Counts all = allreduce_value(mine, sum, deadline);
     const bool balanced = all[0] == all[1] && all[2] == all[3];
     if (balanced && previous == all) return;

@@ -58,6 +58,14 @@ const std::vector<KnobCase>& knobs() {
       {"TROUPE_ENGINE_LINGER_US", "0", [](const Settings& s) { return s.engine_linger == 0us; }, {"-1", "1e3"}},
       {"TROUPE_WAIT_BACKOFF_US", "64", [](const Settings& s) { return s.wait_backoff == 64us; }, {"0", "-64", "x"}},
       {"TROUPE_WIRE_LOCAL", "1", [](const Settings& s) { return s.wire_local; }, {"2", "yes", "on"}},
+      {"TROUPE_STARTUP_TIMEOUT_MS",
+       "2500",
+       [](const Settings& s) { return s.startup_timeout == std::chrono::milliseconds(2500); },
+       {"0", "-1", "2s", "86400001"}},
+      {"TROUPE_FAILURE_TIMEOUT_MS",
+       "0",
+       [](const Settings& s) { return s.failure_timeout == std::chrono::milliseconds(0); },
+       {"-1", "1.5", "off", "86400001"}},
   };
   return cases;
 }
@@ -73,6 +81,8 @@ TEST(CoreConfig, DefaultsWhenNothingIsSet) {
   EXPECT_EQ(s.engine_backoff, 1000us);
   EXPECT_EQ(s.engine_linger, 200us);
   EXPECT_EQ(s.wait_backoff, 500us);
+  EXPECT_EQ(s.startup_timeout, std::chrono::milliseconds(60'000));
+  EXPECT_EQ(s.failure_timeout, std::chrono::milliseconds(10'000));
   EXPECT_FALSE(s.wire_local);
   EXPECT_TRUE(s.from_env.empty());
 }

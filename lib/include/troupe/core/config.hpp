@@ -49,6 +49,12 @@ struct Settings {
   /// `TROUPE_WIRE_LOCAL` (0 or 1): the default of ExecutorOptions::wire_local (every task
   /// goes through the wire format, also when it runs on the submitting rank; a debug switch).
   bool wire_local = false;
+  /// `TROUPE_STARTUP_TIMEOUT_MS` (> 0): how long a collective construction (an Executor)
+  /// waits for every rank before it raises an error naming those that did not arrive.
+  std::chrono::milliseconds startup_timeout{60'000};
+  /// `TROUPE_FAILURE_TIMEOUT_MS` (>= 0; 0 off): a rank silent this long while another rank
+  /// waits on it is declared lost (executors with a progress thread).
+  std::chrono::milliseconds failure_timeout{10'000};
   /// Names of the knobs that the environment set (the others hold their default).
   std::vector<std::string> from_env;
 };

@@ -97,6 +97,11 @@ class Engine {
   /// messages travel as one element of a derived type). Never blocks.
   /// @throws ValueError for a bad rank; InvalidStateError once the engine is stopping.
   void send(int dest, std::vector<std::byte> message);
+  /// @brief Queues @p message for the receiver as if it had arrived from @p source, in order
+  /// with the real arrivals (delivered by the next progress round, outside the token): the
+  /// messaging layer reports what it finds inside a round (a silent peer) this way, so its
+  /// handlers never run under the token.
+  void deliver_here(int source, std::vector<std::byte> message);
   /// @brief Wakes a sleeping progress thread (the messaging layer has a batch to flush).
   void wake() noexcept;
   /// @brief Has the engine test @p request until it completes, then calls @p done with its

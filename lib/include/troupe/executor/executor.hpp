@@ -68,6 +68,21 @@ struct ExecutorOptions {
   /// fails on another rank (an unregistered callable, a type the wire cannot carry) fails at
   /// one rank too. Costs the serialization of every local task. Default: TROUPE_WIRE_LOCAL.
   std::optional<bool> wire_local = std::nullopt;
+  /// Failure detection: a rank this one waits on (a task it runs for us, a collective) that
+  /// stays silent this long is declared lost (its progress answers pings meanwhile). Its
+  /// tasks are sent again (retries) or fail with BrokenExecutor naming it; later submits
+  /// avoid it; shutdown completes without it. 0 turns detection off. Default:
+  /// TROUPE_FAILURE_TIMEOUT_MS with a progress thread, off without one (a rank whose
+  /// only MPI driver is its busy main thread cannot answer). See docs/executor.md.
+  std::optional<std::chrono::milliseconds> failure_timeout = std::nullopt;
+  /// How many times a task is sent again when the rank running it is lost (Celery's and
+  /// Dask's retries). 0: it fails with BrokenExecutor. A retried task may run twice (the
+  /// lost rank may have run it): make tasks that may be retried idempotent.
+  std::size_t retries = 0;
+  /// Start-up timeout of the collective construction and of the collectives at start:
+  /// ranks that have not arrived by then are named in the error. Default:
+  /// TROUPE_STARTUP_TIMEOUT_MS.
+  std::optional<std::chrono::milliseconds> startup_timeout = std::nullopt;
 };
 
 /// @brief Deprecated: the Executor's maps take troupe::MapOptions, as ThreadPool's do.

@@ -14,6 +14,8 @@ struct ExecutorStats {
   std::uint64_t served_remote = 0;     ///< tasks of other ranks run here
   std::uint64_t cancelled_remote = 0;  ///< tasks of other ranks cancelled here before they started
   std::uint64_t bad_records = 0;       ///< protocol faults seen here (each broke the executor)
+  std::uint64_t retried = 0;           ///< tasks sent again after the rank running them was lost
+  std::uint64_t lost_ranks = 0;        ///< ranks declared lost (ExecutorOptions::failure_timeout)
 };
 
 }  // namespace troupe

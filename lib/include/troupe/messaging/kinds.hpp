@@ -16,10 +16,13 @@ enum class Kind : std::uint16_t {
   kTask = 3,          ///< executor: a call to run (TaskRecord + the encoded call)
   kResult = 4,        ///< executor: a call's outcome (ResultRecord + value or exception)
   kCancelQueued = 5,  ///< executor: drop the sender's tasks that have not started here
+  kPing = 6,          ///< messaging: are you alive? (liveness of a peer this rank waits on)
+  kPong = 7,          ///< messaging: the answer to a ping
+  kLost = 8,          ///< messaging: a rank was declared lost (LostRecord)
 };
 
 /// @brief One past the largest kind (handler table size).
-inline constexpr std::uint16_t kKindLimit = 6;
+inline constexpr std::uint16_t kKindLimit = 9;
 
 /// @brief The kind's name for error messages ("task", "result", ...), or nullptr if unknown.
 constexpr const char* kind_name(std::uint16_t k) noexcept {
@@ -34,12 +37,24 @@ constexpr const char* kind_name(std::uint16_t k) noexcept {
       return "result";
     case Kind::kCancelQueued:
       return "cancel-queued";
+    case Kind::kPing:
+      return "ping";
+    case Kind::kPong:
+      return "pong";
+    case Kind::kLost:
+      return "lost";
   }
   return nullptr;
 }
 
-/// @brief True for kinds that quiescence counts (work of the layers above); the mailbox's
-/// own traffic and error notices are not counted, so quiesce() can run on the mailbox.
-constexpr bool counted(Kind k) noexcept { return k != Kind::kMail && k != Kind::kBroken; }
+/// @brief True for the messaging layer's own kinds (mailbox, error and liveness notices):
+/// clients cannot register handlers for them.
+constexpr bool internal(Kind k) noexcept {
+  return k == Kind::kMail || k == Kind::kBroken || k == Kind::kPing || k == Kind::kPong || k == Kind::kLost;
+}
+
+/// @brief True for kinds that quiescence counts (work of the layers above); the messaging
+/// layer's own traffic is not counted, so quiesce() can run on the mailbox.
+constexpr bool counted(Kind k) noexcept { return !internal(k); }
 
 }  // namespace troupe::messaging

@@ -49,6 +49,12 @@ struct MessengerOptions {
   /// A batch to one destination is sent as soon as it holds this many bytes (and at every
   /// progress round in any case).
   std::size_t batch_bytes = 64 * 1024;
+  /// Failure detection (0: off). A peer this rank waits on (watch(), a collective's take)
+  /// that stays silent this long is declared lost: after failure_timeout / 4 of silence it
+  /// is pinged (its progress answers), after failure_timeout it is lost, and every other
+  /// rank is told. Needs progress on the peer while it is silent: a progress thread, or a
+  /// thread of its own waiting in troupe.
+  std::chrono::milliseconds failure_timeout{0};
 };
 
 /// @brief Counters of one Messenger (approximate while running).
@@ -75,6 +81,12 @@ struct BrokenRecord {
   std::string cause;
   TROUPE_FIELDS(cause)
 };
+/// @brief A rank was declared lost (by the sender, or by this rank's own detector).
+struct LostRecord {
+  std::int32_t rank = -1;
+  std::string cause;
+  TROUPE_FIELDS(rank, cause)
+};
 
 /// @brief The protocol endpoint of this rank on one (private) communicator.
 class Messenger {
@@ -84,6 +96,9 @@ class Messenger {
   using Handler = std::function<void(int source, wire::Reader& record)>;
   /// @brief Told of a fault: @p rank is the peer involved, @p cause says what happened.
   using BrokenHandler = std::function<void(int rank, const std::string& cause)>;
+  /// @brief Told once per lost rank, on the thread that delivers messages (never under the
+  /// progress token).
+  using LostHandler = std::function<void(int rank, const std::string& cause)>;
   /// @brief Combines two partial results of a reduction: (lower ranks, higher ranks).
   using Combine = std::function<std::vector<std::byte>(std::vector<std::byte> left, std::vector<std::byte> right)>;
 
@@ -100,8 +115,21 @@ class Messenger {
   /// @brief Registers the owner's broken handler. Before start(). Without one, faults are
   /// only counted (stats().bad_records) and kept (errors()).
   void on_broken(BrokenHandler handler);
+  /// @brief Registers the owner's handler of lost ranks. Before start().
+  void on_lost(LostHandler handler);
   /// @brief Starts progress.
   void start();
+
+  /// @brief This rank waits on @p peer for @p delta more (or, negative, fewer) things: while
+  /// the count is positive the failure detector watches the peer (see
+  /// MessengerOptions::failure_timeout). From any thread.
+  void watch(int peer, int delta) noexcept;
+  /// @brief True once @p peer was declared lost (here or by another rank). A lost rank stays
+  /// lost: nothing more is sent to it or taken from it, and the collectives and quiescence
+  /// go on over the others.
+  bool is_lost(int peer) const noexcept;
+  /// @brief The ranks declared lost so far, in the order they were.
+  std::vector<int> lost() const;
 
   /// @brief Sends a record of @p kind to @p dest: @p encode(wire::Writer&) writes it
   /// straight into the batch (no intermediate buffer). Never blocks on the network.
@@ -128,9 +156,15 @@ class Messenger {
   /// @brief Posts @p bytes to rank @p dest under @p key (a mailbox slot). Non-blocking.
   void post(int dest, std::uint64_t key, std::vector<std::byte> bytes);
   /// @brief Waits for the bytes rank @p src posted here under @p key, driving progress.
-  /// @throws TimeoutError naming @p api when @p deadline passes.
+  /// @throws TimeoutError naming @p api when @p deadline passes; BrokenExecutor naming
+  /// @p src when it is (or becomes) lost.
   std::vector<std::byte> take(int src, std::uint64_t key, const Deadline& deadline, const char* api);
 
+  /// The collectives run over the ranks not lost: a rank lost while one runs makes every
+  /// rank start it again over the others (keys carry the count of lost ranks), so a
+  /// collective completes without the lost rank. They throw TimeoutError when @p deadline
+  /// passes, naming the ranks still awaited, and BrokenExecutor when @p root is lost.
+  ///
   /// @brief Collective: reduces every rank's @p mine towards @p root by a binomial tree
   /// (one message sent per non-root rank, at most ceil(log2 P) received). The partial
   /// results are combined in rank order relative to @p root (rank order for root 0), so
@@ -173,6 +207,14 @@ class Messenger {
   std::vector<std::string> errors() const;
 
  private:
+  struct Restart {};  // the set of lost ranks changed during a collective
+  template <class Body>
+  auto over_live(Body body, const char* api);
+  std::vector<std::byte> take_in(int src, std::uint64_t key, const Deadline& deadline, const char* api,
+                                 std::uint32_t epoch);
+  std::vector<std::byte> broadcast_in(std::vector<std::byte> value, int root, const Deadline& deadline,
+                                      std::uint64_t key, const std::vector<int>& live, std::uint32_t epoch);
+
   struct Outgoing {
     std::vector<std::byte>* batch;
     void* lock;

@@ -47,6 +47,7 @@ class Envelope {
   std::uint64_t id = 0;
   int target = -1;
   bool nested = false;
+  std::size_t attempts = 0;  // times sent again after its rank was lost
 };
 
 class ExecutorCore {
@@ -80,6 +81,9 @@ class ExecutorCore {
   /// Marks rank @p r unreachable: its tasks fail with BrokenExecutor naming @p why, later
   /// submits throw.
   void break_rank(int r, const std::string& why);
+  /// Rank @p r was lost (the failure detector): its tasks are sent again within the retries
+  /// or fail with BrokenExecutor naming it; later submits avoid it; the executor goes on.
+  void lose_rank(int r, const std::string& why);
 
   ExecutorStats stats() const noexcept;
 
