@@ -300,14 +300,24 @@ decltype(auto) apply_args(F& fn, Tuple& args) {
 template <class F, class... Args>
 inline constexpr bool invocable_from_wire_v = std::is_invocable_v<F&, Args&&...> || std::is_invocable_v<F&, Args&...>;
 
+/// The result of calling F as invoke() does (rvalue arguments when it accepts them, else
+/// lvalues); void when it cannot be called at all, so that naming the result of a wrong
+/// call (Executor::submit's return type) reports the static_assert below, not a missing
+/// `type` deep in std::invoke_result.
 template <class F, class... Args>
-using wire_result_t = std::conditional_t<std::is_invocable_v<F&, Args&&...>, std::invoke_result<F&, Args&&...>,
-                                         std::invoke_result<F&, Args&...>>;
+using wire_result_t =
+    typename std::conditional_t<std::is_invocable_v<F&, Args&&...>, std::invoke_result<F&, Args&&...>,
+                                std::conditional_t<std::is_invocable_v<F&, Args&...>, std::invoke_result<F&, Args&...>,
+                                                   std::type_identity<void>>>::type;
 
 /// The invoker of callable type F with (decayed) argument types Args.
 template <class F, class... Args>
 struct Invoker {
-  using result_type = std::remove_cvref_t<typename wire_result_t<F, Args...>::type>;
+  // First, before anything uses the result type: the error that call_result_t (and so
+  // Executor::submit, submit_to, apply) reports for arguments the callable does not take.
+  static_assert(invocable_from_wire_v<F, Args...>,
+                "troupe::wire::encode_call: the callable cannot be called with these argument types");
+  using result_type = std::remove_cvref_t<wire_result_t<F, Args...>>;
   static_assert(std::is_void_v<result_type> || Serializable<result_type>,
                 "troupe::wire::encode_call: the callable's result type must be wire-Serializable "
                 "(see troupe/wire/serialize.hpp)");
@@ -350,6 +360,9 @@ concept SendableCallable = detail::state_kind<std::remove_cvref_t<std::decay_t<F
 
 /// @brief The decayed result type of calling @p F with arguments of types @p Args on the
 /// receiving rank (void for none). What the executor deserializes from the result bytes.
+/// Arguments that @p F does not accept fail to compile with the static_assert
+/// "troupe::wire::encode_call: the callable cannot be called with these argument types" as
+/// the first error (Executor::submit names its result with this).
 template <class F, class... Args>
 using call_result_t = typename detail::Invoker<std::decay_t<F>, std::decay_t<Args>...>::result_type;
 
