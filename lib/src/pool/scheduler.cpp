@@ -21,6 +21,7 @@ struct Scheduler::Worker final : HelpHook {
   std::size_t index = 0;
   WsDeque<TaskBase*> deque{1024};
   std::uint64_t rng = 0;
+  std::uint32_t takes = 0;  // tasks this worker took, for the fairness turn (owner only)
   std::atomic<std::uint64_t> tasks_run{0};
   std::atomic<std::uint64_t> steals{0};
   std::atomic<std::uint64_t> sleeps{0};
@@ -160,6 +161,19 @@ bool Scheduler::has_work() const noexcept {
 TaskBase* Scheduler::find_task(Worker* self) {
   auto& im = *impl_;
   if (self) {
+    // Fairness (see kFairnessInterval): every K-th take is the oldest work instead of the
+    // newest, alternately the head of the injection queue and the top of the own deque, each
+    // falling back to the other. Between turns the own deque is LIFO, for locality.
+    if (++self->takes % kFairnessInterval == 0) {
+      const bool outside_first = (self->takes / kFairnessInterval) % 2 != 0;
+      if (outside_first) {
+        if (TaskBase* t = take_injected()) return t;
+      }
+      if (TaskBase* t = self->deque.steal()) return t;  // a thief's take: the oldest task
+      if (!outside_first) {
+        if (TaskBase* t = take_injected()) return t;
+      }
+    }
     if (TaskBase* t = self->deque.pop()) return t;
   }
   if (TaskBase* t = take_injected()) {

@@ -6,6 +6,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
+#include <limits>
 #include <latch>
 #include <semaphore>
 #include <stdexcept>
@@ -332,4 +334,93 @@ TEST_P(PoolN, EventWaitInsideTaskHelps) {
   auto setter = pool.submit([&] { go.set(); });
   setter.result(60s);
   for (auto& w : waiters) EXPECT_TRUE(w.result(60s));
+}
+
+// Fairness (issue 7): a task that keeps re-submitting itself feeds its worker's own deque,
+// which the worker pops first; outside tasks and older tasks of that deque must still get
+// their turn within the documented bound (troupe::detail::kFairnessInterval). The bound is
+// checked as a count of re-submissions, not as time.
+struct Resubmitter {
+  ThreadPool* pool;
+  std::atomic<bool>* stop;
+  std::atomic<std::uint64_t>* resubmits;
+  std::uint64_t cap;  // a regression ends here (and fails the bound) instead of hanging
+  void operator()() const {
+    if (stop->load() || resubmits->load() >= cap) return;
+    resubmits->fetch_add(1);
+    (void)pool->submit(*this);
+  }
+};
+constexpr std::uint64_t kFairBound = 2 * troupe::detail::kFairnessInterval;
+
+TEST(ThreadPoolFairness, OutsideTaskRunsWithinTheBoundWhileATaskResubmitsItself) {
+  std::atomic<bool> stop{false};
+  std::atomic<std::uint64_t> resubmits{0};
+  std::atomic<std::int64_t> seen_at{-1};
+  std::binary_semaphore started(0), pushed(0);
+  ThreadPool pool(1);
+  const Resubmitter again{&pool, &stop, &resubmits, 1000 * kFairBound};
+  auto first = pool.submit([&] {
+    started.release();
+    // The outside task is queued before the first re-submission: the count starts at 0.
+    if (!pushed.try_acquire_for(30s)) throw troupe::TimeoutError("the outside task was not submitted");
+    again();
+  });
+  ASSERT_TRUE(started.try_acquire_for(30s));
+  auto outside = pool.submit([&] {
+    seen_at = static_cast<std::int64_t>(resubmits.load());
+    stop = true;
+  });
+  pushed.release();
+  outside.result(30s);
+  first.result(30s);
+  EXPECT_GE(seen_at.load(), 1) << "the re-submitter ran first";
+  EXPECT_LE(seen_at.load(), static_cast<std::int64_t>(kFairBound))
+      << "re-submissions before the outside task ran (bound 2 x kFairnessInterval)";
+  pool.shutdown(true);
+}
+
+TEST(ThreadPoolFairness, OldTaskOfTheOwnDequeRunsWithinTheBound) {
+  std::atomic<bool> stop{false};
+  std::atomic<std::uint64_t> resubmits{0};
+  std::atomic<std::int64_t> seen_at{-1};
+  Future<void> old;
+  ThreadPool pool(1);
+  const Resubmitter again{&pool, &stop, &resubmits, 1000 * kFairBound};
+  pool.submit([&] {
+        // Below the re-submitter on this worker's deque: LIFO alone would never reach it.
+        old = pool.submit([&] {
+          seen_at = static_cast<std::int64_t>(resubmits.load());
+          stop = true;
+        });
+        again();
+      })
+      .result(30s);
+  old.result(30s);
+  EXPECT_GE(seen_at.load(), 1);
+  EXPECT_LE(seen_at.load(), static_cast<std::int64_t>(kFairBound));
+  pool.shutdown(true);
+}
+
+TEST_P(PoolN, OutsideFutureCompletesWhileATaskResubmitsItselfForever) {
+  std::atomic<bool> stop{false};
+  std::atomic<std::uint64_t> resubmits{0};
+  std::binary_semaphore started(0);
+  ThreadPool pool(GetParam());
+  const Resubmitter forever{&pool, &stop, &resubmits, std::numeric_limits<std::uint64_t>::max()};
+  pool.submit([&] {
+    forever();
+    started.release();
+  });
+  ASSERT_TRUE(started.try_acquire_for(30s));
+  auto outside = pool.submit([] { return 7; });
+  int got = -1;
+  try {
+    got = outside.result(30s);
+  } catch (const troupe::TimeoutError&) {
+    // fails below; the re-submitter is stopped first, so that the pool can shut down
+  }
+  stop = true;
+  EXPECT_EQ(got, 7) << "the outside task starved behind a self-resubmitting task (issue 7)";
+  pool.shutdown(true);
 }

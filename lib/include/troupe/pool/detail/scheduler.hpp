@@ -27,6 +27,16 @@ struct WorkerStats {
   std::uint64_t sleeps = 0;
 };
 
+/// Fairness bound: a worker takes its newest task (LIFO, cache-warm) except on every
+/// kFairnessInterval-th take, when it takes the oldest work instead: on odd turns the head of
+/// the injection queue (tasks submitted from outside the pool), on even turns the oldest task
+/// of its own deque, each falling back to the other when empty. So a task that a worker
+/// keeps feeding its own deque (a task that re-submits itself) delays the head of the
+/// injection queue, and the oldest task of that worker's deque, by at most
+/// 2 * kFairnessInterval of that worker's takes; other workers also steal and take outside
+/// work as soon as they are idle. 64 costs nothing measurable (docs/scheduling.md).
+inline constexpr std::uint32_t kFairnessInterval = 64;
+
 class Scheduler {
  public:
   explicit Scheduler(SchedulerConfig config);
