@@ -6,9 +6,11 @@
 #include <atomic>
 #include <chrono>
 #include <latch>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 using namespace std::chrono_literals;
@@ -224,4 +226,37 @@ TEST(Future, ManyWaitersAllWake) {
   p.set_result(9);
   for (auto& t : ts) t.join();
   EXPECT_EQ(ok.load(), 8);
+}
+
+// result() of an rvalue future returns the value itself (issue 7: a reference into the
+// temporary's state was read after the state was freed, a heap use-after-free under ASan).
+TEST(Future, ResultOfAnRvalueFutureIsAValue) {
+  EXPECT_TRUE((std::is_same_v<decltype(std::declval<Future<std::vector<int>>>().result()), std::vector<int>>));
+  EXPECT_TRUE((std::is_same_v<decltype(std::declval<Future<std::vector<int>>&>().result()), const std::vector<int>&>));
+  EXPECT_TRUE((std::is_same_v<decltype(std::declval<Future<int>>().result(1s)), int>));
+  EXPECT_TRUE((std::is_same_v<decltype(std::declval<Future<void>>().get()), void>));
+  auto make = [] {
+    Promise<std::vector<int>> p;
+    p.set_result(std::vector<int>{1, 2, 3});
+    return p.get_future();
+  };
+  int sum = 0;
+  for (int x : make().result()) sum += x;  // the temporary future dies before the loop body
+  EXPECT_EQ(sum, 6);
+  EXPECT_EQ(make().result(1s).size(), 3u);
+  EXPECT_EQ(make().get().size(), 3u);
+}
+
+TEST(Future, RvalueResultCopiesWhileOtherHandlesShareTheState) {
+  Promise<std::vector<int>> p;
+  p.set_result(std::vector<int>{4, 5});
+  Future<std::vector<int>> f = p.get_future();
+  Future<std::vector<int>> g = f;
+  EXPECT_EQ(std::move(g).result(), (std::vector<int>{4, 5}));
+  EXPECT_EQ(f.result(), (std::vector<int>{4, 5})) << "another handle still reads the value";
+  Promise<std::unique_ptr<int>> q;
+  q.set_result(std::make_unique<int>(9));
+  Future<std::unique_ptr<int>> only = q.get_future();
+  std::unique_ptr<int> v = std::move(only).result();  // move-only: moved out
+  EXPECT_EQ(*v, 9);
 }

@@ -48,6 +48,17 @@ TEST_P(PoolN, ExceptionsReachTheFuture) {
   EXPECT_THROW(v.result(10s), std::runtime_error);
 }
 
+// result() on the temporary future of submit returns the value (issue 7: a reference into
+// the freed state, read by the range-for: a heap use-after-free under AddressSanitizer).
+TEST_P(PoolN, ResultOfATemporaryFutureIsAValue) {
+  ThreadPool pool(GetParam());
+  long sum = 0;
+  for (int x : pool.submit([] { return std::vector<int>(1000, 2); }).result(30s)) sum += x;
+  EXPECT_EQ(sum, 2000);
+  const std::string s = pool.submit([] { return std::string(100, 'x'); }).result();
+  EXPECT_EQ(s.size(), 100u);
+}
+
 TEST_P(PoolN, CancelRunningTaskReturnsFalse) {
   ThreadPool pool(GetParam());
   std::binary_semaphore started(0), release(0);

@@ -96,25 +96,47 @@ class Future {
   }
 
   /// @brief Waits without limit and returns the value (or rethrows the task's exception).
+  ///
+  /// On an lvalue future, a reference to the value held by the shared state (valid while
+  /// any copy of this future lives). On an rvalue future (`pool.submit(f).result()`), the
+  /// value itself, so that `for (auto x : pool.submit(f).result())` does not read freed
+  /// memory: moved out when this future is the state's last handle, else copied (a
+  /// move-only value is moved out in any case; other copies then see a moved-from value).
   /// @throws CancelledError if cancelled; the task's exception if it threw.
-  decltype(auto) result() const { return result_impl(Deadline{}, nullptr, "Future::result"); }
+  decltype(auto) result() const& { return result_impl(Deadline{}, nullptr, "Future::result"); }
+  /// @brief As result(), returning the value by value (see there).
+  T result() && { return take_result(Deadline{}, nullptr, "Future::result"); }
   /// @brief As result(), giving up after @p timeout.
   /// @throws TimeoutError when the timeout passes; ValueError when it is negative.
   template <class Rep, class Period>
-  decltype(auto) result(std::chrono::duration<Rep, Period> timeout) const {
+  decltype(auto) result(std::chrono::duration<Rep, Period> timeout) const& {
     return result_impl(Deadline::after(timeout, "Future::result"), nullptr, "Future::result");
+  }
+  /// @brief As result(timeout), returning the value by value (see result()).
+  template <class Rep, class Period>
+  T result(std::chrono::duration<Rep, Period> timeout) && {
+    return take_result(Deadline::after(timeout, "Future::result"), nullptr, "Future::result");
   }
   /// @brief As result(timeout), also ending with CancelledError when @p token is stopped.
   template <class Rep, class Period>
-  decltype(auto) result(std::chrono::duration<Rep, Period> timeout, const CancellationToken& token) const {
+  decltype(auto) result(std::chrono::duration<Rep, Period> timeout, const CancellationToken& token) const& {
     return result_impl(Deadline::after(timeout, "Future::result"), &token, "Future::result");
   }
+  /// @brief As result(timeout, token), returning the value by value (see result()).
+  template <class Rep, class Period>
+  T result(std::chrono::duration<Rep, Period> timeout, const CancellationToken& token) && {
+    return take_result(Deadline::after(timeout, "Future::result"), &token, "Future::result");
+  }
   /// @brief As result(), ending with CancelledError when @p token is stopped.
-  decltype(auto) result(const CancellationToken& token) const {
+  decltype(auto) result(const CancellationToken& token) const& {
     return result_impl(Deadline{}, &token, "Future::result");
   }
+  /// @brief As result(token), returning the value by value (see result()).
+  T result(const CancellationToken& token) && { return take_result(Deadline{}, &token, "Future::result"); }
   /// @brief Same as result() (the std::future spelling).
-  decltype(auto) get() const { return result_impl(Deadline{}, nullptr, "Future::get"); }
+  decltype(auto) get() const& { return result_impl(Deadline{}, nullptr, "Future::get"); }
+  /// @brief Same as result() on an rvalue future: the value by value.
+  T get() && { return take_result(Deadline{}, nullptr, "Future::get"); }
 
   /// @brief Waits and returns the task's exception, or nullptr if it returned normally.
   /// @throws CancelledError if cancelled.
@@ -239,6 +261,21 @@ class Future {
       return;
     } else {
       return static_cast<const T&>(state_->value());
+    }
+  }
+  // result() of an rvalue future: the value is moved out when no other handle can read it
+  // (or when it cannot be copied), copied otherwise.
+  T take_result(const Deadline& d, const CancellationToken* token, const char* api) const {
+    if constexpr (std::is_void_v<T>) {
+      result_impl(d, token, api);
+    } else {
+      const T& value = result_impl(d, token, api);
+      if constexpr (std::is_copy_constructible_v<T>) {
+        if (!state_->unique()) return value;
+      } else {
+        (void)value;
+      }
+      return std::move(state_->value());
     }
   }
   std::exception_ptr exception_impl(const Deadline& d, const char* api) const {

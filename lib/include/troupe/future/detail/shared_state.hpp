@@ -34,6 +34,9 @@ class StateBase {
     if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) destroy();
   }
 
+  /// True when the caller's reference is the only one (no other handle, no task holding it).
+  bool unique() const noexcept { return refs_.load(std::memory_order_acquire) == 1; }
+
   Phase phase(std::memory_order mo = std::memory_order_acquire) const noexcept {
     return static_cast<Phase>(state_.load(mo) & kPhaseMask);
   }
