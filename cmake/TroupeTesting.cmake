@@ -21,10 +21,42 @@ else()
   set(_troupe_ompi_session FALSE)
 endif()
 
+# Sanitizer run-time options in a -DTROUPE_SANITIZE build. Every test and example links
+# troupe_sanitizer_options, which compiles them (and tests/sanitizers/lsan.supp) into the
+# binary, so they hold however it is started. Tests that start MPI also carry them as
+# environment (which reaches the ranks: Open MPI starts local ranks with mpiexec's
+# environment), so binaries registered elsewhere (apps, the harness demo) get them too.
+# Leaks are checked; the suppressions name Open MPI's libraries only, never a troupe frame.
+# A UBSan report fails the test.
+set(TROUPE_SANITIZER_ENV "")
+if(TROUPE_SANITIZE AND NOT TARGET troupe_sanitizer_options)
+  get_filename_component(_troupe_sanitizers_dir "${CMAKE_CURRENT_LIST_DIR}/../tests/sanitizers" ABSOLUTE)
+  file(READ "${_troupe_sanitizers_dir}/lsan.supp" TROUPE_LSAN_SUPPRESSIONS)
+  set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS "${_troupe_sanitizers_dir}/lsan.supp")
+  configure_file("${_troupe_sanitizers_dir}/sanitizer_options.cpp.in"
+                 "${CMAKE_BINARY_DIR}/troupe_sanitizer_options.cpp" @ONLY)
+  add_library(troupe_sanitizer_options OBJECT "${CMAKE_BINARY_DIR}/troupe_sanitizer_options.cpp")
+endif()
+if(TROUPE_SANITIZE MATCHES "address")
+  list(APPEND TROUPE_SANITIZER_ENV
+    "ASAN_OPTIONS=detect_leaks=1:detect_stack_use_after_return=1:check_initialization_order=1:strict_init_order=1"
+    "LSAN_OPTIONS=suppressions=${_troupe_sanitizers_dir}/lsan.supp:print_suppressions=0")
+endif()
+if(TROUPE_SANITIZE MATCHES "undefined")
+  list(APPEND TROUPE_SANITIZER_ENV "UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1")
+endif()
+
+# troupe_link_sanitizer_options(<target>): the options above, compiled in (no-op otherwise).
+function(troupe_link_sanitizer_options target)
+  if(TARGET troupe_sanitizer_options)
+    target_link_libraries(${target} PRIVATE troupe_sanitizer_options)
+  endif()
+endfunction()
+
 # troupe_mpi_test_environment(<out_var> <test_name>): environment entries every test that
 # starts MPI (under mpiexec or as a singleton) should carry.
 function(troupe_mpi_test_environment out test_name)
-  set(env "OMPI_MCA_mpi_param_check=1;ASAN_OPTIONS=detect_leaks=0")
+  set(env "OMPI_MCA_mpi_param_check=1" ${TROUPE_SANITIZER_ENV})
   if(_troupe_ompi_session)
     list(APPEND env "OMPI_MCA_orte_tmpdir_base=${TROUPE_TEST_OMPI_TMPDIR}/${test_name}")
   endif()
@@ -59,6 +91,7 @@ function(troupe_add_mpi_test name)
   endif()
   add_executable(test_mpi_${name} ${arg_SOURCES})
   target_link_libraries(test_mpi_${name} PRIVATE troupe_gtest_mpi_main troupe::troupe troupe_warnings ${arg_LIBRARIES})
+  troupe_link_sanitizer_options(test_mpi_${name})
   _troupe_register_mpi_runs(mpi ${name} test_mpi_${name} ${arg_TIMEOUT} "${arg_LABELS}" "${arg_ARGS}" ${arg_RANKS})
 endfunction()
 
@@ -70,6 +103,7 @@ function(troupe_add_unit_test name)
   endif()
   add_executable(test_unit_${name} ${arg_SOURCES})
   target_link_libraries(test_unit_${name} PRIVATE GTest::gtest_main troupe::troupe troupe_warnings ${arg_LIBRARIES})
+  troupe_link_sanitizer_options(test_unit_${name})
   gtest_discover_tests(test_unit_${name} TEST_PREFIX unit. DISCOVERY_MODE PRE_TEST
     PROPERTIES TIMEOUT ${arg_TIMEOUT} LABELS unit)
   # Every test of tests/unit/<layer> also gets the label unit_<layer>, so scripts can pick
@@ -87,6 +121,7 @@ function(troupe_add_example name)
   cmake_parse_arguments(PARSE_ARGV 1 arg "" "" "SOURCES;RUN_RANKS;LIBRARIES;ARGS")
   add_executable(example_${name} ${arg_SOURCES})
   target_link_libraries(example_${name} PRIVATE troupe::troupe troupe_warnings ${arg_LIBRARIES})
+  troupe_link_sanitizer_options(example_${name})
   if(arg_RUN_RANKS)
     _troupe_register_mpi_runs(example ${name} example_${name} 60 "example" "${arg_ARGS}" ${arg_RUN_RANKS})
   endif()

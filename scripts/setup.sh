@@ -2,6 +2,8 @@
 # Installs everything troupe needs to build, test and run (Debian/Ubuntu, apt).
 # Idempotent and fast when already done: apt runs only if a package is missing.
 # Works as root; otherwise uses sudo when available.
+#   bash scripts/setup.sh          what build, tests and apps need
+#   bash scripts/setup.sh --fuzz   also clang 14 and its libFuzzer run-time (scripts/fuzz.sh)
 set -euo pipefail
 
 PACKAGES=(
@@ -11,6 +13,10 @@ PACKAGES=(
   libgtest-dev googletest libbenchmark-dev libtbb-dev
   python3-mpi4py
 )
+# scripts/fuzz.sh: clang++-14 and libclang_rt.fuzzer (in libclang-rt-14-dev on Debian 12).
+if [ "${1:-}" = "--fuzz" ]; then
+  PACKAGES+=(clang-14 libclang-rt-14-dev)
+fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do
