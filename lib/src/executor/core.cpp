@@ -14,6 +14,7 @@
 #include "troupe/executor/executor.hpp"
 #include "troupe/messaging/messenger.hpp"
 #include "troupe/pool/thread_pool.hpp"
+#include "troupe/runtime/detail/arrival.hpp"
 #include "troupe/runtime/detail/mpi_check.hpp"
 #include "troupe/runtime/log.hpp"
 #include "troupe/runtime/runtime.hpp"
@@ -106,6 +107,7 @@ struct ExecutorCore::Impl {
   std::atomic<bool> closed{false};
   std::atomic<int> outside_submits{0};
   bool finished = false;
+  Deadline startup;                       // of the construction and of start()'s census
   std::uint64_t bad_records_at_stop = 0;  // the messenger's count, kept when it stops
 
   Impl(Executor& o, Runtime& r, const ExecutorOptions& opts) : owner(o), rt(r), options(opts) {}
@@ -325,7 +327,13 @@ ExecutorCore::ExecutorCore(Executor& owner, Runtime& rt, const ExecutorOptions& 
   try {
     wire::finalize_callable_table();
     // Private communicator: executor traffic never meets the program's or another layer's.
-    TROUPE_MPI_CHECK(MPI_Comm_dup(base, &im.comm));
+    // Made within the start-up timeout, naming the ranks that did not come.
+    const auto startup = options.startup_timeout.value_or(settings().startup_timeout);
+    if (startup.count() <= 0) {
+      throw ValueError("Executor: startup_timeout must be > 0 ms, got " + std::to_string(startup.count()));
+    }
+    im.startup = Deadline::after(startup, "Executor");
+    im.comm = collective_dup(base, rt.comm(), im.startup, "Executor");
     PoolOptions po;
     po.threads = options.threads != 0 ? options.threads : rt.threads();
     po.initializer = [this, user = options.initializer] {
@@ -378,13 +386,15 @@ void ExecutorCore::start() {
     // rank order (one tree allreduce).
     // The census is {min digest, max digest, threads of each rank in rank order}.
     const std::uint64_t digest = wire::callable_table_digest();
-    const auto all = im.msgr->allreduce_value(std::vector<std::uint64_t>{digest, digest, im.pool->size()},
-                                              [](std::vector<std::uint64_t> a, const std::vector<std::uint64_t>& b) {
-                                                a[0] = std::min(a[0], b[0]);
-                                                a[1] = std::max(a[1], b[1]);
-                                                a.insert(a.end(), b.begin() + 2, b.end());
-                                                return a;
-                                              });
+    const auto all = im.msgr->allreduce_value(
+        std::vector<std::uint64_t>{digest, digest, im.pool->size()},
+        [](std::vector<std::uint64_t> a, const std::vector<std::uint64_t>& b) {
+          a[0] = std::min(a[0], b[0]);
+          a[1] = std::max(a[1], b[1]);
+          a.insert(a.end(), b.begin() + 2, b.end());
+          return a;
+        },
+        im.startup);
     if (all[0] != all[1]) {
       throw Error("Executor: the ranks' tables of remote callables differ (digests " + std::to_string(all[0]) + " .. " +
                   std::to_string(all[1]) + "); every rank must run the same executable");
@@ -570,7 +580,7 @@ void ExecutorCore::shutdown(bool wait, bool cancel_futures) {
   }
   if (!wait || im.finished) return;
   // Termination: every task submitted anywhere has ended and every record was handled.
-  im.msgr->quiesce();
+  im.msgr->quiesce(Deadline::after(im.options.shutdown_timeout, "Executor::shutdown"));
   im.finished = true;
   im.bad_records_at_stop = im.msgr->stats().bad_records;
   im.msgr.reset();

@@ -76,6 +76,11 @@ struct Messenger::Impl {
   std::map<std::pair<int, std::uint64_t>, std::vector<std::byte>> mail;
   troupe::detail::WaitWord arrivals;
   std::uint64_t collective_seq = 0;  // the calling thread's only
+  // Mail a collective attempt took (the calling thread's only): put back if it times out,
+  // so that calling the collective again resumes it instead of waiting for mail already
+  // taken (shutdown after a timed-out shutdown).
+  bool in_collective = false;
+  std::vector<std::pair<std::pair<int, std::uint64_t>, std::vector<std::byte>>> taken;
 
   mutable std::mutex errors_mu;
   std::vector<std::string> errors;
@@ -441,6 +446,7 @@ std::vector<std::byte> Messenger::take_in(int src, std::uint64_t key, const Dead
           if (it != im.mail.end()) {
             got = std::move(it->second);
             im.mail.erase(it);
+            if (im.in_collective) im.taken.emplace_back(slot, got);
             return true;
           }
         }
@@ -469,15 +475,32 @@ std::vector<std::byte> Messenger::take(int src, std::uint64_t key, const Deadlin
 template <class Body>
 auto Messenger::over_live(Body body, const char* api) {
   auto& im = *impl_;
-  const std::uint64_t seq = im.collective_seq++;
+  // The n-th collective keeps its number until it completes: one that timed out is resumed
+  // by the next call (every rank calls the collectives in the same order).
+  const std::uint64_t seq = im.collective_seq;
+  struct Scope {
+    Impl& im;
+    explicit Scope(Impl& i) : im(i) { im.in_collective = true; }
+    ~Scope() {
+      im.in_collective = false;
+      im.taken.clear();
+    }
+  } scope(im);
   for (;;) {
     const std::uint32_t epoch = im.lost_epoch.load(std::memory_order_acquire);
     const std::vector<int> live = im.live_ranks();
     const std::uint64_t key = seq << (kStepBits + kEpochBits) | (std::uint64_t{epoch} & 0xFFFF) << kStepBits;
     try {
-      return body(key, live, epoch);
+      auto result = body(key, live, epoch);
+      ++im.collective_seq;
+      return result;
     } catch (const Restart&) {
+      im.taken.clear();
       im.purge_before(im.lost_epoch.load(std::memory_order_acquire));
+    } catch (const TimeoutError&) {
+      std::lock_guard lock(im.mail_mu);
+      for (auto& [slot, bytes] : im.taken) im.mail.try_emplace(slot, std::move(bytes));
+      throw;
     }
     (void)api;
   }

@@ -83,6 +83,11 @@ struct ExecutorOptions {
   /// ranks that have not arrived by then are named in the error. Default:
   /// TROUPE_STARTUP_TIMEOUT_MS.
   std::optional<std::chrono::milliseconds> startup_timeout = std::nullopt;
+  /// Bound of shutdown(wait=true)'s collective wait (quiescence); on expiry it raises
+  /// TimeoutError naming the rank it still waited for. Default: none, since in the
+  /// root-driven style the serving ranks wait in shutdown for as long as the root's program
+  /// runs; a rank that died is found by failure detection instead (failure_timeout).
+  std::optional<std::chrono::milliseconds> shutdown_timeout = std::nullopt;
 };
 
 /// @brief Deprecated: the Executor's maps take troupe::MapOptions, as ThreadPool's do.
