@@ -260,3 +260,20 @@ TEST(Future, RvalueResultCopiesWhileOtherHandlesShareTheState) {
   std::unique_ptr<int> v = std::move(only).result();  // move-only: moved out
   EXPECT_EQ(*v, 9);
 }
+
+// A callback (add_done_callback or then) on a future whose promise is dropped unset must
+// not keep that future's state alive (issue 7: the callback held a copy of the future, a
+// cycle that LeakSanitizer reported in the as_completed / wait / when_any tests).
+TEST(Future, CallbacksOfAnAbandonedFutureDoNotKeepItAlive) {
+  auto token = std::make_shared<int>(0);
+  std::weak_ptr<int> watch = token;
+  {
+    Promise<int> p;
+    p.get_future().add_done_callback([token](const Future<int>&) {});
+    p.get_future().add_done_callback([token] {});
+    auto next = p.get_future().then([token](int x) { return x; });
+    auto seen = p.get_future().then([token](const Future<int>& f) { return f.done(); });
+  }
+  token.reset();
+  EXPECT_TRUE(watch.expired()) << "the callbacks' state outlived every handle on it";
+}

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <memory>
 #include <set>
 #include <stdexcept>
 #include <vector>
@@ -153,4 +154,27 @@ TEST(WhenAny, FirstWins) {
   EXPECT_EQ(r.index, 1u);
   EXPECT_EQ(r.futures[r.index].result(), 11);
   EXPECT_THROW(troupe::when_any(std::vector<Future<int>>{}), troupe::ValueError);
+}
+
+// as_completed, wait and when_any over futures whose promises are then dropped unset leave
+// no cycle behind: the states are freed with their last handle (issue 7; LeakSanitizer
+// reported the cycle). The probe callback lives exactly as long as the state holding it.
+TEST(WaitLeaks, AbandonedFuturesAreFreed) {
+  auto token = std::make_shared<int>(0);
+  std::weak_ptr<int> watch = token;
+  {
+    std::vector<Promise<int>> ps(3);
+    auto fs = futures_of(ps);
+    for (auto& f : fs) f.add_done_callback([token] {});
+    ps[0].set_result(0);
+    (void)troupe::wait(fs, 1ms, ReturnWhen::FirstCompleted);
+    (void)troupe::wait(fs, 1ms, ReturnWhen::FirstException);
+    auto any = troupe::when_any(fs);
+    EXPECT_EQ(any.result(1s).index, 0u);
+    auto ac = troupe::as_completed(fs, 1ms);
+    EXPECT_TRUE(ac.next().has_value());
+    EXPECT_THROW((void)ac.next(), troupe::TimeoutError);
+  }
+  token.reset();
+  EXPECT_TRUE(watch.expired()) << "an unfinished future outlived every handle on it";
 }

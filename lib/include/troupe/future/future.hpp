@@ -25,6 +25,8 @@ namespace detail {
 template <class T>
 Future<T> make_future(StatePtr<SharedState<T>> s) noexcept;
 template <class T>
+Future<T> borrow_future(SharedState<T>* s) noexcept;
+template <class T>
 struct is_future : std::false_type {};
 template <class T>
 struct is_future<Future<T>> : std::true_type {};
@@ -172,9 +174,13 @@ class Future {
   template <class F>
   void add_done_callback(F&& fn) const {
     check("Future::add_done_callback");
-    state_->add_callback([fn = std::forward<F>(fn), self = *this]() mutable {
+    // The callback holds the state by raw pointer: the state owns the callback and is alive
+    // while it runs (its completer or the adding caller holds it). A copy of the future here
+    // would keep a state that never finishes (its promise dropped) alive for ever.
+    state_->add_callback([fn = std::forward<F>(fn), raw = state_.get()]() mutable {
       try {
         if constexpr (std::is_invocable_v<F&, const Future<T>&>) {
+          const Future<T> self = detail::borrow_future(raw);
           fn(self);
         } else {
           static_assert(std::is_invocable_v<F&>,
@@ -198,9 +204,11 @@ class Future {
     using U = detail::then_result_t<T, F>;
     check("Future::then");
     auto next = detail::StatePtr<detail::SharedState<U>>(new detail::SharedState<U>());
-    state_->add_callback([fn = std::forward<F>(fn), self = *this, next]() mutable {
+    // As in add_done_callback: the state, not a future, so that no cycle keeps it alive.
+    state_->add_callback([fn = std::forward<F>(fn), raw = state_.get(), next]() mutable {
       try {
         if constexpr (std::is_invocable_v<F&, const Future<T>&>) {
+          const Future<T> self = detail::borrow_future(raw);
           if constexpr (std::is_void_v<U>) {
             fn(self);
             next->set_value();
@@ -208,8 +216,8 @@ class Future {
             next->set_value(fn(self));
           }
         } else {
-          if (self.state_->phase() == detail::StateBase::kCancelled) detail::throw_cancelled("Future::then");
-          if (self.state_->has_error()) std::rethrow_exception(self.state_->error());
+          if (raw->phase() == detail::StateBase::kCancelled) detail::throw_cancelled("Future::then");
+          if (raw->has_error()) std::rethrow_exception(raw->error());
           if constexpr (std::is_void_v<T>) {
             if constexpr (std::is_void_v<U>) {
               fn();
@@ -219,10 +227,10 @@ class Future {
             }
           } else {
             if constexpr (std::is_void_v<U>) {
-              fn(self.state_->value());
+              fn(raw->value());
               next->set_value();
             } else {
-              next->set_value(fn(self.state_->value()));
+              next->set_value(fn(raw->value()));
             }
           }
         }
@@ -293,6 +301,11 @@ Future<T> make_future(StatePtr<SharedState<T>> s) noexcept {
   Future<T> f;
   f.state_ = std::move(s);
   return f;
+}
+/// A new handle on a state the caller knows to be alive (a callback, run by its state).
+template <class T>
+Future<T> borrow_future(SharedState<T>* s) noexcept {
+  return make_future<T>(StatePtr<SharedState<T>>(s, /*adopt=*/false));
 }
 }  // namespace detail
 

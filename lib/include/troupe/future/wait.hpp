@@ -9,6 +9,8 @@
 #include <mutex>
 #include <optional>
 #include <tuple>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "troupe/core/deadline.hpp"
@@ -176,6 +178,10 @@ WaitResult<T> wait(const std::vector<Future<T>>& futures, std::chrono::duration<
 }
 
 /// @brief A future that is done when every input is done; its value is the inputs.
+///
+/// The inputs are kept by the returned future only once they are done (each input's
+/// callback stores its own handle), so inputs that never finish and are dropped by everyone
+/// else are freed rather than kept alive by a cycle through when_all.
 template <class T>
 Future<std::vector<Future<T>>> when_all(std::vector<Future<T>> futures) {
   Promise<std::vector<Future<T>>> promise;
@@ -184,44 +190,54 @@ Future<std::vector<Future<T>>> when_all(std::vector<Future<T>> futures) {
     promise.set_result(std::move(futures));
     return out;
   }
+  for (auto& f : futures) {
+    if (!f.valid()) throw ValueError("when_all: a future has no state");
+  }
   struct Shared {
-    std::vector<Future<T>> futures;
+    std::vector<Future<T>> done;  // slot i written once, by input i's callback
     std::atomic<std::size_t> left;
     Promise<std::vector<Future<T>>> promise;
   };
   auto sh = std::make_shared<Shared>();
+  sh->done.resize(futures.size());
   sh->left.store(futures.size());
   sh->promise = promise;
-  sh->futures = futures;
-  for (auto& f : futures) {
-    if (!f.valid()) throw ValueError("when_all: a future has no state");
-  }
-  for (auto& f : futures) {
-    f.add_done_callback([sh](const Future<T>&) {
-      if (sh->left.fetch_sub(1, std::memory_order_acq_rel) == 1) sh->promise.set_result(std::move(sh->futures));
+  for (std::size_t i = 0; i < futures.size(); ++i) {
+    futures[i].add_done_callback([sh, i](const Future<T>& f) {
+      sh->done[i] = f;
+      if (sh->left.fetch_sub(1, std::memory_order_acq_rel) == 1) sh->promise.set_result(std::move(sh->done));
     });
   }
   return out;
 }
 
 /// @brief A future done when every argument is done; its value is the tuple of them.
+/// As the vector form, an input is kept only once it is done.
 template <class... Ts>
 Future<std::tuple<Future<Ts>...>> when_all(Future<Ts>... futures) {
-  std::vector<Future<void>> gates;
   Promise<std::tuple<Future<Ts>...>> promise;
   auto out = promise.get_future();
-  auto tup = std::make_shared<std::tuple<Future<Ts>...>>(futures...);
-  auto left = std::make_shared<std::atomic<std::size_t>>(sizeof...(Ts));
   if constexpr (sizeof...(Ts) == 0) {
     promise.set_result();
   } else {
-    auto arm = [&](auto& f) {
-      if (!f.valid()) throw ValueError("when_all: a future has no state");
-      f.add_done_callback([tup, left, promise]() mutable {
-        if (left->fetch_sub(1, std::memory_order_acq_rel) == 1) promise.set_result(std::move(*tup));
-      });
+    ((futures.valid() ? void() : throw ValueError("when_all: a future has no state")), ...);
+    struct Shared {
+      std::tuple<Future<Ts>...> done;  // element I written once, by input I's callback
+      std::atomic<std::size_t> left{sizeof...(Ts)};
+      Promise<std::tuple<Future<Ts>...>> promise;
     };
-    (arm(futures), ...);
+    auto sh = std::make_shared<Shared>();
+    sh->promise = promise;
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+      auto arm = [&]<std::size_t J>(std::integral_constant<std::size_t, J>, auto& f) {
+        f.add_done_callback([sh](const auto& g) {
+          std::get<J>(sh->done) = g;
+          if (sh->left.fetch_sub(1, std::memory_order_acq_rel) == 1) sh->promise.set_result(std::move(sh->done));
+        });
+      };
+      (arm(std::integral_constant<std::size_t, I>{}, futures), ...);
+    }
+    (std::index_sequence_for<Ts...>{});
   }
   return out;
 }
@@ -244,16 +260,17 @@ Future<WhenAnyResult<T>> when_any(std::vector<Future<T>> futures) {
   struct Shared {
     std::vector<Future<T>> futures;
     std::atomic<bool> fired{false};
-    Promise<WhenAnyResult<T>> promise;
+    std::optional<Promise<WhenAnyResult<T>>> promise{std::in_place};
   };
   auto sh = std::make_shared<Shared>();
   sh->futures = futures;
-  auto out = sh->promise.get_future();
+  auto out = sh->promise->get_future();
   for (std::size_t i = 0; i < futures.size(); ++i) {
     futures[i].add_done_callback([sh, i](const Future<T>&) {
       if (!sh->fired.exchange(true, std::memory_order_acq_rel)) {
-        sh->promise.set_result(WhenAnyResult<T>{i, sh->futures});
-        sh->futures.clear();  // break the cycle future -> callback -> shared -> future
+        sh->promise->set_result(WhenAnyResult<T>{i, std::move(sh->futures)});
+        // Break the cycle pending input -> callback -> shared -> promise -> result -> input.
+        sh->promise.reset();
       }
     });
   }
