@@ -4,9 +4,11 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <list>
 #include <numeric>
+#include <optional>
 #include <ranges>
 #include <semaphore>
 #include <stdexcept>
@@ -216,6 +218,42 @@ TEST(PoolAlgorithms, OneChunkRule) {
   EXPECT_EQ(Chunking::make({.chunksize = 7}, unsized, 4, "test").next(), 7u);
   EXPECT_FALSE(Chunking::make({}, v, 4, "test").lazy());
   EXPECT_TRUE(Chunking::make({.buffersize = 2}, v, 4, "test").lazy());
+}
+
+// One chunk rule (issue 7): a chunksize or grain larger than the input means one chunk of
+// the whole input, in every map and loop (it threw std::length_error from
+// vector::reserve for SIZE_MAX and std::bad_alloc for 2^40 in a buffered map, and a loop
+// with grain SIZE_MAX ran no index at all: its chunk count overflowed to 0).
+TEST_P(AlgoN, HugeChunksizeIsClampedToTheInput) {
+  ThreadPool pool(GetParam());
+  using troupe::detail::Chunking;
+  EXPECT_EQ(Chunking::clamp_chunksize(SIZE_MAX, 10), 10u);
+  EXPECT_EQ(Chunking::clamp_chunksize(SIZE_MAX, 0), 1u);
+  EXPECT_EQ(Chunking::clamp_chunksize(7, 10), 7u);
+  EXPECT_EQ(Chunking::clamp_chunksize(SIZE_MAX, std::nullopt), SIZE_MAX) << "unknown size: kept, never reserved";
+  std::vector<int> in(1000);
+  std::iota(in.begin(), in.end(), 0);
+  std::vector<int> doubled(in.size());
+  std::transform(in.begin(), in.end(), doubled.begin(), [](int x) { return 2 * x; });
+  auto twice = [](int x) { return 2 * x; };
+  for (std::size_t cs : {SIZE_MAX, std::size_t{1} << 40}) {
+    EXPECT_EQ(Chunking::make({.chunksize = cs}, in, GetParam(), "test").chunksize, in.size());
+    EXPECT_EQ(pool.map(twice, in, {.chunksize = cs}).to_vector(), doubled) << cs;
+    EXPECT_EQ(pool.map(twice, in, {.chunksize = cs, .buffersize = 2}).to_vector(), doubled) << cs;
+    auto unordered = pool.map_unordered(twice, in, {.chunksize = cs}).to_vector();
+    std::sort(unordered.begin(), unordered.end());
+    EXPECT_EQ(unordered, doubled) << cs;
+    auto unsized = std::views::iota(0, 1000) | std::views::filter([](int) { return true; });
+    EXPECT_EQ(pool.map(twice, unsized, {.chunksize = cs, .buffersize = 1}).to_vector(), doubled) << cs;
+    std::vector<std::tuple<int, int>> pairs{{1, 2}, {3, 4}};
+    EXPECT_EQ(pool.starmap([](int a, int b) { return a * b; }, pairs, {.chunksize = cs}).to_vector(),
+              (std::vector<int>{2, 12}));
+    std::atomic<long> hits{0};
+    pool.parallel_for(0, 1000, [&](int) { hits.fetch_add(1); }, {.grain = cs});
+    EXPECT_EQ(hits.load(), 1000) << cs;
+    EXPECT_EQ(pool.parallel_reduce(0, 1000, 0L, std::plus<>{}, [](int i) { return long{i}; }, {.grain = cs}), 499500L)
+        << cs;
+  }
 }
 
 TEST_P(AlgoN, ParallelForCoversEveryIndexOnce) {

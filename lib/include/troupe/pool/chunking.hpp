@@ -18,7 +18,8 @@ namespace troupe {
 /// @brief Options of every map: ThreadPool::map / map_unordered / starmap and
 /// Executor::map / map_unordered / imap / imap_unordered / starmap / map_async / map_scan.
 struct MapOptions {
-  /// Elements per task; nullopt: the automatic rule of detail::Chunking. 0 is a ValueError.
+  /// Elements per task; nullopt: the automatic rule of detail::Chunking. 0 is a ValueError;
+  /// a value larger than the input (SIZE_MAX included) means one chunk of the whole input.
   std::optional<std::size_t> chunksize = std::nullopt;
   /// Deadline of the whole iteration, counted from the call (Python's map timeout).
   std::optional<std::chrono::duration<double>> timeout = std::nullopt;
@@ -45,7 +46,8 @@ inline void check_positive(const std::optional<std::size_t>& v, const char* api,
 /// Executor, whose chunk is one message each way (small chunks keep results streaming back
 /// and the ranks balanced: measured in docs/performance.md). An input of unknown size (a
 /// filtered view, an endless iota) gets 1, 2, 4, ... elements, doubling up to the cap, so
-/// the first results come fast and later chunks amortise their cost.
+/// the first results come fast and later chunks amortise their cost. A given chunksize
+/// larger than the input is clamped to it (clamp_chunksize).
 struct Chunking {
   static constexpr std::size_t kChunksPerWorker = 8;
   static constexpr std::size_t kMaxAutoChunk = std::size_t{1} << 17;
@@ -73,6 +75,16 @@ struct Chunking {
     return std::clamp<std::size_t>(n / chunks + (n % chunks != 0), 1, shape.cap);
   }
 
+  /// The rule for a chunksize (or grain) the caller gave, the same for every map and loop
+  /// of ThreadPool and Executor: any value >= 1 is accepted, as Python's map accepts any
+  /// chunksize, and one larger than the input's size @p n, when known, is clamped to n (and
+  /// to 1 for an empty input). Nothing is ever sized by the requested value itself, so
+  /// SIZE_MAX or 2^40 means "one chunk", not std::length_error or std::bad_alloc.
+  static constexpr std::size_t clamp_chunksize(std::size_t chunksize, std::optional<std::size_t> n) noexcept {
+    if (n && chunksize > *n) return std::max<std::size_t>(*n, 1);
+    return chunksize;
+  }
+
   /// Validates @p o for @p api (ValueError naming the call and the value, before any work
   /// is submitted) and applies the rule to @p range (its size when it is a sized range).
   template <class Range>
@@ -87,7 +99,7 @@ struct Chunking {
     c.deadline = Deadline::after(o.timeout, api);
     if (o.buffersize) c.buffersize = *o.buffersize;
     if (o.chunksize) {
-      c.chunksize = *o.chunksize;
+      c.chunksize = clamp_chunksize(*o.chunksize, n);
     } else if (n) {
       c.chunksize = auto_size(*n, workers, shape);
     } else {

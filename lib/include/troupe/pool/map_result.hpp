@@ -80,7 +80,11 @@ struct LazySource {
   std::vector<Elem> take() {
     std::vector<Elem> out;
     const std::size_t want = chunking.next();
-    if (!chunking.grow) out.reserve(want);
+    // A sized input's chunksize is clamped to its size (Chunking::clamp_chunksize); an
+    // unsized one may ask for any count, so its chunk grows as it is read.
+    if constexpr (std::ranges::sized_range<Range>) {
+      if (!chunking.grow) out.reserve(want);
+    }
     for (; out.size() < want && it != std::ranges::end(range); ++it) {
       if constexpr (std::is_lvalue_reference_v<Range>) {
         out.push_back(*it);

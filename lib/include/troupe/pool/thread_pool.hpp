@@ -45,7 +45,8 @@ struct PoolOptions {
 
 /// @brief Options of parallel_for.
 struct ForOptions {
-  /// Indices per chunk; nullopt picks about 8 chunks per worker. 0 is a ValueError.
+  /// Indices per chunk; nullopt picks about 8 chunks per worker. 0 is a ValueError; more
+  /// than the range holds means one chunk (detail::Chunking::clamp_chunksize).
   std::optional<std::size_t> grain = std::nullopt;
   /// When stopped, chunks not yet started are skipped and the call throws CancelledError.
   CancellationToken token = {};
@@ -53,7 +54,8 @@ struct ForOptions {
 
 /// @brief Options of parallel_reduce.
 struct ReduceOptions {
-  /// Indices per chunk; nullopt picks about 8 chunks per worker. 0 is a ValueError.
+  /// Indices per chunk; nullopt picks about 8 chunks per worker. 0 is a ValueError; more
+  /// than the range holds means one chunk (detail::Chunking::clamp_chunksize).
   std::optional<std::size_t> grain = std::nullopt;
   /// true: chunk results are combined in index order (only associativity is needed and the
   /// result is reproducible); false: combined as they finish (the operator must also commute).
@@ -193,7 +195,8 @@ class ThreadPool {
     if (options.grain && *options.grain == 0) throw ValueError("ThreadPool::parallel_for: grain must be >= 1, got 0");
     if (last <= first) return;
     const std::size_t n = static_cast<std::size_t>(last - first);
-    const std::size_t grain = options.grain ? *options.grain : detail::Chunking::auto_size(n, size());
+    const std::size_t grain =
+        options.grain ? detail::Chunking::clamp_chunksize(*options.grain, n) : detail::Chunking::auto_size(n, size());
     run_chunks(
         n, grain, options.token,
         [&](std::size_t lo, std::size_t hi) {
@@ -221,7 +224,8 @@ class ThreadPool {
       throw ValueError("ThreadPool::parallel_reduce: grain must be >= 1, got 0");
     if (last <= first) return init;
     const std::size_t n = static_cast<std::size_t>(last - first);
-    const std::size_t grain = options.grain ? *options.grain : detail::Chunking::auto_size(n, size());
+    const std::size_t grain =
+        options.grain ? detail::Chunking::clamp_chunksize(*options.grain, n) : detail::Chunking::auto_size(n, size());
     const std::size_t nchunks = (n + grain - 1) / grain;
     auto fold = [&](std::size_t lo, std::size_t hi) {
       T acc = static_cast<T>(transform(static_cast<Index>(first + static_cast<Index>(lo))));
