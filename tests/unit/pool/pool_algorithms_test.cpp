@@ -66,6 +66,30 @@ TEST_P(AlgoN, ExceptionInThirdOfTenSurfacesOnThirdNext) {
   }
 }
 
+// The first chunk throws (issue 7): map(...).to_vector() and starmap raise the first
+// exception in element order. Before the fix the ordered hand-over returned default values
+// ({0, 0, 0}) and, at 100,000 elements, chunks still running wrote into storage the caller
+// had already released.
+TEST_P(AlgoN, ToVectorRaisesTheFirstExceptionWhenTheFirstChunkThrows) {
+  ThreadPool pool(GetParam());
+  for (std::size_t n : {std::size_t{3}, std::size_t{100'000}}) {
+    std::vector<int> in(n);
+    std::iota(in.begin(), in.end(), 0);
+    const int last = static_cast<int>(n) - 1;
+    auto f = [last](int x) {
+      if (x == 0) throw std::out_of_range("element 0");
+      if (x == last) throw std::invalid_argument("last element");
+      return x;
+    };
+    std::vector<std::tuple<int>> tuples(in.begin(), in.end());
+    for (std::optional<std::size_t> cs : {std::optional<std::size_t>{}, std::optional<std::size_t>{1}}) {
+      EXPECT_THROW((void)pool.map(f, in, {.chunksize = cs}).to_vector(), std::out_of_range) << n;
+      EXPECT_THROW((void)pool.map(f, std::vector<int>(in), {.chunksize = cs}).to_vector(), std::out_of_range) << n;
+      EXPECT_THROW((void)pool.starmap(f, tuples, {.chunksize = cs}).to_vector(), std::out_of_range) << n;
+    }
+  }
+}
+
 TEST_P(AlgoN, MapTimeout) {
   ThreadPool pool(GetParam());
   std::binary_semaphore release(0);
