@@ -4,7 +4,10 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <span>
 #include <string>
+#include <string_view>
 
 #include "troupe/wire/callable.hpp"
 #include "troupe/wire/exception.hpp"
@@ -19,6 +22,18 @@ struct Widget {
   int get() const { return 1; }
 };
 struct NoMessageCtor : std::exception {};
+// A member function that sends a lambda capturing `this` (case 13) or a copy of *this (case 0).
+struct Model {
+  int base = 1;
+#if TROUPE_CF_CASE == 13
+  void send_this(troupe::wire::Writer& w) const {
+    troupe::wire::encode_call(w, [this](int x) { return base + x; }, 1);
+  }
+#endif
+  void send_copy(troupe::wire::Writer& w) const {
+    troupe::wire::encode_call(w, [*this](int x) { return base + x; }, 1);
+  }
+};
 }  // namespace
 
 int main() {
@@ -30,6 +45,10 @@ int main() {
   troupe::wire::encode_call(w, [k](int x) { return k * x; }, 2);
   troupe::wire::encode_call(w, [](const std::string& s) { return s.size(); }, std::string("x"));
   troupe::register_exception<std::runtime_error>();
+  // Captures by value that hold no address: [=], several values, a copy of *this.
+  double scale = 0.5;
+  troupe::wire::encode_call(w, [=](int x) { return scale * k * x; }, 3);
+  Model{}.send_copy(w);
 #elif TROUPE_CF_CASE == 1
   // expect: "troupe::wire::encode_call: this callable cannot be sent to another rank"
   auto p = std::make_unique<int>(1);
@@ -64,6 +83,37 @@ int main() {
 #elif TROUPE_CF_CASE == 10
   // expect: "troupe::register_exception<E>: E must be constructible from a std::string"
   troupe::register_exception<NoMessageCtor>();
+#elif TROUPE_CF_CASE == 11
+  // expect: "troupe::wire::encode_call: this callable holds an address"
+  int x = 1;
+  troupe::wire::encode_call(w, [&x](int v) { return x + v; }, 1);
+#elif TROUPE_CF_CASE == 12
+  // expect: "troupe::wire::encode_call: this callable holds an address"
+  int x = 1;
+  troupe::wire::encode_call(w, [&](int v) { return x + v; }, 1);
+#elif TROUPE_CF_CASE == 13
+  // expect: "troupe::wire::encode_call: this callable holds an address"
+  Model{}.send_this(w);
+#elif TROUPE_CF_CASE == 14
+  // expect: "troupe::wire::encode_call: this callable holds an address"
+  int x = 1;
+  troupe::wire::encode_call(w, [p = &x](int v) { return *p + v; }, 1);
+#elif TROUPE_CF_CASE == 15
+  // expect: "troupe::wire::encode_call: this callable holds an address"
+  const std::string_view name = "abc";
+  troupe::wire::encode_call(w, [name](int v) { return name.size() + static_cast<std::size_t>(v); }, 1);
+#elif TROUPE_CF_CASE == 16
+  // expect: "troupe::wire::encode_call: this callable holds an address"
+  troupe::wire::encode_call(w, [fn = &twice](int v) { return fn(v); }, 1);
+#elif TROUPE_CF_CASE == 17
+  // expect: "troupe::wire::encode_call: this callable holds an address"
+  int data[2] = {1, 2};
+  troupe::wire::encode_call(w, [s = std::span<int>(data)](int v) { return s[0] + v; }, 1);
+#elif TROUPE_CF_CASE == 18
+  // expect: "troupe::wire::encode_call: this callable holds an address"
+  // (a false rejection: a union, here inside std::optional, looks like a pointer to C++)
+  const std::optional<int> maybe = 1;
+  troupe::wire::encode_call(w, [maybe](int v) { return maybe.value_or(0) + v; }, 1);
 #endif
   return static_cast<int>(w.size() == 0);
 }

@@ -33,6 +33,10 @@ void submit_calls(troupe::Executor& ex) {
 #elif TROUPE_CF_CASE == 4
   // expect: "troupe::wire::encode_call: the callable cannot be called with these argument types"
   (void)ex.submit([](int a, int b) { return a + b; }, 1);
+#elif TROUPE_CF_CASE == 5
+  // expect: "troupe::wire::encode_call: this callable holds an address"
+  int x = 1;
+  (void)ex.submit([&x](int v) { return x + v; }, 1);
 #endif
 }
 

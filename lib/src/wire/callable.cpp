@@ -3,8 +3,15 @@
 // docs/remote-callables.md.
 #include "troupe/wire/callable.hpp"
 
+#include <pthread.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <exception>
 #include <mutex>
 #include <numeric>
@@ -285,6 +292,89 @@ std::uint64_t register_function(const std::type_info& entry_type, const std::typ
 }
 
 CallableId id_for_key(std::uint64_t key, const std::type_info& type) { return registry().id_for_key(key, type); }
+
+namespace {
+
+// [lo, hi) of the calling thread's stack, asked once per thread (pthread_getattr_np reads
+// /proc/self/maps for the main thread); {0, 0} if unknown.
+struct StackRange {
+  std::uintptr_t lo = 0;
+  std::uintptr_t hi = 0;
+};
+
+StackRange query_stack() noexcept {
+  StackRange r;
+  pthread_attr_t attr;
+  if (pthread_getattr_np(pthread_self(), &attr) != 0) return r;
+  void* base = nullptr;
+  std::size_t size = 0;
+  if (pthread_attr_getstack(&attr, &base, &size) == 0) {
+    r.lo = reinterpret_cast<std::uintptr_t>(base);
+    r.hi = r.lo + size;
+  }
+  pthread_attr_destroy(&attr);
+  return r;
+}
+
+// Is the page of @p address mapped in this process (any protection)? mincore() fails with
+// ENOMEM for an unmapped page: one system call, no signal, nothing read.
+bool mapped(std::uintptr_t address) noexcept {
+  static const auto page = static_cast<std::uintptr_t>(sysconf(_SC_PAGESIZE));
+  unsigned char resident = 0;
+  // NOLINTNEXTLINE(performance-no-int-to-ptr): the value is only ever a question to the kernel
+  void* start = reinterpret_cast<void*>(address & ~(page - 1));
+  return mincore(start, 1, &resident) == 0;
+}
+
+// Above the 47-bit user half of x86-64 (and AArch64 with 48-bit addresses) nothing of this
+// process is mapped: most doubles and negative numbers stop there.
+constexpr std::uintptr_t kUserTop = std::uintptr_t{1} << 47;
+
+// The lowest mapped address, read once from /proc/self/maps (its lines are sorted): the
+// executable's first segment (0x55.. for a PIE binary, 0x400000 for one that is not), which
+// Linux maps below the heap and below every mmap (those grow down from under the stack).
+// Counts and indices below it skip the system call. 64 KiB (vm.mmap_min_addr's default) if
+// the file cannot be read.
+std::uintptr_t lowest_mapping() noexcept {
+  std::uintptr_t lowest = 0x10000;
+  if (std::FILE* maps = std::fopen("/proc/self/maps", "r")) {
+    unsigned long long start = 0;
+    if (std::fscanf(maps, "%llx", &start) == 1 && start > lowest) lowest = static_cast<std::uintptr_t>(start);
+    std::fclose(maps);
+  }
+  return lowest;
+}
+
+}  // namespace
+
+void check_state_bytes(const void* bytes, std::size_t size, const std::type_info& type) {
+  if constexpr (sizeof(std::uintptr_t) != 8) {
+    return;  // the bounds above are those of 64-bit Linux
+  }
+  thread_local const StackRange stack = query_stack();
+  static const std::uintptr_t lowest = lowest_mapping();
+  const auto* p = static_cast<const unsigned char*>(bytes);
+  // A closure's pointers and references are aligned members, so aligned words suffice.
+  for (std::size_t offset = 0; offset + sizeof(std::uintptr_t) <= size; offset += alignof(std::uintptr_t)) {
+    std::uintptr_t word = 0;
+    std::memcpy(&word, p + offset, sizeof(word));
+    const char* where = nullptr;
+    if (word >= stack.lo && word < stack.hi) {
+      where = "the sending thread's stack";
+    } else if (word >= lowest && word < kUserTop && mapped(word)) {
+      where = "this process's memory (heap, static data, code or another thread's stack)";
+    }
+    if (where != nullptr) {
+      throw troupe::ValueError("troupe::wire::encode_call: the callable '" + demangle(type.name()) + "' (" +
+                               std::to_string(size) + " bytes, sent as raw bytes) holds at byte " +
+                               std::to_string(offset) + " the value " + troupe::detail::hex(word) + ", an address in " +
+                               where +
+                               ": it would point at garbage on another rank (a pointer or reference kept as an "
+                               "integer, or in a functor C++ cannot look into); capture the value itself, or "
+                               "pass the data as an argument (see docs/remote-callables.md)");
+    }
+  }
+}
 
 CallableId function_id(ErasedFn fn, const std::type_info& fn_type) { return registry().function_id(fn, fn_type); }
 

@@ -18,8 +18,9 @@
 /// - a function named at compile time: `troupe::remote<&f>` / `TROUPE_REMOTE(f)`;
 /// - a function pointer value, if the function is registered (`TROUPE_REGISTER_FUNCTION(f)`
 ///   at namespace scope, or any `troupe::remote<&f>` sent anywhere in the binary);
-/// - a lambda or functor that is empty, or trivially copyable (its bytes are copied), or
-///   wire-Serializable (sent through troupe/wire/serialize.hpp).
+/// - a lambda or functor that is empty, or trivially copyable without an address in it (its
+///   bytes are copied), or wire-Serializable through a hook (sent through
+///   troupe/wire/serialize.hpp).
 ///
 /// @code
 /// int square(int x) { return x * x; }
@@ -32,9 +33,14 @@
 /// troupe::wire::decode_and_invoke(in, out);   // out holds the serialized result
 /// @endcode
 ///
-/// @warning A lambda that captures a pointer or a reference is trivially copyable, so it
-/// is accepted and its *address* is copied: on another rank it points at garbage. troupe
-/// cannot detect this for lambdas; capture values, or pass the data as arguments.
+/// A lambda that captures by reference (`[&x]`, `[&]`, `[this]`) or captures a pointer, a
+/// view or a function pointer would send an *address*, garbage on another rank: it is
+/// rejected at compile time ("this callable holds an address"), found by a constant-evaluated
+/// std::bit_cast, which C++ allows only for types without pointer, reference or union
+/// members. What C++ cannot see (an address kept as an integer, a pointer in a non-literal
+/// functor) is looked for in the bytes at encode time: a word that is an address of this
+/// process is a troupe::ValueError naming the callable. docs/remote-callables.md lists the
+/// closure shapes measured and what remains possible.
 
 #include <array>
 #include <bit>
@@ -207,8 +213,30 @@ struct FunctionTag {};
 template <class F>
 inline constexpr bool is_function_pointer_v = std::is_pointer_v<F>&& std::is_function_v<std::remove_pointer_t<F>>;
 
-/// How the state of callable type F travels.
-enum class StateKind { None, FunctionId, Bytes, Serialized, Unsendable };
+/// How the state of callable type F travels. HoldsAddress: trivially copyable, but it holds
+/// an address (a pointer, a reference: a lambda's capture by reference), so it is rejected.
+enum class StateKind { None, FunctionId, Bytes, Serialized, HoldsAddress, Unsendable };
+
+/// A bit_cast to F in a constant expression: ill-formed exactly when F has a pointer,
+/// reference, member pointer, union or volatile subobject (C++20 [bit.cast]/3). This is the
+/// one thing the type system tells about a closure's captures: `[&x]`, `[p = &x]`, `[this]`
+/// fail it; `[x]`, `[*this]` pass.
+template <class F>
+consteval bool bit_cast_probe() {
+  std::array<unsigned char, sizeof(F)> raw{};
+  static_cast<void>(std::bit_cast<F>(raw));
+  return true;
+}
+template <class F, class = void>
+struct provably_address_free : std::false_type {};
+template <class F>
+struct provably_address_free<F, std::void_t<std::integral_constant<bool, bit_cast_probe<F>()>>> : std::true_type {};
+
+/// True for a trivially copyable F that C++ proves to hold an address (or a union). Only
+/// literal types can be probed (every closure whose captures are literal is one); a
+/// non-literal functor is left to the run-time scan of check_state_bytes().
+template <class F>
+inline constexpr bool holds_address_v = __is_literal_type(F) && !provably_address_free<F>::value;
 
 template <class F>
 consteval StateKind state_kind() {
@@ -218,15 +246,27 @@ consteval StateKind state_kind() {
     return StateKind::Unsendable;  // member pointers, objects pointers, arithmetic, ...
   } else if constexpr (std::is_empty_v<F> && std::is_default_constructible_v<F> && std::is_copy_constructible_v<F>) {
     return StateKind::None;
-  } else if constexpr (Serializable<F> && std::is_default_constructible_v<F>) {
+  } else if constexpr (Serializable<F> && std::is_default_constructible_v<F> && !Codec<F>::bitwise) {
+    // (A type the serializer would copy bitwise takes the branch below: the same bytes on the
+    // wire, but checked for addresses. A default-constructible aggregate holding a function
+    // pointer, like the executor's map chunk runner over `&f`, used to pass here unchecked.)
     return StateKind::Serialized;
   } else if constexpr (std::is_trivially_copyable_v<F> && std::is_copy_constructible_v<F>) {
     // (GCC calls some non-copyable types trivially copyable, e.g. a closure holding a std::mutex.)
-    return StateKind::Bytes;
+    if constexpr (holds_address_v<F>) {
+      return StateKind::HoldsAddress;
+    } else {
+      return StateKind::Bytes;
+    }
   } else {
     return StateKind::Unsendable;
   }
 }
+
+/// Whether a callable of type F can travel (SendableCallable).
+template <class F>
+inline constexpr bool sendable_state_v =
+    state_kind<F>() != StateKind::Unsendable&& state_kind<F>() != StateKind::HoldsAddress;
 
 /// A function registered for sending as a value.
 template <auto Fn>
@@ -252,11 +292,20 @@ T read_value(Reader& in) {
   }
 }
 
+/// Throws troupe::ValueError naming @p type when an aligned pointer-sized word of the raw
+/// state @p bytes is an address of this process: in the calling thread's stack, or in any
+/// mapped memory (heap, static data, code, other threads' stacks). What the compile-time
+/// check cannot see: an address kept as an integer, or in a non-literal functor.
+void check_state_bytes(const void* bytes, std::size_t size, const std::type_info& type);
+
 template <class F>
 void write_state(Writer& out, const F& fn) {
   constexpr StateKind kind = state_kind<F>();
   static_assert(kind != StateKind::FunctionId, "function ids are written by encode_call");
   if constexpr (kind == StateKind::Bytes) {
+    if constexpr (sizeof(F) >= sizeof(void*)) {
+      check_state_bytes(&fn, sizeof(F), typeid(F));
+    }
     out.write_bytes(&fn, sizeof(F));
   } else if constexpr (kind == StateKind::Serialized) {
     save(out, fn);
@@ -353,10 +402,10 @@ namespace troupe::wire {
 
 /// @brief True for callable types whose state can travel to another rank: function
 /// pointers, `troupe::remote<&f>`, and class types that are empty, wire-Serializable
-/// and default-constructible, or trivially copyable.
+/// and default-constructible, or trivially copyable without a pointer or reference member
+/// (so not a lambda that captures by reference, `[this]` or a pointer).
 template <class F>
-concept SendableCallable = detail::state_kind<std::remove_cvref_t<std::decay_t<F>>>()
-!= detail::StateKind::Unsendable;
+concept SendableCallable = detail::sendable_state_v<std::remove_cvref_t<std::decay_t<F>>>;
 
 /// @brief The decayed result type of calling @p F with arguments of types @p Args on the
 /// receiving rank (void for none). What the executor deserializes from the result bytes.
@@ -390,8 +439,10 @@ CallableId callable_id() {
 /// @param out where the call is appended.
 /// @param fn the callable (a function name decays to a pointer, which must be registered).
 /// @param args the arguments; each must be wire-Serializable.
-/// @throws troupe::ValueError for a function pointer that is null or not registered
-///         (nothing useful is written then); what the serializer throws.
+/// @throws troupe::ValueError for a function pointer that is null or not registered, or for
+///         callable bytes that hold an address of this process (the message names the
+///         callable, the offset and the value); nothing is written then. What the
+///         serializer throws.
 /// @note Thread-safe for distinct writers; does not block.
 template <class F, class... Args>
 void encode_call(Writer& out, const F& fn, const Args&... args) {
@@ -399,11 +450,19 @@ void encode_call(Writer& out, const F& fn, const Args&... args) {
   static_assert(!std::is_member_pointer_v<C>,
                 "troupe::wire::encode_call: a pointer to member cannot be sent; wrap the call in a "
                 "lambda or functor that takes the object as an argument");
-  static_assert(std::is_member_pointer_v<C> || SendableCallable<C>,
-                "troupe::wire::encode_call: this callable cannot be sent to another rank: a lambda's "
-                "captures (or a functor's members) must be trivially copyable values, or the functor "
-                "must be wire-Serializable and default-constructible; capture by value or pass the "
-                "data as arguments (see docs/remote-callables.md)");
+  static_assert(detail::state_kind<C>() != detail::StateKind::HoldsAddress,
+                "troupe::wire::encode_call: this callable holds an address, which points at garbage on "
+                "another rank: a lambda that captures by reference ([&x], [&], [this]) or captures a "
+                "pointer, a std::string_view, a std::span or a function pointer (or a union, "
+                "std::optional or std::variant, which C++ cannot tell apart from these); capture by "
+                "value ([x], [*this]), pass the data as arguments, or send a wire-Serializable functor "
+                "(see docs/remote-callables.md)");
+  static_assert(
+      std::is_member_pointer_v<C> || detail::state_kind<C>() == detail::StateKind::HoldsAddress || SendableCallable<C>,
+      "troupe::wire::encode_call: this callable cannot be sent to another rank: a lambda's "
+      "captures (or a functor's members) must be trivially copyable values, or the functor "
+      "must be wire-Serializable and default-constructible; capture by value or pass the "
+      "data as arguments (see docs/remote-callables.md)");
   static_assert((Serializable<std::decay_t<Args>> && ...),
                 "troupe::wire::encode_call: every argument type must be wire-Serializable "
                 "(see troupe/wire/serialize.hpp)");
