@@ -3,6 +3,7 @@
 // TROUPE_CF_CASE N >= 1 must fail to compile with the text noted above it; case 0 must
 // compile. Nothing here runs: the functions are only compiled.
 #include <string>
+#include <vector>
 
 #include "troupe/executor/executor.hpp"
 
@@ -37,6 +38,10 @@ void submit_calls(troupe::Executor& ex) {
   // expect: "troupe::wire::encode_call: this callable holds an address"
   int x = 1;
   (void)ex.submit([&x](int v) { return x + v; }, 1);
+#elif TROUPE_CF_CASE == 6
+  // expect: "troupe::Executor::map: the function cannot be called with the range's element type"
+  std::vector<std::string> words{"a"};
+  (void)ex.map([](int x) { return x; }, words);
 #endif
 }
 

@@ -285,3 +285,56 @@ TEST(Messaging, QuiesceIsExactForChainsOfRecordsAndDeferredWork) {
   EXPECT_EQ(m.allreduce_value(mine, std::plus<>{}, deadline), m.allreduce_value(started, std::plus<>{}, deadline));
   pool.shutdown(true);
 }
+
+// Failure detection (issue 7): rank 0 waits on rank 1, which stalls without progress (no
+// progress thread, its only thread held in a barrier on another communicator). After
+// failure_timeout of silence rank 0 declares it lost; every other rank learns it from the
+// notice; rank 1, once it drives progress again, learns that it was declared lost and its
+// owner breaks. No sleeps: each rank waits for exactly the verdict it asserts.
+TEST(Messaging, SilentPeerIsDeclaredLostEverywhereAndLearnsIt) {
+  if (troupe_test::world_size() < 2) GTEST_SKIP() << "needs 2 ranks";
+  Comm c;
+  MessengerOptions opts;
+  opts.failure_timeout = 300ms;
+  const int me = troupe_test::world_rank();
+  opts.engine.progress_thread = me != 1;
+  Messenger m(c.comm, opts);
+  std::mutex mu;
+  std::vector<int> lost_seen;
+  std::string broken_cause;
+  m.on_lost([&](int r, const std::string&) {
+    std::lock_guard lock(mu);
+    lost_seen.push_back(r);
+  });
+  m.on_broken([&](int, const std::string& cause) {
+    std::lock_guard lock(mu);
+    broken_cause = cause;
+  });
+  m.start();
+  if (me == 1) {
+    MPI_Barrier(MPI_COMM_WORLD);  // stalled: nothing answers rank 0's pings meanwhile
+    ASSERT_TRUE(wait_until(
+        [&] {
+          std::lock_guard lock(mu);
+          return !broken_cause.empty();
+        },
+        m));
+    EXPECT_NE(broken_cause.find("declared this rank lost"), std::string::npos) << broken_cause;
+  } else {
+    if (me == 0) m.watch(1, +1);
+    ASSERT_TRUE(wait_until([&] { return m.is_lost(1); }, m)) << "rank 1 was never declared lost";
+    EXPECT_EQ(m.lost(), std::vector<int>{1});
+    {
+      std::lock_guard lock(mu);
+      EXPECT_EQ(lost_seen, std::vector<int>{1});
+    }
+    bool named = false;
+    for (const auto& e : m.errors())
+      named = named || e.find("rank 1 lost: no message from rank 1") != std::string::npos;
+    EXPECT_TRUE(named) << "the cause does not name the silent rank";
+    if (me == 0) m.watch(1, -1);
+    EXPECT_THROW((void)m.take(1, 42, Deadline::after(5s, "test"), "test"), troupe::BrokenExecutor);
+    MPI_Barrier(MPI_COMM_WORLD);
+  }
+  MPI_Barrier(MPI_COMM_WORLD);
+}

@@ -172,8 +172,10 @@ struct Messenger::Impl {
                                   std::to_string(rank) + "'s failure detector, failure_timeout " +
                                   std::to_string(failure_ns / 1'000'000) + " ms)";
         const LostRecord rec{r, cause};
+        // Every other rank, the lost one included: if it is only stalled, it learns that it
+        // was given up on (its owner breaks) rather than carrying on unheard.
         for (int d = 0; d < size; ++d) {
-          if (d != rank && d != r && !lost_flag[static_cast<std::size_t>(d)].load()) {
+          if (d != rank && !lost_flag[static_cast<std::size_t>(d)].load()) {
             self.send(d, Kind::kLost, [&](wire::Writer& w) { wire::save(w, rec); });
           }
         }

@@ -573,6 +573,8 @@ class Executor {
   auto map_impl(F&& fn, Range&& range, const MapOptions& options, bool unordered, const char* api) {
     using Elem = std::ranges::range_value_t<Range>;
     using Fn = std::decay_t<F>;
+    static_assert(std::is_invocable_v<Fn&, Elem&>,
+                  "troupe::Executor::map: the function cannot be called with the range's element type");
     using R = detail::exec_value_t<std::remove_cvref_t<std::invoke_result_t<Fn&, Elem&>>>;
     const auto chunking = detail::Chunking::make(options, range, workers(), api, detail::Chunking::kAcrossRanks);
     require_open(api);
