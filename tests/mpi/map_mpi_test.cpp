@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <limits>
 #include <numeric>
 #include <ranges>
 #include <stdexcept>
@@ -179,6 +180,31 @@ TEST(Map, OrderedResultsStreamInOrder) {
     int expect = 2;
     for (++it; it != stream.end(); ++it) ASSERT_EQ(*it, expect++);
     EXPECT_EQ(expect, kN);
+  }
+  ex.shutdown();
+}
+
+// One chunk rule for the Executor and the pool (issue 7): a chunksize larger than the input
+// is one chunk of it. SIZE_MAX (an assigned -1) threw std::length_error from
+// vector::reserve and 2^40 std::bad_alloc; an unsized input grows its chunk as it is read.
+TEST(Map, HugeChunksizeIsClampedToTheInput) {
+  troupe::Runtime rt(quiet());
+  Executor ex(rt);
+  if (ex.is_root()) {
+    std::vector<int> in(1000);
+    std::iota(in.begin(), in.end(), 0);
+    for (std::size_t chunk : {std::numeric_limits<std::size_t>::max(), std::size_t{1} << 40}) {
+      auto out = ex.map([](int x) { return x + 1; }, in, troupe::MapOptions{.chunksize = chunk}).to_vector();
+      ASSERT_EQ(out.size(), in.size()) << chunk;
+      for (std::size_t i = 0; i < in.size(); ++i) ASSERT_EQ(out[i], in[i] + 1);
+      EXPECT_EQ(ex.map_reduce([](int x) { return x; }, [](int a, int b) { return a + b; }, in, {.chunksize = chunk}),
+                499500);
+      auto unsized =
+          ex.imap([](int x) { return 2 * x; }, std::views::iota(0, 100) | std::views::filter([](int) { return true; }),
+                  troupe::MapOptions{.chunksize = chunk})
+              .to_vector();
+      ASSERT_EQ(unsized.size(), 100u);
+    }
   }
   ex.shutdown();
 }
