@@ -36,22 +36,23 @@ if(TROUPE_SANITIZE AND NOT TARGET troupe_sanitizer_options)
   configure_file("${_troupe_sanitizers_dir}/sanitizer_options.cpp.in"
                  "${CMAKE_BINARY_DIR}/troupe_sanitizer_options.cpp" @ONLY)
   add_library(troupe_sanitizer_options OBJECT "${CMAKE_BINARY_DIR}/troupe_sanitizer_options.cpp")
+  # Its dlclose must be the one Open MPI's libraries call (see the source).
+  target_link_options(troupe_sanitizer_options INTERFACE "LINKER:--export-dynamic-symbol=dlclose")
 endif()
 if(TROUPE_SANITIZE MATCHES "address")
   list(APPEND TROUPE_SANITIZER_ENV
-    "ASAN_OPTIONS=detect_leaks=1:detect_stack_use_after_return=1:check_initialization_order=1:strict_init_order=1"
+    "ASAN_OPTIONS=detect_leaks=1:detect_stack_use_after_return=1:check_initialization_order=1:strict_init_order=1:fast_unwind_on_malloc=0"
     "LSAN_OPTIONS=suppressions=${_troupe_sanitizers_dir}/lsan.supp:print_suppressions=0")
 endif()
 if(TROUPE_SANITIZE MATCHES "undefined")
   list(APPEND TROUPE_SANITIZER_ENV "UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1")
 endif()
 
-# troupe_link_sanitizer_options(<target>): the options above, compiled in (no-op otherwise).
-function(troupe_link_sanitizer_options target)
-  if(TARGET troupe_sanitizer_options)
-    target_link_libraries(${target} PRIVATE troupe_sanitizer_options)
-  endif()
-endfunction()
+# Every target defined after this point (tests, examples, apps, fuzz targets; not the
+# library, which comes before) links the options, also those registered outside this file.
+if(TARGET troupe_sanitizer_options)
+  link_libraries(troupe_sanitizer_options)
+endif()
 
 # troupe_mpi_test_environment(<out_var> <test_name>): environment entries every test that
 # starts MPI (under mpiexec or as a singleton) should carry.
@@ -91,7 +92,6 @@ function(troupe_add_mpi_test name)
   endif()
   add_executable(test_mpi_${name} ${arg_SOURCES})
   target_link_libraries(test_mpi_${name} PRIVATE troupe_gtest_mpi_main troupe::troupe troupe_warnings ${arg_LIBRARIES})
-  troupe_link_sanitizer_options(test_mpi_${name})
   _troupe_register_mpi_runs(mpi ${name} test_mpi_${name} ${arg_TIMEOUT} "${arg_LABELS}" "${arg_ARGS}" ${arg_RANKS})
 endfunction()
 
@@ -103,7 +103,6 @@ function(troupe_add_unit_test name)
   endif()
   add_executable(test_unit_${name} ${arg_SOURCES})
   target_link_libraries(test_unit_${name} PRIVATE GTest::gtest_main troupe::troupe troupe_warnings ${arg_LIBRARIES})
-  troupe_link_sanitizer_options(test_unit_${name})
   gtest_discover_tests(test_unit_${name} TEST_PREFIX unit. DISCOVERY_MODE PRE_TEST
     PROPERTIES TIMEOUT ${arg_TIMEOUT} LABELS unit)
   # Every test of tests/unit/<layer> also gets the label unit_<layer>, so scripts can pick
@@ -121,7 +120,6 @@ function(troupe_add_example name)
   cmake_parse_arguments(PARSE_ARGV 1 arg "" "" "SOURCES;RUN_RANKS;LIBRARIES;ARGS")
   add_executable(example_${name} ${arg_SOURCES})
   target_link_libraries(example_${name} PRIVATE troupe::troupe troupe_warnings ${arg_LIBRARIES})
-  troupe_link_sanitizer_options(example_${name})
   if(arg_RUN_RANKS)
     _troupe_register_mpi_runs(example ${name} example_${name} 60 "example" "${arg_ARGS}" ${arg_RUN_RANKS})
   endif()

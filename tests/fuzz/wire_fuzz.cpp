@@ -6,8 +6,8 @@
 // Input: [selector byte][payload]. The selector picks the decoder. Besides "no crash, no
 // sanitizer report", it checks: a decode either succeeds or throws troupe::wire::DecodeError
 // (or UnknownCallable for a call) with a message; a successful decode of a type whose
-// encoding is canonical re-encodes to the same bytes; any other decoded value survives
-// encode + decode unchanged.
+// encoding is canonical re-encodes to the same bytes; any other (maps and sets, whose input
+// need not be sorted) re-encodes to bytes that survive decode + encode unchanged.
 #include <array>
 #include <chrono>
 #include <cstring>
@@ -65,7 +65,7 @@ struct Plain {  // trivially copyable: its bytes are its encoding
 };
 
 /// Decodes a T from @p payload; on success re-encodes it: the same bytes when @p canonical,
-/// else a value that decodes back equal to the first.
+/// else bytes that decode to a value which encodes to those bytes again.
 template <class T, bool Canonical = true>
 void roundtrip(Bytes payload) {
   T value;
@@ -80,7 +80,8 @@ void roundtrip(Bytes payload) {
     TROUPE_FUZZ_CHECK(again.size() == payload.size());
     TROUPE_FUZZ_CHECK(again.empty() || std::memcmp(again.data(), payload.data(), again.size()) == 0);
   } else {
-    TROUPE_FUZZ_CHECK(wire::deserialize<T>(again) == value);
+    // Compared as bytes, not values: a NaN is not equal to itself.
+    TROUPE_FUZZ_CHECK(wire::serialize(wire::deserialize<T>(again)) == again);
   }
 }
 
@@ -199,9 +200,12 @@ constexpr Decoder kDecoders[] = {
     &roundtrip<std::optional<std::string>>,
     &roundtrip<std::variant<std::monostate, std::int32_t, std::string, std::vector<double>>>,
     &roundtrip<std::tuple<std::int16_t, std::pair<std::string, bool>, std::optional<std::vector<std::string>>>>,
-    &roundtrip<std::optional<std::vector<std::tuple<>>>>,  // elements that take no bytes
+    // Not a container of zero-size elements (std::tuple<>): any 17-byte input can make it
+    // create 2^24 of them (the codec's cap), seconds per input under instrumentation, which
+    // starves the fuzzer. tests/unit/wire/malformed_test.cpp checks that cap.
+    &roundtrip<std::vector<std::optional<std::tuple<>>>>,
     &roundtrip<std::chrono::nanoseconds>,
-    &roundtrip<Particle>,
+    &roundtrip<Particle, false>,  // holds a map
     &roundtrip<std::map<std::string, std::vector<std::int64_t>>, false>,  // keys may arrive unsorted
     &roundtrip<std::multimap<std::int8_t, std::string>, false>,
     &roundtrip<std::set<std::int16_t>, false>,
@@ -247,7 +251,7 @@ std::vector<std::vector<std::uint8_t>> seeds() {
   add_seed(std::variant<std::monostate, std::int32_t, std::string, std::vector<double>>(std::string("v")));
   add_seed(std::tuple<std::int16_t, std::pair<std::string, bool>, std::optional<std::vector<std::string>>>{
       7, {"p", true}, std::vector<std::string>{"q"}});
-  add_seed(std::optional<std::vector<std::tuple<>>>(std::vector<std::tuple<>>(3)));
+  add_seed(std::vector<std::optional<std::tuple<>>>{std::tuple<>{}, std::nullopt});
   add_seed(std::chrono::nanoseconds(12345));
   add_seed(Particle{3, Inner{"in", {1.0, 2.0}, true}, {{1, {"t1", "t2"}}, {-4, {}}}, std::string("lbl")});
   add_seed(std::map<std::string, std::vector<std::int64_t>>{{"a", {1}}, {"b", {2, 3}}});
