@@ -161,18 +161,15 @@ bool Scheduler::has_work() const noexcept {
 TaskBase* Scheduler::find_task(Worker* self) {
   auto& im = *impl_;
   if (self) {
-    // Fairness (see kFairnessInterval): every K-th take is the oldest work instead of the
-    // newest, alternately the head of the injection queue and the top of the own deque, each
-    // falling back to the other. Between turns the own deque is LIFO, for locality.
-    if (++self->takes % kFairnessInterval == 0) {
-      const bool outside_first = (self->takes / kFairnessInterval) % 2 != 0;
-      if (outside_first) {
-        if (TaskBase* t = take_injected()) return t;
-      }
+    // Fairness (see kFairnessInterval): every kOwnFairnessInterval-th take is the oldest
+    // task of the own deque, every other kFairnessInterval-th take the head of the injection
+    // queue; otherwise LIFO, for locality. An empty queue costs its turn one failed pop.
+    const std::uint32_t take = ++self->takes;
+    if (take % kOwnFairnessInterval == 0) {
       if (TaskBase* t = self->deque.steal()) return t;  // a thief's take: the oldest task
-      if (!outside_first) {
-        if (TaskBase* t = take_injected()) return t;
-      }
+    }
+    if (take % kFairnessInterval == 0) {
+      if (TaskBase* t = take_injected()) return t;
     }
     if (TaskBase* t = self->deque.pop()) return t;
   }
