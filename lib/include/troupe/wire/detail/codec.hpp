@@ -107,6 +107,7 @@ enum class Kind {
   Fields,
   Boost,
   Bool,
+  Empty,
   Bitwise,
   NotCopyable,
   Unsupported
@@ -139,6 +140,10 @@ consteval Kind classify() {
     return Kind::Boost;
   } else if constexpr (std::is_same_v<T, bool>) {
     return Kind::Bool;
+  } else if constexpr (std::is_empty_v<T> && std::is_trivially_copyable_v<T> && std::is_copy_constructible_v<T>) {
+    // std::monostate, empty tags: their one byte is padding with no defined value, so it is
+    // sent as zero and checked on receipt (found by tests/fuzz/wire_fuzz.cpp).
+    return Kind::Empty;
   } else if constexpr (std::is_trivially_copyable_v<T> && !std::is_array_v<T>) {
     // GCC calls std::atomic and structs holding a std::mutex trivially copyable; their bytes
     // do not stand for a value. (Not is_copy_assignable: asking GCC 12 that of a closure type
@@ -213,10 +218,10 @@ template <class T>
 struct Codec {
   static constexpr Kind kind = classify<T>();
   static constexpr bool supported =
-      kind == Kind::Fields || kind == Kind::Boost || kind == Kind::Bool || kind == Kind::Bitwise;
+      kind == Kind::Fields || kind == Kind::Boost || kind == Kind::Bool || kind == Kind::Empty || kind == Kind::Bitwise;
   static constexpr bool bitwise = kind == Kind::Bitwise;
   static constexpr std::size_t min_size = [] {
-    if constexpr (kind == Kind::Bitwise) {
+    if constexpr (kind == Kind::Bitwise || kind == Kind::Empty) {
       return sizeof(T);
     } else if constexpr (kind == Kind::Bool) {
       return std::size_t{1};
@@ -230,6 +235,9 @@ struct Codec {
   static void save(Writer& w, const T& v) {
     if constexpr (kind == Kind::Bitwise) {
       w.write_bytes(&v, sizeof(T));
+    } else if constexpr (kind == Kind::Empty) {
+      const std::array<std::byte, sizeof(T)> zeros{};
+      w.write_bytes(zeros.data(), zeros.size());
     } else if constexpr (kind == Kind::Bool) {
       save_flag(w, v);
     } else if constexpr (kind == Kind::Fields) {
@@ -252,6 +260,13 @@ struct Codec {
   static void load(Reader& r, T& v) {
     if constexpr (kind == Kind::Bitwise) {
       r.read_bytes_for(type_name<T>(), &v, sizeof(T));
+    } else if constexpr (kind == Kind::Empty) {
+      std::array<std::byte, sizeof(T)> bytes{};
+      r.read_bytes_for(type_name<T>(), bytes.data(), bytes.size());
+      for (const std::byte b : bytes) {
+        if (b != std::byte{0}) throw_bad_value(type_name<T>(), std::to_integer<unsigned>(b), r.offset() - sizeof(T), "0");
+      }
+      static_cast<void>(v);
     } else if constexpr (kind == Kind::Bool) {
       v = load_flag(r, "bool");
     } else if constexpr (kind == Kind::Fields) {
