@@ -103,9 +103,8 @@ std::vector<std::vector<std::uint8_t>> seeds() {
     md::append_frame(b, static_cast<std::uint16_t>(Kind::kMail), [](wire::Writer& w) {
       wire::save(w, troupe::messaging::MailRecord{42, std::vector<std::byte>(5, std::byte{7})});
     });
-    md::append_frame(b, static_cast<std::uint16_t>(Kind::kBroken), [](wire::Writer& w) {
-      wire::save(w, troupe::messaging::BrokenRecord{"bad task record"});
-    });
+    md::append_frame(b, static_cast<std::uint16_t>(Kind::kBroken),
+                     [](wire::Writer& w) { wire::save(w, troupe::messaging::BrokenRecord{"bad task record"}); });
     md::append_frame(b, static_cast<std::uint16_t>(Kind::kTask), [](wire::Writer& w) {
       wire::save(w, std::uint64_t{9});
       wire::save(w, std::uint32_t{0});

@@ -264,7 +264,8 @@ struct Codec {
       std::array<std::byte, sizeof(T)> bytes{};
       r.read_bytes_for(type_name<T>(), bytes.data(), bytes.size());
       for (const std::byte b : bytes) {
-        if (b != std::byte{0}) throw_bad_value(type_name<T>(), std::to_integer<unsigned>(b), r.offset() - sizeof(T), "0");
+        if (b != std::byte{0})
+          throw_bad_value(type_name<T>(), std::to_integer<unsigned>(b), r.offset() - sizeof(T), "0");
       }
       static_cast<void>(v);
     } else if constexpr (kind == Kind::Bool) {
