@@ -229,10 +229,12 @@ constexpr Decoder kDecoders[] = {
 constexpr std::size_t kDecoderCount = std::size(kDecoders);
 
 std::vector<std::uint8_t> with_selector(std::size_t selector, const std::vector<std::byte>& payload) {
-  // (Sized up front: GCC 12 warns falsely, -Warray-bounds, on inserting after one element.)
-  std::vector<std::uint8_t> v(payload.size() + 1);
-  v[0] = static_cast<std::uint8_t>(selector);
-  if (!payload.empty()) std::memcpy(v.data() + 1, payload.data(), payload.size());
+  // (One byte at a time: GCC 12 at -O3 warns falsely, -Warray-bounds or -Wnull-dereference,
+  // on a bulk insert or a memcpy after the first element.)
+  std::vector<std::uint8_t> v;
+  v.reserve(payload.size() + 1);
+  v.push_back(static_cast<std::uint8_t>(selector));
+  for (const std::byte b : payload) v.push_back(std::to_integer<std::uint8_t>(b));
   return v;
 }
 
