@@ -11,6 +11,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <mutex>
@@ -330,16 +331,39 @@ bool mapped(std::uintptr_t address) noexcept {
 // process is mapped: most doubles and negative numbers stop there.
 constexpr std::uintptr_t kUserTop = std::uintptr_t{1} << 47;
 
-// The lowest mapped address, read once from /proc/self/maps (its lines are sorted): the
-// executable's first segment (0x55.. for a PIE binary, 0x400000 for one that is not), which
-// Linux maps below the heap and below every mmap (those grow down from under the stack).
-// Counts and indices below it skip the system call. 64 KiB (vm.mmap_min_addr's default) if
-// the file cannot be read.
+// Under AddressSanitizer its shadow memory is reserved at [0x7fff8000, 0x10007fff8000) on
+// x86-64 Linux (the default mapping of compiler-rt's asan_mapping.h): mincore() calls it
+// mapped, so plain numbers such as two packed ints (0x0000000a00000001) looked like
+// addresses. No object of the program lives there.
+#if defined(__SANITIZE_ADDRESS__)
+#define TROUPE_ASAN_SHADOW 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TROUPE_ASAN_SHADOW 1
+#endif
+#endif
+#ifdef TROUPE_ASAN_SHADOW
+constexpr std::uintptr_t kShadowLo = 0x7fff8000, kShadowHi = 0x10007fff8000;
+#else
+constexpr std::uintptr_t kShadowLo = 0, kShadowHi = 0;
+#endif
+constexpr bool in_shadow(std::uintptr_t a) noexcept { return a >= kShadowLo && a < kShadowHi; }
+
+// The lowest mapped address outside the sanitizer's shadow, read once from /proc/self/maps
+// (its lines are sorted): the executable's first segment (0x55.. for a PIE binary, 0x400000
+// for one that is not), which Linux maps below the heap and below every mmap (those grow
+// down from under the stack). Counts and indices below it skip the system call. 64 KiB
+// (vm.mmap_min_addr's default) if the file cannot be read.
 std::uintptr_t lowest_mapping() noexcept {
   std::uintptr_t lowest = 0x10000;
   if (std::FILE* maps = std::fopen("/proc/self/maps", "r")) {
-    unsigned long long start = 0;
-    if (std::fscanf(maps, "%llx", &start) == 1 && start > lowest) lowest = static_cast<std::uintptr_t>(start);
+    char line[512];
+    while (std::fgets(line, sizeof line, maps) != nullptr) {
+      const auto start = static_cast<std::uintptr_t>(std::strtoull(line, nullptr, 16));
+      if (in_shadow(start)) continue;
+      if (start > lowest) lowest = start;
+      break;
+    }
     std::fclose(maps);
   }
   return lowest;
@@ -361,7 +385,7 @@ void check_state_bytes(const void* bytes, std::size_t size, const std::type_info
     const char* where = nullptr;
     if (word >= stack.lo && word < stack.hi) {
       where = "the sending thread's stack";
-    } else if (word >= lowest && word < kUserTop && mapped(word)) {
+    } else if (word >= lowest && word < kUserTop && !in_shadow(word) && mapped(word)) {
       where = "this process's memory (heap, static data, code or another thread's stack)";
     }
     if (where != nullptr) {
