@@ -187,7 +187,23 @@ void Runtime::start(int* argc, char*** argv, const std::optional<MPI_Comm>& user
   }
 }
 
+void Runtime::on_release(std::function<void()> fn) {
+  std::lock_guard lock(release_mu_);
+  on_release_.push_back(std::move(fn));
+}
+
 void Runtime::release() noexcept {
+  std::vector<std::function<void()>> hooks;
+  {
+    std::lock_guard lock(release_mu_);
+    hooks.swap(on_release_);
+  }
+  for (auto it = hooks.rbegin(); it != hooks.rend(); ++it) {
+    try {
+      (*it)();
+    } catch (...) {  // a closing layer must not stop MPI from being finalized
+    }
+  }
   int finalized = 0;
   if (MPI_Finalized(&finalized) != MPI_SUCCESS || finalized) return;  // someone else finalized MPI
   int initialized = 0;

@@ -19,10 +19,12 @@ enum class Kind : std::uint16_t {
   kPing = 6,          ///< messaging: are you alive? (liveness of a peer this rank waits on)
   kPong = 7,          ///< messaging: the answer to a ping
   kLost = 8,          ///< messaging: a rank was declared lost (LostRecord)
+  kObject = 9,        ///< cross-rank objects: a call or notice to one object (ObjectRecord)
+  kReply = 10,        ///< cross-rank objects: the answer to a call (ReplyRecord)
 };
 
 /// @brief One past the largest kind (handler table size).
-inline constexpr std::uint16_t kKindLimit = 9;
+inline constexpr std::uint16_t kKindLimit = 11;
 
 /// @brief The kind's name for error messages ("task", "result", ...), or nullptr if unknown.
 constexpr const char* kind_name(std::uint16_t k) noexcept {
@@ -43,6 +45,10 @@ constexpr const char* kind_name(std::uint16_t k) noexcept {
       return "pong";
     case Kind::kLost:
       return "lost";
+    case Kind::kObject:
+      return "object";
+    case Kind::kReply:
+      return "reply";
   }
   return nullptr;
 }

@@ -11,6 +11,9 @@
 
 #include <mpi.h>
 
+#include <functional>
+#include <mutex>
+
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -151,6 +154,13 @@ class Runtime {
   /// @brief Writes `[rank r/N] message` to stderr (see troupe::log).
   void log(std::string_view message) const noexcept { troupe::log(message); }
 
+  /// @brief Registers @p fn to run when this Runtime is destroyed, before troupe frees its
+  /// communicators and finalizes MPI; the last registered runs first. Layers that keep
+  /// state on the Runtime's communicators (the cross-rank objects' messenger) close it here.
+  /// @param fn must not throw (an exception is swallowed) and must not wait unboundedly.
+  /// @note Thread-safe; never blocks.
+  void on_release(std::function<void()> fn);
+
  private:
   void start(int* argc, char*** argv, const std::optional<MPI_Comm>& user_comm);
   void release() noexcept;
@@ -169,6 +179,8 @@ class Runtime {
   ThreadCount threads_;
   ThreadLevel provided_ = ThreadLevel::Single;
   std::uint64_t exe_digest_ = 0;
+  std::mutex release_mu_;
+  std::vector<std::function<void()>> on_release_;
 };
 
 /// @brief Digest of the running executable: its ELF build id if it has one, else a
