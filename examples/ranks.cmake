@@ -9,3 +9,10 @@ set(TROUPE_EXAMPLE_RANKS_pool_executor_map 1 2 4)
 set(TROUPE_EXAMPLE_RANKS_apply_async_callbacks 1 2 4)
 set(TROUPE_EXAMPLE_RANKS_remote_as_completed 1 2 4)
 set(TROUPE_EXAMPLE_RANKS_nested_remote_tasks 1 2 4)
+# Cross-rank objects (troupe/across): each runs at 1, 2 and 4 ranks; the ones whose
+# story needs three ranks (the Pipe pipeline, A B C by Condition) run at 3 (and 4).
+foreach(name barrier_phase event_release semaphore_ranks joinable_queue_ranks bag_search)
+  set(TROUPE_EXAMPLE_RANKS_${name} 1 2 4)
+endforeach()
+set(TROUPE_EXAMPLE_RANKS_pipe_pipeline 3)
+set(TROUPE_EXAMPLE_RANKS_condition_abc 3 4)
