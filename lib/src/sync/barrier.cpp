@@ -43,6 +43,7 @@ std::ptrdiff_t Barrier::wait() {
 }
 
 std::ptrdiff_t Barrier::wait(const Deadline& deadline, CancellationToken token) {
+  if (across_) return across_wait(deadline, std::move(token));
   std::unique_lock lock(mutex_);
 
   // Enter: while the previous generation drains (or a reset clears), new arrivals wait.
@@ -123,11 +124,13 @@ std::ptrdiff_t Barrier::wait(const Deadline& deadline, CancellationToken token) 
 }
 
 void Barrier::abort() noexcept {
+  if (across_) return across_abort();
   std::lock_guard lock(mutex_);
   break_locked("abort() was called");
 }
 
 void Barrier::reset() noexcept {
+  if (across_) return across_reset();
   std::lock_guard lock(mutex_);
   if (count_ > 0) {
     // Parties still inside wait(): those of an unfinished generation leave with
@@ -144,11 +147,13 @@ void Barrier::reset() noexcept {
 }
 
 bool Barrier::broken() const noexcept {
+  if (across_) return across_broken();
   std::lock_guard lock(mutex_);
   return state_ == State::kBroken;
 }
 
 std::ptrdiff_t Barrier::n_waiting() const noexcept {
+  if (across_) return across_n_waiting();
   std::lock_guard lock(mutex_);
   return (state_ == State::kFilling || state_ == State::kReleasing) ? count_ : 0;
 }

@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -14,8 +15,13 @@
 
 #include "troupe/core/deadline.hpp"
 #include "troupe/core/detail/wait.hpp"
+#include "troupe/core/scope.hpp"
 
 namespace troupe {
+
+namespace detail {
+class RankBarrier;
+}
 
 /// @brief A reusable barrier for a fixed number of threads, with Python's
 /// `threading.Barrier` semantics.
@@ -70,6 +76,37 @@ class Barrier {
     set_default_timeout(std::chrono::duration<double>(timeout).count());
   }
 
+  /// @brief A barrier whose parties are given by @p scope (troupe/core/scope.hpp):
+  /// - Scope::Threads: @p parties threads of this rank (the constructor above);
+  /// - Scope::Ranks: one party per rank; @p parties must equal the Runtime's rank count;
+  /// - Scope::RanksAndThreads: @p parties threads in all, the same number on every rank
+  ///   (@p parties must be a multiple of the rank count).
+  ///
+  /// Across ranks the semantics are Python's: wait() returns a unique arrival index in
+  /// [0, parties) (the global arrival order), the party that arrives last runs @p action
+  /// before anyone leaves, and a timeout, a cancelled wait, a throwing action or abort() on
+  /// any rank breaks the barrier on every rank. Mechanism and figures: docs/across.md
+  /// ("Barrier"): an arrival ticket from one MPI-3 atomic on rank 0, then one
+  /// `MPI_Ibarrier` per rank and generation, tested by the one wait loop.
+  ///
+  /// @note Cross-rank construction is collective (every rank, in the same order as its other
+  /// cross-rank objects) and raises TimeoutError naming the missing ranks rather than hang;
+  /// reset() is collective too. Below MPI_THREAD_MULTIPLE only the thread that built troupe's
+  /// first cross-rank object may wait.
+  /// @throws ValueError when @p parties does not match @p scope (the message says why);
+  /// InvalidStateError without a live Runtime; TimeoutError at start-up.
+  Barrier(Scope scope, std::ptrdiff_t parties, Action action = {});
+
+  /// @brief As above, with a default timeout for wait() (Python's `timeout`).
+  template <class Rep, class Period>
+  Barrier(Scope scope, std::ptrdiff_t parties, Action action, std::chrono::duration<Rep, Period> timeout)
+      : Barrier(scope, parties, std::move(action)) {
+    set_default_timeout(std::chrono::duration<double>(timeout).count());
+  }
+
+  /// @brief The scope given at construction (Scope::Threads for the thread constructors).
+  [[nodiscard]] Scope scope() const noexcept { return across_ ? across_scope_ : Scope::Threads; }
+
   /// @brief Not copyable: threads may be waiting on it.
   Barrier(const Barrier&) = delete;
   /// @brief Not copy-assignable: threads may be waiting on it.
@@ -113,7 +150,9 @@ class Barrier {
   /// @brief Returns the barrier to its initial, unbroken state.
   ///
   /// Threads waiting at the time get BrokenBarrierError (as in Python); new waits join a
-  /// fresh generation once those threads have left.
+  /// fresh generation once those threads have left. A cross-rank barrier's reset() is
+  /// collective (one thread per rank, every rank) and bounded by the start-up timeout; if a
+  /// rank does not take part in time the barrier stays broken.
   /// @throws nothing. Does not block (beyond a short internal lock).
   void reset() noexcept;
 
@@ -126,7 +165,7 @@ class Barrier {
   [[nodiscard]] std::ptrdiff_t parties() const noexcept { return parties_; }
 
   /// @brief The number of threads waiting in the current generation (Python's `n_waiting`);
-  /// a snapshot.
+  /// a snapshot. Across ranks: this rank's waiting threads only.
   /// @throws nothing.
   [[nodiscard]] std::ptrdiff_t n_waiting() const noexcept;
 
@@ -140,6 +179,12 @@ class Barrier {
   };
 
   void set_default_timeout(double seconds);
+  // The cross-rank paths (lib/src/across/barrier.cpp).
+  std::ptrdiff_t across_wait(const Deadline& deadline, CancellationToken token);
+  void across_abort() noexcept;
+  void across_reset() noexcept;
+  bool across_broken() const noexcept;
+  std::ptrdiff_t across_n_waiting() const noexcept;
   void break_locked(std::string reason);
   void leave_locked() noexcept;
   [[noreturn]] void throw_broken_locked() const;
@@ -157,6 +202,8 @@ class Barrier {
   std::ptrdiff_t count_ = 0;                  // parties inside wait() for the current generation
   std::atomic<std::uint64_t> generation_{0};  // incremented each time a generation is released
   std::string broken_reason_;
+  std::shared_ptr<detail::RankBarrier> across_;  // null for Scope::Threads
+  Scope across_scope_ = Scope::Threads;
 };
 
 }  // namespace troupe

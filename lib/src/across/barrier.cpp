@@ -1,0 +1,306 @@
+// The cross-rank Barrier (Scope::Ranks, Scope::RanksAndThreads).
+//
+// Arrival: every party takes a ticket, one MPI_Fetch_and_op(+1) on a counter on rank 0
+// (detail::AtomicCell). The ticket's count gives the global arrival index, (count % parties),
+// and the generation; the party with index parties-1 is the last of its generation and runs
+// the action. Then the last party of each rank posts one MPI_Ibarrier on the cell's private
+// communicator and tests it with the one wait loop; the rank's other threads wait for it.
+//
+// Breaking, consistently on every rank: a party that gives up (timeout, cancel, abort, a
+// throwing action) adds kBreak to the same counter. The fetch-and-op order decides, for
+// every party alike:
+//  - a ticket whose value already carries a kBreak mark belongs to a broken barrier: that
+//    party throws BrokenBarrierError and never posts its MPI_Ibarrier, so the generation
+//    cannot complete anywhere;
+//  - the party that gives up sees the count before its mark: if its generation had already
+//    filled, every party of it has posted its MPI_Ibarrier, the generation completes, and
+//    the giver-up waits for it and returns normally (as Python: a party never breaks a
+//    generation that completed); its mark then breaks the next generation, for everyone.
+//    Otherwise the generation is broken: notices to every rank wake the parties waiting in
+//    their MPI_Ibarrier, which throw.
+// A broken barrier's MPI_Ibarrier requests can never complete and cannot be cancelled (MPI
+// forbids freeing a non-blocking collective's request): reset() (collective) leaves them,
+// with their counter and communicator, and builds a fresh counter.
+#include <mpi.h>
+
+#include <atomic>
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "troupe/across/detail/atomic_cell.hpp"
+#include "troupe/across/detail/hub.hpp"
+#include "troupe/core/config.hpp"
+#include "troupe/core/error.hpp"
+#include "troupe/runtime/runtime.hpp"
+#include "troupe/sync/barrier.hpp"
+
+namespace troupe {
+namespace detail {
+
+namespace {
+
+constexpr std::int64_t kBreak = std::int64_t{1} << 40;  // a break mark on the ticket counter
+constexpr std::int64_t kCountMask = kBreak - 1;
+enum Op : std::uint32_t { kBroken = 1 };
+
+std::string describe_current_exception() {
+  try {
+    throw;
+  } catch (const std::exception& e) {
+    return e.what();
+  } catch (...) {
+    return "an exception not derived from std::exception";
+  }
+}
+
+// This rank's view of the barrier: the break notices of other ranks land here.
+struct LocalState final : Hosted {
+  std::mutex mu;
+  WaitWord word;
+  std::atomic<bool> broken{false};
+  std::string reason;
+  std::atomic<std::uint64_t> generation{0};  // generations released on this rank
+  std::ptrdiff_t arrived = 0;                // threads of this rank in the filling generation
+  std::ptrdiff_t waiting = 0;                // threads of this rank inside wait()
+
+  void mark_broken(const std::string& why) {
+    {
+      std::lock_guard lock(mu);
+      if (!broken.load()) reason = why;
+      broken.store(true, std::memory_order_release);
+    }
+    word.notify_all();
+  }
+  void on_call(int src, std::uint64_t, std::uint32_t op, wire::Reader& args) override {
+    if (op != kBroken) throw wire::DecodeError("Barrier: unknown notice " + std::to_string(op));
+    mark_broken(args.read<std::string>() + " (on rank " + std::to_string(src) + ")");
+  }
+  void on_cancel(int, std::uint64_t) override {}
+  void on_lost(int rank) override { mark_broken("rank " + std::to_string(rank) + " was lost"); }
+  void on_close() override { mark_broken("the Runtime is closing"); }
+};
+
+}  // namespace
+
+class RankBarrier {
+ public:
+  RankBarrier(Scope scope, std::ptrdiff_t parties, std::ptrdiff_t local_parties, Barrier::Action action)
+      : parties_(parties), local_parties_(local_parties), action_(std::move(action)),
+        state_(std::make_shared<LocalState>()), handle_(scope, state_, 0, "Barrier") {
+    make_cell(Deadline::after(settings().startup_timeout, "Barrier"));
+  }
+  ~RankBarrier() {
+    if (state_->broken.load()) (void)cell_.release();  // its communicator holds requests that never end
+  }
+
+  std::ptrdiff_t wait(const Deadline& deadline, const CancellationToken& token) {
+    Hub& hub = handle_.hub();
+    if (!hub.may_call_mpi()) {
+      throw InvalidStateError(
+          "Barrier::wait: below MPI_THREAD_MULTIPLE only the thread that built troupe's first cross-rank object may "
+          "wait on a cross-rank Barrier");
+    }
+    struct Inside {
+      LocalState& s;
+      explicit Inside(LocalState& st) : s(st) {
+        std::lock_guard lock(s.mu);
+        ++s.waiting;
+      }
+      ~Inside() {
+        std::lock_guard lock(s.mu);
+        --s.waiting;
+      }
+    } inside(*state_);
+    if (state_->broken.load(std::memory_order_acquire)) throw_broken();
+    const std::int64_t ticket = cell_->fetch_add(1);
+    if (ticket >= kBreak) {  // a party gave up before this one arrived
+      state_->mark_broken("a party gave up before this one arrived");
+      throw_broken();
+    }
+    const std::int64_t count = ticket & kCountMask;
+    const auto index = static_cast<std::ptrdiff_t>(count % parties_);
+    const std::int64_t end_of_generation = (count / parties_ + 1) * parties_;  // tickets that fill it
+    if (index == parties_ - 1 && action_) {
+      try {
+        action_();
+      } catch (...) {
+        give_up(end_of_generation, "the action threw: " + describe_current_exception());
+        throw;
+      }
+    }
+    std::uint64_t my_generation = 0;
+    bool last_here = false;
+    {
+      std::lock_guard lock(state_->mu);
+      my_generation = state_->generation.load();
+      last_here = ++state_->arrived == local_parties_;
+      if (last_here) state_->arrived = 0;
+    }
+    if (last_here) {
+      // This rank's parties are all here: join the other ranks.
+      MPI_Request req = MPI_REQUEST_NULL;
+      if (MPI_Ibarrier(cell_->comm(), &req) != MPI_SUCCESS) {
+        give_up(end_of_generation, "MPI_Ibarrier failed");
+        throw_broken();
+      }
+      auto broken = [this] { return state_->broken.load(std::memory_order_acquire); };
+      if (!wait_request(req, deadline, broken, &token)) {
+        if (!broken()) {
+          const bool completed = give_up(end_of_generation, token.stop_requested() ? "a party's wait was cancelled"
+                                                                                  : "a party's wait timed out");
+          // The generation had filled: it completes everywhere, and here too.
+          if (completed && wait_request(req, Deadline::after(settings().startup_timeout, "Barrier::wait"), {})) {
+            release_generation();
+            return index;
+          }
+        }
+        throw_broken();
+      }
+      release_generation();
+      return index;
+    }
+    auto released = [&] {
+      return state_->generation.load(std::memory_order_acquire) != my_generation ||
+             state_->broken.load(std::memory_order_acquire);
+    };
+    const auto st = state_->word.wait_status(released, deadline, &token);
+    if (state_->generation.load(std::memory_order_acquire) != my_generation) return index;
+    if (st != WaitStatus::kReady && !state_->broken.load()) {
+      const bool completed = give_up(end_of_generation, st == WaitStatus::kCancelled ? "a party's wait was cancelled"
+                                                                                     : "a party's wait timed out");
+      if (completed) {  // the rank's last party is on its way through the MPI_Ibarrier
+        state_->word.wait(released, Deadline::after(settings().startup_timeout, "Barrier::wait"));
+        if (state_->generation.load(std::memory_order_acquire) != my_generation) return index;
+      }
+    }
+    throw_broken();
+  }
+
+  void abort() noexcept {
+    try {
+      give_up(-1, "abort() was called");
+    } catch (...) {
+      state_->mark_broken("abort() was called");
+    }
+  }
+
+  void reset() noexcept {
+    try {
+      // Parties waiting here leave with BrokenBarrierError (as Python) before the counter
+      // they use is replaced.
+      const bool was_broken = state_->broken.load() || n_waiting() > 0;
+      if (n_waiting() > 0) state_->mark_broken("reset() was called");
+      state_->word.wait(
+          [this] {
+            std::lock_guard lock(state_->mu);
+            return state_->waiting == 0;
+          },
+          Deadline::after(settings().startup_timeout, "Barrier::reset"));
+      auto old = std::move(cell_);
+      make_cell(Deadline::after(settings().startup_timeout, "Barrier::reset"));
+      if (was_broken) (void)old.release();  // leave the requests that never end with their communicator
+      old.reset();
+      std::lock_guard lock(state_->mu);
+      state_->broken.store(false);
+      state_->reason.clear();
+      state_->arrived = 0;
+    } catch (...) {
+      state_->mark_broken("reset() did not complete on every rank: " + describe_current_exception());
+    }
+  }
+
+  bool broken() const noexcept { return state_->broken.load(std::memory_order_acquire); }
+  std::ptrdiff_t n_waiting() const noexcept {
+    std::lock_guard lock(state_->mu);
+    return state_->broken.load() ? 0 : state_->waiting;
+  }
+
+ private:
+  void make_cell(const Deadline& deadline) {
+    Hub& hub = handle_.hub();
+    cell_ = std::make_unique<AtomicCell>(hub.comm(), Runtime::current()->comm(), 0, 0, deadline, "Barrier");
+  }
+
+  // Marks the counter; returns true when the party's generation had already filled (nothing
+  // is broken for it; its mark breaks the next one). Tells every rank otherwise.
+  bool give_up(std::int64_t end_of_generation, const std::string& why) {
+    const std::int64_t before = cell_->fetch_add(kBreak);
+    if (end_of_generation >= 0 && before < kBreak && (before & kCountMask) >= end_of_generation) return true;
+    state_->mark_broken(why);
+    Hub& hub = handle_.hub();
+    for (int r = 0; r < hub.size(); ++r) {
+      if (r == hub.rank()) continue;
+      try {
+        handle_.notice(r, kBroken, pack(why));
+      } catch (...) {  // a rank we cannot reach learns it from its ticket
+      }
+    }
+    return false;
+  }
+
+  void release_generation() {
+    state_->generation.fetch_add(1, std::memory_order_acq_rel);
+    state_->word.notify_all();
+  }
+
+  [[noreturn]] void throw_broken() const {
+    std::string why;
+    {
+      std::lock_guard lock(state_->mu);
+      why = state_->reason;
+    }
+    throw BrokenBarrierError("Barrier::wait: the barrier is broken" + (why.empty() ? std::string() : ": " + why));
+  }
+
+  const std::ptrdiff_t parties_;
+  const std::ptrdiff_t local_parties_;
+  Barrier::Action action_;
+  std::shared_ptr<LocalState> state_;
+  Handle handle_;
+  std::unique_ptr<AtomicCell> cell_;
+};
+
+}  // namespace detail
+
+namespace {
+std::ptrdiff_t scope_parties(Scope scope, std::ptrdiff_t parties) {
+  if (parties < 1) throw ValueError("Barrier: parties must be >= 1, got " + std::to_string(parties));
+  if (scope == Scope::Threads) return parties;
+  Runtime* rt = Runtime::current();
+  if (rt == nullptr) {
+    throw InvalidStateError(std::string("Barrier(") + to_string(scope) +
+                            "): no troupe::Runtime is alive; build one first, or use Scope::Threads");
+  }
+  const std::ptrdiff_t p = rt->size();
+  if (scope == Scope::Ranks && parties != p) {
+    throw ValueError("Barrier(Scope::Ranks, " + std::to_string(parties) + "): parties must equal the " +
+                     std::to_string(p) + " ranks (one party per rank)");
+  }
+  if (scope == Scope::RanksAndThreads && parties % p != 0) {
+    throw ValueError("Barrier(Scope::RanksAndThreads, " + std::to_string(parties) +
+                     "): parties must be a multiple of the " + std::to_string(p) +
+                     " ranks (every rank brings parties / ranks threads)");
+  }
+  return parties;
+}
+}  // namespace
+
+Barrier::Barrier(Scope scope, std::ptrdiff_t parties, Action action)
+    : parties_(scope_parties(scope, parties)), action_(scope == Scope::Threads ? std::move(action) : Action{}) {
+  if (scope == Scope::Threads) return;
+  const std::ptrdiff_t local = scope == Scope::Ranks ? 1 : parties / Runtime::current()->size();
+  across_ = std::make_shared<detail::RankBarrier>(scope, parties, local, std::move(action));
+  across_scope_ = scope;
+}
+
+std::ptrdiff_t Barrier::across_wait(const Deadline& deadline, CancellationToken token) {
+  return across_->wait(deadline, token);
+}
+void Barrier::across_abort() noexcept { across_->abort(); }
+void Barrier::across_reset() noexcept { across_->reset(); }
+bool Barrier::across_broken() const noexcept { return across_->broken(); }
+std::ptrdiff_t Barrier::across_n_waiting() const noexcept { return across_->n_waiting(); }
+
+}  // namespace troupe
