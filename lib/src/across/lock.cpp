@@ -5,6 +5,7 @@
 #include <string>
 
 #include "troupe/across/detail/hub.hpp"
+#include "troupe/core/config.hpp"
 #include "troupe/core/error.hpp"
 
 namespace troupe {
@@ -15,7 +16,7 @@ using detail::kFirstObjectStatus;
 using detail::kReplyCancelled;
 using detail::kReplyOk;
 
-enum Op : std::uint32_t { kAcquire = 1, kRelease = 2, kLocked = 3 };
+enum Op : std::uint32_t { kAcquire = 1, kRelease = 2, kLocked = 3, kOwned = 4, kReleaseSave = 5, kAcquireRestore = 6 };
 enum Status : std::uint8_t { kBusy = kFirstObjectStatus, kNotOwner };
 
 struct Owner {
@@ -50,16 +51,16 @@ class LockHost final : public detail::Hosted {
         } else if (!blocking) {
           hub_->reply(src, call, kBusy);
         } else {
-          waiters_.push_back(Waiter{me, call});
+          waiters_.push_back(Waiter{me, call, 1});
         }
         return;
       }
       case kRelease: {
         const Owner me{src, args.read<std::uint64_t>()};
         if (count_ == 0 || !(owner_ == me)) {
-          hub_->reply(src, call, kNotOwner,
-                      detail::pack(count_ == 0 ? std::string("the lock is not held")
-                                               : "it is held by " + describe(owner_)));
+          hub_->reply(
+              src, call, kNotOwner,
+              detail::pack(count_ == 0 ? std::string("the lock is not held") : "it is held by " + describe(owner_)));
           return;
         }
         if (--count_ == 0) hand_over();
@@ -69,6 +70,37 @@ class LockHost final : public detail::Hosted {
       case kLocked:
         hub_->reply(src, call, kReplyOk, detail::pack(count_ != 0));
         return;
+      case kOwned: {
+        const Owner me{src, args.read<std::uint64_t>()};
+        hub_->reply(src, call, kReplyOk, detail::pack(count_ != 0 && owner_ == me));
+        return;
+      }
+      case kReleaseSave: {  // Condition::wait: release whatever the recursion count
+        const Owner me{src, args.read<std::uint64_t>()};
+        if (count_ == 0 || !(owner_ == me)) {
+          hub_->reply(
+              src, call, kNotOwner,
+              detail::pack(count_ == 0 ? std::string("the lock is not held") : "it is held by " + describe(owner_)));
+          return;
+        }
+        const std::uint64_t saved = count_;
+        count_ = 0;
+        hand_over();
+        hub_->reply(src, call, kReplyOk, detail::pack(saved));
+        return;
+      }
+      case kAcquireRestore: {  // Condition::wait: take it back with the saved count
+        const Owner me{src, args.read<std::uint64_t>()};
+        const auto count = args.read<std::uint64_t>();
+        if (count_ == 0) {
+          owner_ = me;
+          count_ = count;
+          hub_->reply(src, call, kReplyOk);
+        } else {
+          waiters_.push_back(Waiter{me, call, count});
+        }
+        return;
+      }
       default:
         throw wire::DecodeError("Lock: unknown operation " + std::to_string(op));
     }
@@ -104,13 +136,14 @@ class LockHost final : public detail::Hosted {
   struct Waiter {
     Owner who;
     std::uint64_t call;
+    std::uint64_t count;  // the recursion count once granted (1, or a Condition's saved one)
   };
   void hand_over() {
     if (waiters_.empty()) return;
     const Waiter next = waiters_.front();
     waiters_.pop_front();
     owner_ = next.who;
-    count_ = 1;
+    count_ = next.count;
     hub_->reply(next.who.rank, next.call, kReplyOk);
   }
 
@@ -129,8 +162,10 @@ Lock::Lock(Scope scope, int host) : Lock(scope, host, false) {}
 Lock::Lock(Scope scope, int host, bool recursive) : recursive_(recursive) {
   auto state = std::make_shared<LockHost>(recursive);
   const char* api = recursive ? "RLock" : "Lock";
+  // The host side knows its hub before it is registered: records that arrived early are
+  // handed to it during registration.
+  state->attach(detail::Hub::of(scope, Deadline::after(settings().startup_timeout, api), api).get());
   handle_ = std::make_unique<detail::Handle>(scope, state, scope == Scope::Threads ? 0 : host, api);
-  state->attach(&handle_->hub());
 }
 
 Lock::~Lock() = default;
@@ -160,6 +195,27 @@ void Lock::release() {
                             std::to_string(detail::thread_tag()) + " of rank " + std::to_string(handle_->hub().rank()) +
                             "): " + wire::deserialize<std::string>(r.body));
   }
+}
+
+bool Lock::held_by_this_thread() const {
+  auto r = handle_->call(kOwned, detail::pack(detail::thread_tag()), Deadline{}, nullptr,
+                         recursive_ ? "RLock::held_by_this_thread" : "Lock::held_by_this_thread");
+  return wire::deserialize<bool>(r.body);
+}
+
+std::uint64_t Lock::release_save(const char* api) {
+  auto r = handle_->call(kReleaseSave, detail::pack(detail::thread_tag()), Deadline{}, nullptr, api);
+  if (r.status == kNotOwner) {
+    throw InvalidStateError(std::string(api) + ": the lock is not held by this thread (thread " +
+                            std::to_string(detail::thread_tag()) + " of rank " + std::to_string(handle_->hub().rank()) +
+                            "): " + wire::deserialize<std::string>(r.body));
+  }
+  return wire::deserialize<std::uint64_t>(r.body);
+}
+
+void Lock::acquire_restore(std::uint64_t count, const char* api) {
+  (void)handle_->call(kAcquireRestore, detail::pack(detail::thread_tag(), count), Deadline{}, nullptr, api,
+                      /*help=*/false);
 }
 
 bool Lock::locked() const {

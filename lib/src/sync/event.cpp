@@ -4,7 +4,14 @@
 
 namespace troupe {
 
-void Event::set() noexcept {
+// The constructors, the destructor and the cross-rank paths are in lib/src/across/event.cpp
+// (where detail::Handle is complete); here only the process-local paths.
+
+void Event::set() {
+  if (handle_) {
+    set_across();
+    return;
+  }
   std::uint32_t s = state_.load(std::memory_order_relaxed);
   while (!(s & kSet)) {
     if (state_.compare_exchange_weak(s, (s + kGeneration) | kSet, std::memory_order_acq_rel,
@@ -15,11 +22,18 @@ void Event::set() noexcept {
   }
 }
 
-void Event::clear() noexcept { state_.fetch_and(~kSet, std::memory_order_acq_rel); }
+void Event::clear() {
+  if (handle_) {
+    clear_across();
+    return;
+  }
+  state_.fetch_and(~kSet, std::memory_order_acq_rel);
+}
 
 void Event::wait() const { (void)wait(Deadline{}); }
 
 bool Event::wait(const Deadline& deadline, CancellationToken token) const {
+  if (handle_) return wait_across(deadline, token);
   const std::uint32_t entry = state_.load(std::memory_order_acquire);
   if (entry & kSet) return true;
   // Set now, or raised (and maybe cleared again) since we arrived.

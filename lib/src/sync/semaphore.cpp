@@ -7,23 +7,20 @@ namespace troupe {
 
 namespace {
 const char* type_name(bool bounded) { return bounded ? "BoundedSemaphore" : "Semaphore"; }
-
-std::ptrdiff_t checked_initial(std::ptrdiff_t value, bool bounded) {
-  if (value < 0) {
-    throw ValueError(std::string(type_name(bounded)) + ": initial value must be >= 0, got " + std::to_string(value));
-  }
-  return value;
-}
 }  // namespace
 
-Semaphore::Semaphore(std::ptrdiff_t value) : Semaphore(value, false) {}
-
-Semaphore::Semaphore(std::ptrdiff_t value, bool bounded)
-    : value_(checked_initial(value, bounded)), initial_(value), bounded_(bounded) {}
+// Every constructor, the destructor and the cross-rank paths are in
+// lib/src/across/semaphore.cpp (where detail::Handle, held by a unique_ptr, is complete).
 
 void Semaphore::acquire() { (void)acquire(Deadline{}); }
 
+bool Semaphore::acquire(bool blocking) {
+  if (blocking) return acquire(Deadline{});
+  return try_acquire();
+}
+
 bool Semaphore::acquire(const Deadline& deadline, CancellationToken token) {
+  if (handle_) return acquire_across(true, deadline, &token);
   if (try_acquire()) return true;
   // The condition takes the unit it waits for: every true ends the wait with the unit.
   return detail::ready_or_timeout(word_.wait_status([this] { return try_acquire(); }, deadline, &token), [this] {
@@ -31,7 +28,8 @@ bool Semaphore::acquire(const Deadline& deadline, CancellationToken token) {
   });
 }
 
-bool Semaphore::try_acquire() noexcept {
+bool Semaphore::try_acquire() {
+  if (handle_) return acquire_across(false, Deadline{}, nullptr);
   std::ptrdiff_t v = value_.load(std::memory_order_relaxed);
   while (v > 0) {
     if (value_.compare_exchange_weak(v, v - 1, std::memory_order_acquire, std::memory_order_relaxed)) return true;
@@ -43,6 +41,10 @@ void Semaphore::release(std::ptrdiff_t n) {
   // Messages are built only on error: release() is on the hot path.
   auto api = [this] { return std::string(type_name(bounded_)) + "::release"; };
   if (n < 1) throw ValueError(api() + ": n must be >= 1, got " + std::to_string(n));
+  if (handle_) {
+    release_across(n);
+    return;
+  }
   std::ptrdiff_t v = value_.load(std::memory_order_relaxed);
   for (;;) {
     const bool overflow = v > std::numeric_limits<std::ptrdiff_t>::max() - n;
@@ -64,6 +66,9 @@ void Semaphore::release(std::ptrdiff_t n) {
   }
 }
 
-std::ptrdiff_t Semaphore::value() const noexcept { return value_.load(std::memory_order_acquire); }
+std::ptrdiff_t Semaphore::value() const {
+  if (handle_) return value_across();
+  return value_.load(std::memory_order_acquire);
+}
 
 }  // namespace troupe

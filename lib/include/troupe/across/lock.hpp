@@ -89,6 +89,12 @@ class Lock {
   /// @brief True while some thread of some rank holds the lock (a snapshot; one message to
   /// the host).
   bool locked() const;
+  /// @brief True when the calling thread (of this rank) holds the lock: Python's private
+  /// `_is_owned()`, which Condition uses to refuse a wait or notify without the lock. One
+  /// message to the host (none on the host rank).
+  /// @throws BrokenExecutor when the host rank is lost; InvalidStateError when the Runtime
+  /// is gone.
+  bool held_by_this_thread() const;
 
   /// @brief Lockable: acquire().
   void lock() { acquire(); }
@@ -107,6 +113,12 @@ class Lock {
   const char* api_acquire() const noexcept { return recursive_ ? "RLock::acquire" : "Lock::acquire"; }
   const char* api_release() const noexcept { return recursive_ ? "RLock::release" : "Lock::release"; }
   static void check_blocking(bool blocking);
+  // For Condition (Python's _release_save / _acquire_restore): releases the lock held by
+  // this thread whatever its recursion count and returns the count; takes it back (waiting
+  // without a time limit, no helping) with that count.
+  friend class Condition;
+  std::uint64_t release_save(const char* api);
+  void acquire_restore(std::uint64_t count, const char* api);
   std::unique_ptr<detail::Handle> handle_;
   bool recursive_ = false;
 };
