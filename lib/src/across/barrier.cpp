@@ -126,7 +126,8 @@ class RankBarrier {
       try {
         action_();
       } catch (...) {
-        give_up(end_of_generation, "the action threw: " + describe_current_exception());
+        // The generation has filled, but this party will not post its MPI_Ibarrier: a real break.
+        give_up(-1, "the action threw: " + describe_current_exception());
         throw;
       }
     }
