@@ -276,22 +276,31 @@ Reply Hub::call(int host, std::uint64_t object, std::uint32_t op, std::vector<st
       w.write(bytes);
     });
   };
+  // While a reply is awaited the failure detector watches the host, and the engine keeps its
+  // idle naps short (the reply is taken off the wire without a wake-up delay).
   struct Unwatch {
     messaging::Messenger* m;
     int host;
     ~Unwatch() {
-      if (m) m->watch(host, -1);
+      if (m) {
+        m->watch(host, -1);
+        m->engine().expect(-1);
+      }
     }
   };
   try {
     if (remote) {
       msgr_->watch(host, +1);
+      msgr_->engine().expect(1);
       send(op, args);
     } else {
       deliver(rank_, object, id, op, std::move(args));
     }
   } catch (...) {
-    if (remote) msgr_->watch(host, -1);
+    if (remote) {
+      msgr_->watch(host, -1);
+      msgr_->engine().expect(-1);
+    }
     std::lock_guard lock(im.pmu);
     im.slots.erase(id);
     throw;
