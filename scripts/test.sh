@@ -72,7 +72,7 @@ if [ "$run_tsan" -eq 1 ]; then
   cmake --build build-tsan -j "$TROUPE_JOBS" --target "${unit_targets[@]}"
   echo "== ctest under ThreadSanitizer: unit tests of pool, future, sync"
   export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 ${TSAN_OPTIONS:-}"
-  ctest --test-dir build-tsan --output-on-failure -j2 -L 'unit_(pool|future|sync)' --no-tests=error "${ctest_args[@]}"
+  ctest --test-dir build-tsan --output-on-failure -j2 -L 'unit_(pool|future|sync|across)' --no-tests=error "${ctest_args[@]}"
   echo "== ThreadSanitizer run: $((SECONDS - tsan_start)) s"
 fi
 
