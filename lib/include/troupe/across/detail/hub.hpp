@@ -28,6 +28,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <stop_token>
 #include <vector>
@@ -188,6 +189,55 @@ class Handle {
   Scope scope_;
   int host_ = 0;
   std::uint64_t id_ = 0;
+};
+
+/// @brief The calls an object's host parked (a lock's waiters, a queue's blocked gets),
+/// oldest first, each with a payload of the object's choosing. One helper for the three
+/// things every host must do with them: withdraw one on cancel, forget a lost rank's, and
+/// answer all on close. Not thread-safe: the object's own mutex guards it.
+template <class Extra = bool>
+class Parked {
+ public:
+  struct Entry {
+    int src;
+    std::uint64_t call;
+    Extra extra;
+  };
+  void park(int src, std::uint64_t call, Extra extra = {}) { q_.push_back(Entry{src, call, std::move(extra)}); }
+  bool empty() const noexcept { return q_.empty(); }
+  std::size_t size() const noexcept { return q_.size(); }
+  Entry& front() noexcept { return q_.front(); }
+  /// @brief Removes and returns the oldest call.
+  Entry pop() {
+    Entry e = std::move(q_.front());
+    q_.pop_front();
+    return e;
+  }
+  /// @brief Hosted::on_cancel: replies kReplyCancelled to (@p src, @p call) and forgets it if
+  /// it is parked; returns whether it was.
+  bool cancel(Hub& hub, int src, std::uint64_t call) {
+    for (auto it = q_.begin(); it != q_.end(); ++it) {
+      if (it->src == src && it->call == call) {
+        q_.erase(it);
+        hub.reply(src, call, kReplyCancelled);
+        return true;
+      }
+    }
+    return false;
+  }
+  /// @brief Hosted::on_lost: forgets the calls of @p rank (nobody waits for their replies).
+  void drop_rank(int rank) {
+    std::erase_if(q_, [rank](const Entry& e) { return e.src == rank; });
+  }
+  /// @brief Hosted::on_close: answers every parked call kReplyGone.
+  void close(Hub& hub) {
+    for (const auto& e : q_) hub.reply(e.src, e.call, kReplyGone);
+    q_.clear();
+  }
+  std::deque<Entry>& entries() noexcept { return q_; }
+
+ private:
+  std::deque<Entry> q_;
 };
 
 /// @brief Encodes @p values into one buffer (the args or body of a call).
