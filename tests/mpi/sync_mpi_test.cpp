@@ -265,7 +265,71 @@ TEST(SemaphoreAcross, BoundedOverReleaseRaisesOnEveryRankWithNothingChanged) {
   MPI_Barrier(c.comm);
 }
 
+TEST(SemaphoreAcross, TimedOutAcquiresNeverLoseAUnit) {
+  troupe::Runtime rt(quiet());
+  Comm c;
+  troupe::Semaphore sem(Scope::RanksAndThreads, 1);
+  // Short timeouts race the releases: a unit granted just as its waiter gave up must be
+  // returned to that waiter (acquire() true), never dropped, so the count stays exact.
+  std::atomic<int> got{0};
+  std::vector<std::thread> ts;
+  for (int t = 0; t < 2; ++t) {
+    ts.emplace_back([&] {
+      for (int i = 0; i < 30; ++i) {
+        if (sem.acquire(std::chrono::microseconds(200 * (i % 4)))) {
+          got.fetch_add(1);
+          sem.release();
+        }
+      }
+    });
+  }
+  for (auto& t : ts) t.join();
+  MPI_Barrier(c.comm);
+  EXPECT_EQ(sem.value(), 1) << "a unit was lost or created";
+  EXPECT_TRUE(sem.acquire(60s));  // the one unit is there
+  sem.release();
+  MPI_Barrier(c.comm);
+}
+
 // ------------------------------------------------------------------------------ Condition
+
+TEST(ConditionAcross, CancelledWaitHoldsTheLockAgainAndAPlainLockWorks) {
+  troupe::Runtime rt(quiet());
+  Comm c;
+  troupe::Lock lock(Scope::Ranks, rt.size() - 1);  // a plain Lock on the last rank
+  troupe::Condition cv(Scope::Ranks, &lock);
+  EXPECT_EQ(&cv.underlying_lock(), &lock);
+  if (rt.rank() == 0) {
+    std::unique_lock guard(cv);
+    troupe::CancellationSource src;
+    src.request_stop();
+    EXPECT_THROW((void)cv.wait(troupe::Deadline{}, src.get_token()), troupe::CancelledError);
+    EXPECT_TRUE(lock.held_by_this_thread());
+  }
+  MPI_Barrier(c.comm);
+  EXPECT_FALSE(lock.locked());
+  MPI_Barrier(c.comm);
+  // Rank 0 waits, the last rank notifies (at np 1: another thread).
+  troupe::Condition arrived(Scope::Ranks, &lock);
+  Cells cells(1);  // 0: the waiter is registered (set holding the lock)
+  std::thread notifier;
+  if (rt.rank() == rt.size() - 1) {
+    notifier = std::thread([&] {
+      std::unique_lock guard(cv);
+      ASSERT_TRUE(arrived.wait_for([&] { return cells.get(0) == 1; }, 60s));
+      cv.notify();
+    });
+  }
+  if (rt.rank() == 0) {
+    std::unique_lock guard(cv);
+    cells.put(0, 1);
+    arrived.notify_all();
+    EXPECT_TRUE(cv.wait(60s));
+    EXPECT_TRUE(lock.held_by_this_thread());
+  }
+  if (notifier.joinable()) notifier.join();
+  cells.barrier();
+}
 
 TEST(ConditionAcross, ABCTakeTurnsAcrossRanks) {
   troupe::Runtime rt(quiet());
