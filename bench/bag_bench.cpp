@@ -1,0 +1,162 @@
+// troupe::Bag under mpirun: an imbalanced workload balanced by the bag's stealing, against a
+// static split of the same items and against the ideal (serial time / ranks), all measured
+// in the same run. Printed by rank 0 as
+//   RESULT name=<key> unit=<unit> value=<median> reps=<n> min=<..> max=<..> n=<items>
+//
+// The workload: kItems items; one in 16 (all of them among the first eighth of the indices)
+// costs 2000 us, the others 20 us (a 100x spread; the heavy ones clustered, as the large
+// subtrees of a search are). An item's cost is a busy-wait on the wall clock, so the figures
+// measure how the work is spread, not how many cores the machine has (4 ranks on 2 cores
+// still reach the ideal if the spread is right).
+//   - serial: rank 0 runs every item (the "total work");
+//   - static_block: rank r runs the contiguous block r of the items (no communication);
+//   - static_cyclic: rank r runs items r, r+P, r+2P, ... (the best static split here);
+//   - bag: rank 0 pushes every item into a troupe::Bag; every rank runs bag.run().
+// Then the per-item overhead of the bag with empty items, one rank and across ranks.
+// Run: mpirun -n 4 build/bench/troupe_bag_bench
+#include <mpi.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "troupe/across/bag.hpp"
+#include "troupe/runtime/runtime.hpp"
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+struct Stat {
+  double median, min, max;
+};
+Stat stat_of(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return {v[v.size() / 2], v.front(), v.back()};
+}
+void result(const char* name, const char* unit, const std::vector<double>& reps, long n,
+            const std::string& extra = "") {
+  const auto s = stat_of(reps);
+  std::printf("RESULT name=%s unit=%s value=%.4g reps=%zu min=%.4g max=%.4g n=%ld%s\n", name, unit, s.median,
+              reps.size(), s.min, s.max, n, extra.c_str());
+  std::fflush(stdout);
+}
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+constexpr std::int64_t kItems = 2000;
+
+std::uint64_t mix(std::uint64_t x) {
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+std::chrono::microseconds cost(std::int64_t i) {
+  const bool heavy = i < kItems / 8 && mix(static_cast<std::uint64_t>(i)) % 2 == 0;
+  return heavy ? 2000us : 20us;
+}
+void work(std::int64_t i) {
+  const auto until = Clock::now() + cost(i);
+  while (Clock::now() < until) {
+  }
+}
+
+// The slowest rank's time for one phase (every rank's clock starts after a barrier).
+double timed(MPI_Comm comm, auto&& phase) {
+  MPI_Barrier(comm);
+  const auto t0 = Clock::now();
+  phase();
+  double mine = seconds_since(t0), slowest = 0;
+  MPI_Allreduce(&mine, &slowest, 1, MPI_DOUBLE, MPI_MAX, comm);
+  return slowest;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  troupe::RuntimeOptions ro;
+  ro.quiet = true;
+  troupe::Runtime rt(argc, argv, ro);
+  MPI_Comm comm = rt.comm();
+  const int P = rt.size();
+  const int r = rt.rank();
+  const int reps = 3;
+  if (r == 0) {
+    std::printf("# troupe Bag: %d ranks, %lld items, cost 20 us or 2000 us (1 in 16, clustered)\n", P,
+                static_cast<long long>(kItems));
+  }
+
+  std::vector<double> serial, block, cyclic, bag, bag_ratio, block_ratio, cyclic_ratio;
+  std::uint64_t min_items_on_a_rank = kItems;
+  for (int rep = 0; rep < reps; ++rep) {
+    const double ts = timed(comm, [&] {
+      if (r == 0) {
+        for (std::int64_t i = 0; i < kItems; ++i) work(i);
+      }
+    });
+    const double ideal = ts / P;
+    const double tb = timed(comm, [&] {
+      for (std::int64_t i = kItems * r / P; i < kItems * (r + 1) / P; ++i) work(i);
+    });
+    const double tc = timed(comm, [&] {
+      for (std::int64_t i = r; i < kItems; i += P) work(i);
+    });
+    std::uint64_t here = 0;
+    const double tg = timed(comm, [&] {
+      troupe::Bag<std::int64_t> b(troupe::Scope::Ranks);
+      if (r == 0) {
+        for (std::int64_t i = 0; i < kItems; ++i) b.push(i);
+      }
+      here = b.run([](std::int64_t i) { work(i); }, 300s);
+    });
+    std::uint64_t least = 0;
+    MPI_Allreduce(&here, &least, 1, MPI_UINT64_T, MPI_MIN, comm);
+    min_items_on_a_rank = std::min(min_items_on_a_rank, least);
+    serial.push_back(ts);
+    block.push_back(tb);
+    cyclic.push_back(tc);
+    bag.push_back(tg);
+    block_ratio.push_back(tb / ideal);
+    cyclic_ratio.push_back(tc / ideal);
+    bag_ratio.push_back(tg / ideal);
+  }
+  if (r == 0) {
+    result("serial", "s", serial, kItems);
+    result("static_block", "s", block, kItems);
+    result("static_cyclic", "s", cyclic, kItems);
+    result("bag", "s", bag, kItems, " min_items_on_a_rank=" + std::to_string(min_items_on_a_rank));
+    result("static_block_vs_ideal", "ratio", block_ratio, kItems);
+    result("static_cyclic_vs_ideal", "ratio", cyclic_ratio, kItems);
+    result("bag_vs_ideal", "ratio", bag_ratio, kItems, " target=1.2");
+  }
+
+  // Per-item overhead with empty items: push all, then run a no-op (items on every rank).
+  {
+    constexpr std::int64_t n = 200000;
+    std::vector<double> local_ns, ranks_ns;
+    for (int rep = 0; rep < reps; ++rep) {
+      if (r == 0) {
+        troupe::Bag<std::int64_t> b(troupe::Scope::Threads);
+        const auto t0 = Clock::now();
+        for (std::int64_t i = 0; i < n; ++i) b.push(i);
+        (void)b.run([](std::int64_t) {}, 300s);
+        local_ns.push_back(seconds_since(t0) / n * 1e9);
+      }
+      const double t = timed(comm, [&] {
+        troupe::Bag<std::int64_t> b(troupe::Scope::Ranks);
+        for (std::int64_t i = 0; i < n / P; ++i) b.push(i);
+        (void)b.run([](std::int64_t) {}, 300s);
+      });
+      ranks_ns.push_back(t / static_cast<double>(n / P) * 1e9);
+    }
+    if (r == 0) {
+      result("push_pop_scope_threads", "ns/item", local_ns, n);
+      result("push_pop_scope_ranks", "ns/item_per_rank", ranks_ns, n);
+    }
+  }
+  return 0;
+}
