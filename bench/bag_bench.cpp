@@ -12,6 +12,8 @@
 //   - static_block: rank r runs the contiguous block r of the items (no communication);
 //   - static_cyclic: rank r runs items r, r+P, r+2P, ... (the best static split here);
 //   - bag: rank 0 pushes every item into a troupe::Bag; every rank runs bag.run().
+// The same comparison again with items that sleep (1000 items, 100 us or 10 ms: the RESULT
+// names start with sleep_): latency-bound items, which 4 ranks on 2 cores can all run at once.
 // Then the per-item overhead of the bag with empty items, one rank and across ranks.
 // Run: mpirun -n 4 build/bench/troupe_bag_bench
 #include <mpi.h>
@@ -21,6 +23,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "troupe/across/bag.hpp"
@@ -47,30 +50,54 @@ void result(const char* name, const char* unit, const std::vector<double>& reps,
 }
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
-constexpr std::int64_t kItems = 2000;
-
 std::uint64_t mix(std::uint64_t x) {
   x += 0x9E3779B97F4A7C15ull;
   x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
   x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
   return x ^ (x >> 31);
 }
-std::chrono::microseconds cost(std::int64_t i) {
-  const bool heavy = i < kItems / 8 && mix(static_cast<std::uint64_t>(i)) % 2 == 0;
-  return heavy ? 2000us : 20us;
-}
-void work(std::int64_t i) {
-  const auto until = Clock::now() + cost(i);
-  while (Clock::now() < until) {
+// The two workloads: busy-waits (CPU) or sleeps (latency-bound items: with 4 ranks on 2
+// cores they measure only how the work is spread).
+struct Workload {
+  const char* prefix;
+  std::int64_t items;
+  std::chrono::microseconds light, heavy;
+  bool sleep;
+  std::chrono::microseconds cost(std::int64_t i) const {
+    const bool is_heavy = i < items / 8 && mix(static_cast<std::uint64_t>(i)) % 2 == 0;
+    return is_heavy ? heavy : light;
+  }
+  void work(std::int64_t i) const {
+    if (sleep) {
+      std::this_thread::sleep_for(cost(i));
+      return;
+    }
+    const auto until = Clock::now() + cost(i);
+    while (Clock::now() < until) {
+    }
+  }
+};
+
+// A barrier whose waiters sleep (MPI_Barrier busy-polls: with 4 ranks on 2 cores, ranks
+// that finished early would take the CPU from those still working).
+void quiet_barrier(MPI_Comm comm) {
+  MPI_Request req = MPI_REQUEST_NULL;
+  MPI_Ibarrier(comm, &req);
+  int done = 0;
+  for (;;) {
+    MPI_Test(&req, &done, MPI_STATUS_IGNORE);
+    if (done) return;
+    std::this_thread::sleep_for(200us);
   }
 }
 
 // The slowest rank's time for one phase (every rank's clock starts after a barrier).
 double timed(MPI_Comm comm, auto&& phase) {
-  MPI_Barrier(comm);
+  quiet_barrier(comm);
   const auto t0 = Clock::now();
   phase();
   double mine = seconds_since(t0), slowest = 0;
+  quiet_barrier(comm);
   MPI_Allreduce(&mine, &slowest, 1, MPI_DOUBLE, MPI_MAX, comm);
   return slowest;
 }
@@ -85,58 +112,74 @@ int main(int argc, char** argv) {
   const int P = rt.size();
   const int r = rt.rank();
   const int reps = 3;
-  if (r == 0) {
-    std::printf("# troupe Bag: %d ranks, %lld items, cost 20 us or 2000 us (1 in 16, clustered)\n", P,
-                static_cast<long long>(kItems));
-  }
+  auto compare = [&](const Workload& w) {
+    const std::int64_t kItems = w.items;
+    auto work = [&w](std::int64_t i) { w.work(i); };
+    auto cost = [&w](std::int64_t i) { return w.cost(i); };
+    const std::string pre = w.prefix;
+    if (r == 0) {
+      std::printf("# troupe Bag (%s): %d ranks, %lld items, cost %lld us or %lld us (1 in 16, clustered)\n",
+                  w.sleep ? "sleep" : "busy-wait", P, static_cast<long long>(kItems),
+                  static_cast<long long>(w.light.count()), static_cast<long long>(w.heavy.count()));
+    }
 
-  std::vector<double> serial, block, cyclic, bag, bag_ratio, block_ratio, cyclic_ratio;
-  std::uint64_t min_items_on_a_rank = kItems;
-  for (int rep = 0; rep < reps; ++rep) {
-    const double ts = timed(comm, [&] {
-      if (r == 0) {
-        for (std::int64_t i = 0; i < kItems; ++i) work(i);
-      }
-    });
-    const double ideal = ts / P;
-    const double tb = timed(comm, [&] {
-      for (std::int64_t i = kItems * r / P; i < kItems * (r + 1) / P; ++i) work(i);
-    });
-    const double tc = timed(comm, [&] {
-      for (std::int64_t i = r; i < kItems; i += P) work(i);
-    });
-    std::uint64_t here = 0;
-    const double tg = timed(comm, [&] {
-      troupe::Bag<std::int64_t> b(troupe::Scope::Ranks);
-      if (r == 0) {
-        for (std::int64_t i = 0; i < kItems; ++i) b.push(i);
-      }
-      here = b.run([](std::int64_t i) { work(i); }, 300s);
-    });
-    std::uint64_t least = 0;
-    MPI_Allreduce(&here, &least, 1, MPI_UINT64_T, MPI_MIN, comm);
-    min_items_on_a_rank = std::min(min_items_on_a_rank, least);
-    serial.push_back(ts);
-    block.push_back(tb);
-    cyclic.push_back(tc);
-    bag.push_back(tg);
-    block_ratio.push_back(tb / ideal);
-    cyclic_ratio.push_back(tc / ideal);
-    bag_ratio.push_back(tg / ideal);
-  }
-  if (r == 0) {
-    result("serial", "s", serial, kItems);
-    result("static_block", "s", block, kItems);
-    result("static_cyclic", "s", cyclic, kItems);
-    result("bag", "s", bag, kItems, " min_items_on_a_rank=" + std::to_string(min_items_on_a_rank));
-    result("static_block_vs_ideal", "ratio", block_ratio, kItems);
-    result("static_cyclic_vs_ideal", "ratio", cyclic_ratio, kItems);
-    result("bag_vs_ideal", "ratio", bag_ratio, kItems, " target=1.2");
-  }
+    std::vector<double> serial, block, cyclic, bag, bag_ratio, block_ratio, cyclic_ratio, bag_nominal;
+    double nominal = 0;  // the sum of the busy-waits: the work itself, without any overhead
+    for (std::int64_t i = 0; i < kItems; ++i) nominal += std::chrono::duration<double>(cost(i)).count();
+    std::uint64_t min_items_on_a_rank = kItems;
+    for (int rep = 0; rep < reps; ++rep) {
+      const double ts = timed(comm, [&] {
+        if (r == 0) {
+          for (std::int64_t i = 0; i < kItems; ++i) work(i);
+        }
+      });
+      const double ideal = ts / P;
+      const double tb = timed(comm, [&] {
+        for (std::int64_t i = kItems * r / P; i < kItems * (r + 1) / P; ++i) work(i);
+      });
+      const double tc = timed(comm, [&] {
+        for (std::int64_t i = r; i < kItems; i += P) work(i);
+      });
+      std::uint64_t here = 0;
+      const double tg = timed(comm, [&] {
+        troupe::Bag<std::int64_t> b(troupe::Scope::Ranks);
+        if (r == 0) {
+          for (std::int64_t i = 0; i < kItems; ++i) b.push(i);
+        }
+        here = b.run([&work](std::int64_t i) { work(i); }, 300s);
+      });
+      std::uint64_t least = 0;
+      MPI_Allreduce(&here, &least, 1, MPI_UINT64_T, MPI_MIN, comm);
+      min_items_on_a_rank = std::min(min_items_on_a_rank, least);
+      serial.push_back(ts);
+      block.push_back(tb);
+      cyclic.push_back(tc);
+      bag.push_back(tg);
+      block_ratio.push_back(tb / ideal);
+      cyclic_ratio.push_back(tc / ideal);
+      bag_ratio.push_back(tg / ideal);
+      bag_nominal.push_back(tg / (nominal / P));
+    }
+    if (r == 0) {
+      result((pre + "serial").c_str(), "s", serial, kItems);
+      result((pre + "static_block").c_str(), "s", block, kItems);
+      result((pre + "static_cyclic").c_str(), "s", cyclic, kItems);
+      result((pre + "bag").c_str(), "s", bag, kItems, " min_items_on_a_rank=" + std::to_string(min_items_on_a_rank));
+      result((pre + "static_block_vs_ideal").c_str(), "ratio", block_ratio, kItems);
+      result((pre + "static_cyclic_vs_ideal").c_str(), "ratio", cyclic_ratio, kItems);
+      result((pre + "bag_vs_ideal").c_str(), "ratio", bag_ratio, kItems, " target=1.2");
+      result((pre + "bag_vs_nominal_ideal").c_str(), "ratio", bag_nominal, kItems,
+             " nominal_serial_s=" + std::to_string(nominal));
+    }
+  };
+  compare(Workload{"", 2000, 20us, 2000us, false});
+  compare(Workload{"sleep_", 1000, 100us, 10000us, true});
 
   // Per-item overhead with empty items: push all, then run a no-op (items on every rank).
   {
     constexpr std::int64_t n = 200000;
+    const std::int64_t kItems = n;
+    (void)kItems;
     std::vector<double> local_ns, ranks_ns;
     for (int rep = 0; rep < reps; ++rep) {
       if (r == 0) {
