@@ -278,7 +278,7 @@ TEST(JoinableQueue, JoinWaitsForEveryTaskDoneAcrossRanks) {
   troupe::Runtime rt(quiet());
   Comm c;
   troupe::JoinableQueue<int> q(Scope::Ranks, 0, rt.size() - 1);
-  constexpr int kPerRank = 200;
+  constexpr int kPerRank = 100;
   for (int i = 0; i < kPerRank; ++i) q.put(rt.rank() * kPerRank + i);
   MPI_Barrier(c.comm);
   // Nobody has taken anything: a join with a timeout simply times out, twice.
