@@ -26,6 +26,9 @@ enum Op : std::uint32_t {
   kTerminate = 6,  // rank 0 -> all: (global pushed, global processed)
 };
 
+// Steal ahead (a sweep when a consumer takes the last local item) or only when idle.
+constexpr bool kStealAhead = true;
+
 struct Msg {
   int dest;
   std::uint32_t op;
@@ -284,18 +287,24 @@ class BagHost final : public Hosted {
       --waiting_;
       ++processed_;
       after_change(out);
+      // Steal ahead: the last item here is being processed; ask for more now, so that the
+      // answer's latency overlaps its processing.
+      if (items_.empty() && kStealAhead) start_sweep(out);
       return item;
     }
     after_change(out);
-    if (!terminated_.load() && !stealing_ && size_ > 1) {
-      stealing_ = true;
-      sweep_left_ = size_ - 1;
-      victim_ = static_cast<int>(rng_() % static_cast<std::uint64_t>(size_ - 1));
-      if (victim_ >= rank_) ++victim_;
-      ++steal_requests_;
-      out.push_back(Msg{victim_, kSteal, {}});
-    }
+    start_sweep(out);
     return std::nullopt;
+  }
+
+  void start_sweep(std::vector<Msg>& out) {
+    if (terminated_.load() || stealing_ || size_ <= 1) return;
+    stealing_ = true;
+    sweep_left_ = size_ - 1;
+    victim_ = static_cast<int>(rng_() % static_cast<std::uint64_t>(size_ - 1));
+    if (victim_ >= rank_) ++victim_;
+    ++steal_requests_;
+    out.push_back(Msg{victim_, kSteal, {}});
   }
 
   int next_other(int r) const {

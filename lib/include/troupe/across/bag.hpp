@@ -92,15 +92,16 @@ class BagCore {
 /// takes a deadline.
 ///
 /// **Mechanism** (docs/bag.md): items live in a deque on the rank that pushed them; local
-/// consumers take the newest (depth first). A rank whose deque is empty asks a random
-/// other rank (then the next ones, once each) for work; a victim holding two or more
-/// items gives half of them, the oldest (Charm++'s seed balancer, UTS); a victim with
-/// nothing remembers the thief and sends it work as soon as it has some to spare. Rank 0
-/// detects termination with waves of probes: each rank answers a probe only while idle,
-/// with its counts of items sent and received and whether it was busy since its last
-/// answer; two waves in which nobody was busy in between and sent == received prove that
-/// the whole computation was idle with nothing in flight at one instant (Mattern's
-/// four-counter method with Safra-style dirty flags). Every message is a hub notice.
+/// consumers take the newest (depth first). A rank whose deque is empty (or whose last item
+/// a consumer just took: steal-ahead) asks a random other rank (then the next ones, once
+/// each) for work; a victim holding two or more items gives half of them, the oldest
+/// (Charm++'s seed balancer, UTS); a victim with nothing remembers the thief and sends it
+/// work as soon as it has some to spare. Rank 0 detects termination with waves of probes:
+/// each rank answers a probe only while idle, with its counts of items sent and received and
+/// whether it was busy since its last answer; two waves in which nobody was busy in between
+/// and sent == received prove that the whole computation was idle with nothing in flight at
+/// one instant (Mattern's four-counter method with Safra-style dirty flags). Every message is
+/// a hub notice.
 ///
 /// **Rules.** Push from a consumer (inside the processing of an item) or before this rank's
 /// consumers first pop; a push from another thread while every consumer of its rank waits
