@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdint>
 #include <mutex>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -261,6 +262,31 @@ TEST(Bag, RunTimeoutRaisesNamingTheCall) {
   EXPECT_TRUE(st.terminated);
   EXPECT_EQ(st.global_pushed, st.global_processed);
   EXPECT_EQ(sum_over_ranks(c, st.pushed), st.global_pushed);
+  MPI_Barrier(c.comm);
+}
+
+// An exception of fn does not stall the other ranks: run() processes every item, then
+// rethrows the first one after the global end.
+TEST(Bag, RunRethrowsTheFirstErrorOfFnAfterTheEnd) {
+  troupe::Runtime rt(quiet());
+  Comm c;
+  troupe::Bag<int> bag(Scope::Ranks);
+  for (int i = 0; i < 10; ++i) bag.push(c.rank() * 100 + i);
+  std::uint64_t calls = 0;
+  try {
+    (void)bag.run(
+        [&](int v) {
+          ++calls;
+          if (v % 10 == 3) throw std::runtime_error("item " + std::to_string(v) + " failed");
+        },
+        60s);
+    // A rank whose item 3 was stolen by another rank may see no error itself.
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("failed"), std::string::npos) << e.what();
+  }
+  EXPECT_TRUE(bag.terminated());
+  EXPECT_EQ(bag.stats().global_processed, static_cast<std::uint64_t>(10 * c.size()));
+  EXPECT_EQ(sum_over_ranks(c, calls), static_cast<std::uint64_t>(10 * c.size()));
   MPI_Barrier(c.comm);
 }
 
