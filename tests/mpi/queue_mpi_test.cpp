@@ -274,6 +274,73 @@ TEST(Queue, CloseWakesEveryParkedGetAndPutOnEveryRank) {
   MPI_Barrier(c.comm);
 }
 
+TEST(Queue, PutAsyncItemsRacingCloseAreEachGotOnceAndLaterOnesRaise) {
+  troupe::Runtime rt(quiet());
+  Comm c;
+  troupe::Queue<std::uint64_t> q(Scope::RanksAndThreads);
+  constexpr std::uint64_t kPerThread = 20'000;
+  constexpr int kThreads = 2;
+  constexpr std::size_t kCloseAfter = 3'000;  // the consumer closes the queue mid-stream
+  // Producers on every rank put_async until ShutDown: what they sent is a prefix of their ids.
+  std::vector<std::uint64_t> sent(kThreads, 0);
+  std::vector<std::thread> prod;
+  for (int t = 0; t < kThreads; ++t) {
+    prod.emplace_back([&, t] {
+      const std::uint64_t base = static_cast<std::uint64_t>(rt.rank() * kThreads + t) * kPerThread;
+      try {
+        for (std::uint64_t i = 0; i < kPerThread; ++i) {
+          q.put_async(base + i);
+          ++sent[static_cast<std::size_t>(t)];
+        }
+      } catch (const troupe::ShutDown& e) {
+        EXPECT_TRUE(contains(e, "the queue is closed")) << e.what();
+      }
+    });
+  }
+  std::vector<std::uint64_t> got;
+  if (rt.rank() == 0) {
+    try {
+      for (;;) {
+        got.push_back(q.get(120s));
+        if (got.size() == kCloseAfter) q.close();
+      }
+    } catch (const troupe::ShutDown&) {
+    }
+  }
+  for (auto& t : prod) t.join();
+  MPI_Barrier(c.comm);
+  // close() has returned on rank 0: every rank knows, a put_async now raises.
+  if (got.size() >= kCloseAfter || rt.rank() != 0) {
+    EXPECT_THROW(q.put_async(1), troupe::ShutDown);
+  }
+  // Every id sent was got exactly once, none that was not sent.
+  std::vector<std::uint64_t> counts(static_cast<std::size_t>(kThreads * rt.size()));
+  MPI_Gather(sent.data(), kThreads, MPI_UINT64_T, counts.data(), kThreads, MPI_UINT64_T, 0, c.comm);
+  if (rt.rank() == 0) {
+    std::vector<char> want(static_cast<std::size_t>(kPerThread) * counts.size(), 0);
+    std::uint64_t n_sent = 0;
+    for (std::size_t p = 0; p < counts.size(); ++p) {
+      for (std::uint64_t i = 0; i < counts[p]; ++i) want[p * kPerThread + i] = 1;
+      n_sent += counts[p];
+    }
+    std::uint64_t unexpected = 0, dup = 0;
+    for (auto id : got) {
+      if (id >= want.size() || want[id] == 0) {
+        ++unexpected;
+      } else if (want[id] == 2) {
+        ++dup;
+      } else {
+        want[id] = 2;
+      }
+    }
+    EXPECT_EQ(unexpected, 0u);
+    EXPECT_EQ(dup, 0u);
+    EXPECT_EQ(got.size(), n_sent) << "items put_async before close() returned were lost";
+    EXPECT_GE(got.size(), kCloseAfter);
+  }
+  MPI_Barrier(c.comm);
+}
+
 TEST(JoinableQueue, JoinWaitsForEveryTaskDoneAcrossRanks) {
   troupe::Runtime rt(quiet());
   Comm c;

@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "troupe/across/detail/hub.hpp"
+#include "troupe/core/config.hpp"
 
 namespace troupe::detail {
 
@@ -16,19 +17,62 @@ namespace {
 using Bytes = std::vector<std::byte>;
 using Items = std::vector<Bytes>;
 
-enum Op : std::uint32_t { kPut = 1, kGet = 2, kStats = 3, kClose = 4, kTaskDone = 5, kJoin = 6 };
+enum Op : std::uint32_t {
+  kPut = 1,
+  kGet = 2,
+  kStats = 3,
+  kClose = 4,
+  kTaskDone = 5,
+  kJoin = 6,
+  kPutAsync = 7,  // notice, client -> host: items put without a reply
+  kRevoke = 8,    // notice, host -> every other rank: the queue is closing, no more put_async
+  kRetired = 9,   // notice, client -> host: no put_async will follow from this rank
+};
 enum Status : std::uint8_t { kFull = kFirstObjectStatus, kEmpty, kShutDown, kTooManyDone };
 
 // The queue's state on its host rank: the items, the parked gets and puts (FIFO each), the
 // unfinished count and its parked joins. Every handler is short and never blocks.
 class QueueHost final : public Hosted {
  public:
-  explicit QueueHost(std::ptrdiff_t maxsize) : maxsize_(static_cast<std::size_t>(maxsize)) {}
-  void attach(Hub* hub) { hub_ = hub; }
+  QueueHost(std::ptrdiff_t maxsize, Hub* hub, int host)
+      : maxsize_(static_cast<std::size_t>(maxsize)), hub_(hub), host_(host), retired_(hub->size(), false) {}
+
+  // ---- the client side of put_async (every rank but the host) ----
+  // Sends @p items as a notice unless this rank learned that the queue is closing; the
+  // notice goes out under cmu_, so it precedes this rank's kRetired in the per-destination
+  // order (the host sees every put_async made before the revoke arrived).
+  bool put_async(Items items) {
+    std::lock_guard lock(cmu_);
+    if (client_closed_ || id_ == 0) return false;
+    hub_->notice(host_, id_, kPutAsync, pack(items));
+    return true;
+  }
+  // The object's id, once registered; sends a retirement that arrived before it.
+  void registered(std::uint64_t id) {
+    std::lock_guard lock(cmu_);
+    id_ = id;
+    if (retire_pending_) send_retired();
+  }
 
   void on_call(int src, std::uint64_t call, std::uint32_t op, wire::Reader& args) override {
+    if (op == kRevoke) {  // on a client rank: stop put_async, tell the host
+      std::lock_guard lock(cmu_);
+      client_closed_ = true;
+      send_retired();
+      return;
+    }
     std::lock_guard lock(mu_);
     switch (op) {
+      case kPutAsync: {
+        Items items = args.read<Items>();
+        // Admitted even while closing: it was put before its rank learned of the close.
+        admit(items, 0);
+        serve_getters();
+        return;
+      }
+      case kRetired:
+        retire(src);
+        return;
       case kPut: {
         const bool block = args.read<bool>();
         Items items = args.read<Items>();
@@ -54,7 +98,7 @@ class QueueHost final : public Hosted {
         if (!items_.empty()) {
           hub_->reply(src, call, kReplyOk, take(max));
           serve_putters();
-        } else if (closed_) {
+        } else if (shut_) {
           hub_->reply(src, call, kShutDown);
         } else if (!block) {
           hub_->reply(src, call, kEmpty);
@@ -77,13 +121,24 @@ class QueueHost final : public Hosted {
         return;
       }
       case kClose: {
-        closed_ = true;
-        // Parked gets exist only while the queue is empty; parked puts were not admitted.
-        for (auto& g : getters_) hub_->reply(g.src, g.call, kShutDown);
-        getters_.clear();
-        for (auto& p : putters_) hub_->reply(p.src, p.call, kShutDown);
-        putters_.clear();
-        hub_->reply(src, call, kReplyOk);
+        // Puts by call end now (parked ones were not admitted). Gets end once every other
+        // rank has confirmed that no put_async of its is still on its way (kRetired after
+        // kRevoke), so no item arrives after a get was told "closed and empty".
+        if (!closed_) {
+          closed_ = true;
+          for (auto& p : putters_) hub_->reply(p.src, p.call, kShutDown);
+          putters_.clear();
+          for (int r = 0; r < static_cast<int>(retired_.size()); ++r) {
+            if (r == hub_->rank() || retired_[static_cast<std::size_t>(r)]) continue;
+            try {
+              hub_->notice(r, id_of_host(), kRevoke, {});
+            } catch (...) {  // the Runtime is closing: nothing more will come
+              retired_[static_cast<std::size_t>(r)] = true;
+            }
+          }
+        }
+        closers_.push_back(Waiter{src, call});
+        maybe_shut();
         return;
       }
       case kTaskDone: {
@@ -113,7 +168,8 @@ class QueueHost final : public Hosted {
 
   void on_cancel(int src, std::uint64_t call) override {
     std::lock_guard lock(mu_);
-    if (cancel_in(getters_, src, call) || cancel_in(putters_, src, call) || cancel_in(joiners_, src, call)) {
+    if (cancel_in(getters_, src, call) || cancel_in(putters_, src, call) || cancel_in(joiners_, src, call) ||
+        cancel_in(closers_, src, call)) {
       hub_->reply(src, call, kReplyCancelled);
     }
   }
@@ -124,11 +180,26 @@ class QueueHost final : public Hosted {
     std::erase_if(getters_, of);
     std::erase_if(putters_, of);
     std::erase_if(joiners_, of);
+    std::erase_if(closers_, of);
+    retire(rank);
     serve_putters();
   }
 
   void on_close() override {
+    {
+      // Destroyed on a client rank: no put_async will follow from here.
+      std::lock_guard lock(cmu_);
+      if (!client_closed_ && hub_->rank() != host_) {
+        client_closed_ = true;
+        try {
+          send_retired();
+        } catch (...) {
+        }
+      }
+    }
     std::lock_guard lock(mu_);
+    for (auto& w : closers_) hub_->reply(w.src, w.call, kReplyGone);
+    closers_.clear();
     for (auto& w : getters_) hub_->reply(w.src, w.call, kReplyGone);
     for (auto& w : putters_) hub_->reply(w.src, w.call, kReplyGone);
     for (auto& w : joiners_) hub_->reply(w.src, w.call, kReplyGone);
@@ -152,6 +223,40 @@ class QueueHost final : public Hosted {
     std::uint64_t call;
     Items items;
   };
+
+  // Client side, under cmu_: tell the host no put_async follows (once the id is known).
+  void send_retired() {
+    if (retired_sent_) return;
+    if (id_ == 0) {
+      retire_pending_ = true;
+      return;
+    }
+    retired_sent_ = true;
+    hub_->notice(host_, id_, kRetired, {});
+  }
+  std::uint64_t id_of_host() {
+    std::lock_guard lock(cmu_);
+    return id_;
+  }
+  // Host side, under mu_.
+  void retire(int rank) {
+    if (rank >= 0 && rank < static_cast<int>(retired_.size())) retired_[static_cast<std::size_t>(rank)] = true;
+    maybe_shut();
+  }
+  void maybe_shut() {
+    if (!closed_) return;
+    if (!shut_) {
+      for (int r = 0; r < static_cast<int>(retired_.size()); ++r) {
+        if (r != hub_->rank() && !retired_[static_cast<std::size_t>(r)]) return;
+      }
+      shut_ = true;
+      // Parked gets exist only while the queue is empty.
+      for (auto& g : getters_) hub_->reply(g.src, g.call, kShutDown);
+      getters_.clear();
+    }
+    for (auto& c : closers_) hub_->reply(c.src, c.call, kReplyOk);
+    closers_.clear();
+  }
 
   template <class Q>
   static bool cancel_in(Q& q, int src, std::uint64_t call) {
@@ -209,8 +314,19 @@ class QueueHost final : public Hosted {
   }
 
   const std::size_t maxsize_;
-  Hub* hub_ = nullptr;
+  Hub* const hub_;
+  const int host_;
+  // Client side (put_async), guarded by cmu_ (never held while taking mu_).
+  std::mutex cmu_;
+  std::uint64_t id_ = 0;
+  bool client_closed_ = false;
+  bool retire_pending_ = false;
+  bool retired_sent_ = false;
+  // Host side, guarded by mu_.
   std::mutex mu_;
+  std::vector<bool> retired_;  // per rank: no put_async of it can still arrive
+  std::deque<Waiter> closers_;
+  bool shut_ = false;  // closed and every other rank retired: gets on empty raise ShutDown
   std::deque<Bytes> items_;
   std::deque<GetWaiter> getters_;
   std::deque<PutWaiter> putters_;
@@ -246,9 +362,29 @@ QueueCore::QueueCore(Scope scope, std::ptrdiff_t maxsize, int host, QueueKind ki
   api_[kApiClose] = name + "::close";
   api_[kApiTaskDone] = name + "::task_done";
   api_[kApiStats] = name + "::stats";
-  auto state = std::make_shared<QueueHost>(maxsize);
-  handle_ = std::make_unique<Handle>(scope, state, scope == Scope::Threads ? 0 : host, kind_name(kind));
-  state->attach(&handle_->hub());
+  api_[kApiPutAsync] = name + "::put_async";
+  const int host_rank = scope == Scope::Threads ? 0 : host;
+  auto hub = Hub::of(scope, Deadline::after(settings().startup_timeout, kind_name(kind)), kind_name(kind));
+  if (host_rank < 0 || host_rank >= hub->size()) {
+    throw ValueError(name + ": host must be a rank in [0, " + std::to_string(hub->size()) + "), got " +
+                     std::to_string(host_rank));
+  }
+  auto state = std::make_shared<QueueHost>(maxsize, hub.get(), host_rank);
+  state_ = state;
+  handle_ = std::make_unique<Handle>(scope, state, host_rank, kind_name(kind));
+  state->registered(handle_->id());
+}
+
+void QueueCore::put_async(std::vector<std::byte> item) {
+  if (maxsize_ != 0 || handle_->hub().rank() == handle_->host() || handle_->hub().local()) {
+    put(std::move(item), true, Deadline{}, nullptr);  // bounded, or on the host: a call (no message)
+    return;
+  }
+  Items one;
+  one.push_back(std::move(item));
+  if (!std::static_pointer_cast<QueueHost>(state_)->put_async(std::move(one))) {
+    throw ShutDown(std::string(api(kApiPutAsync)) + ": the queue is closed");
+  }
 }
 
 QueueCore::~QueueCore() = default;

@@ -70,11 +70,23 @@ class QueueCore {
   QueueCore(const QueueCore&) = delete;
   QueueCore& operator=(const QueueCore&) = delete;
 
-  enum Api { kApiPut, kApiGet, kApiPutMany, kApiGetMany, kApiJoin, kApiClose, kApiTaskDone, kApiStats, kApiCount };
+  enum Api {
+    kApiPut,
+    kApiGet,
+    kApiPutMany,
+    kApiGetMany,
+    kApiJoin,
+    kApiClose,
+    kApiTaskDone,
+    kApiStats,
+    kApiPutAsync,
+    kApiCount
+  };
   /// "Queue::put", "JoinableQueue::get", ...: the name errors carry.
   const char* api(Api a) const noexcept { return api_[a].c_str(); }
 
   void put(std::vector<std::byte> item, bool block, const Deadline& deadline, const std::stop_token* token);
+  void put_async(std::vector<std::byte> item);
   void put_many(std::vector<std::vector<std::byte>> items, const Deadline& deadline, const std::stop_token* token);
   std::vector<std::byte> get(bool block, const Deadline& deadline, const std::stop_token* token);
   std::vector<std::vector<std::byte>> get_many(std::size_t max, const Deadline& deadline, const std::stop_token* token);
@@ -86,6 +98,7 @@ class QueueCore {
   Scope scope() const noexcept;
 
  private:
+  std::shared_ptr<void> state_;
   std::unique_ptr<Handle> handle_;
   std::ptrdiff_t maxsize_ = 0;
   QueueKind kind_;
@@ -154,6 +167,20 @@ class Queue {
   void put(const T& item, const Deadline& deadline, CancellationToken token = {}) {
     core_->put(wire::serialize(item), true, deadline, &token);
   }
+  /// @brief Puts @p item without waiting for the host's answer (Python's
+  /// `multiprocessing.Queue.put`, whose feeder thread sends later): the item is on its way
+  /// when this returns, and reaches the host after this rank's earlier puts. The fast path
+  /// for one item at a time (a one-way notice instead of a round trip).
+  ///
+  /// Unbounded queues only: on a bounded queue, or on the host rank, it is put() (a bound
+  /// needs the host's admission). What differs from put(): right after it returns, another
+  /// rank's qsize()/get_nowait()/join() may not see the item yet (it is in flight). close()
+  /// returns only once every rank has confirmed that none of its put_async is still on its
+  /// way, so every item put_async before close() returned is got, and a put_async after
+  /// close() returned throws ShutDown.
+  /// @throws ShutDown "Queue::put_async: the queue is closed" once this rank has learned of
+  /// close(); InvalidStateError when the Runtime is gone.
+  void put_async(const T& item) { core_->put_async(wire::serialize(item)); }
   /// @brief Puts @p item only if there is room now (Python's `put_nowait`).
   /// @throws Full when the queue is full (or puts are waiting before this one); as put().
   void put_nowait(const T& item) { core_->put(wire::serialize(item), false, Deadline{}, nullptr); }
@@ -253,7 +280,7 @@ class JoinableQueue : public Queue<T> {
   bool join(const Deadline& deadline, CancellationToken token = {}) { return this->core_->join(deadline, &token); }
 };
 
-/// @brief An unbounded FIFO queue with only put, get, empty and qsize (Python's
+/// @brief An unbounded FIFO queue with only put (and put_async), get, empty and qsize (Python's
 /// `queue.SimpleQueue`). Same scopes and mechanism as Queue; it has no close(), so a
 /// consumer bounds its wait with a timeout (Empty) or the program sends its own end marker.
 template <class T>
@@ -267,6 +294,9 @@ class SimpleQueue {
 
   /// @brief Puts @p item (never waits for room).
   void put(const T& item) { core_->put(wire::serialize(item), true, Deadline{}, nullptr); }
+  /// @brief As Queue::put_async (a one-way notice; the item reaches the host after this
+  /// rank's earlier puts, and may not be visible to other ranks at once).
+  void put_async(const T& item) { core_->put_async(wire::serialize(item)); }
   /// @brief Removes and returns the oldest item, waiting as long as the queue is empty.
   T get() { return detail::decode_item<T>(core_->get(true, Deadline{}, nullptr)); }
   /// @brief As get(), at most @p timeout. @throws Empty when the timeout passes first.
