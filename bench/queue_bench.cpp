@@ -8,6 +8,8 @@
 //   mpi_pingpong_8B           rank 0 <-> rank 1 MPI_Send/MPI_Recv round trip, us
 //   queue_many_to_one         ranks 1..N-1 put(item), rank 0 get(), one call per item, items/s
 //   queue_one_to_many         rank 0 put(item), ranks 1..N-1 get(), items/s
+//   queue_put_async_many_to_one  ranks 1..N-1 put_async(item) (one-way), rank 0 get() per item
+//   queue_put_async_get_many_many_to_one  put_async per item, get_many(kBatch) at rank 0
 //   queue_batch_many_to_one   as above with put_many / get_many of kBatch items per call
 //   queue_batch_one_to_many
 //   queue_pingpong            rank 1 puts on a queue hosted on rank 0, rank 0 gets it and
@@ -42,7 +44,8 @@ constexpr long kMpiTrips = 20'000;     // per raw ping-pong batch
 constexpr long kItems = 4'000;         // per one-call-per-item batch
 constexpr long kBatchItems = 400'000;  // per batched batch
 constexpr std::size_t kBatch = 1024;
-constexpr long kTrips = 1'000;  // per queue ping-pong batch
+constexpr long kAsyncItems = 40'000;  // per put_async batch (consumer: one get per item)
+constexpr long kTrips = 1'000;        // per queue ping-pong batch
 constexpr long kPipeItems = 200'000;
 constexpr long kPipeTrips = 2'000;
 
@@ -170,13 +173,13 @@ double finish(Clock::time_point t0) {
 }
 
 // Producers on ranks 1..N-1, consumer rank 0 (the host) or the reverse, n items in all.
-double queue_run(troupe::Queue<std::uint64_t>& q, long n, bool many_to_one, bool batched) {
+double queue_run(troupe::Queue<std::uint64_t>& q, long n, bool many_to_one, bool batched, bool async = false) {
   MPI_Barrier(g_comm);
   const auto t0 = Clock::now();
   const bool producer = many_to_one ? g_rank != 0 : g_rank == 0;
   const long mine = many_to_one ? (g_rank == 0 ? n : share(n, g_rank)) : (g_rank == 0 ? n : share(n, g_rank));
   if (producer) {
-    if (batched) {
+    if (batched && !async) {
       std::vector<std::uint64_t> b;
       for (long i = 0; i < mine; ++i) {
         b.push_back(static_cast<std::uint64_t>(i));
@@ -186,7 +189,13 @@ double queue_run(troupe::Queue<std::uint64_t>& q, long n, bool many_to_one, bool
         }
       }
     } else {
-      for (long i = 0; i < mine; ++i) q.put(static_cast<std::uint64_t>(i));
+      for (long i = 0; i < mine; ++i) {
+        if (async) {
+          q.put_async(static_cast<std::uint64_t>(i));
+        } else {
+          q.put(static_cast<std::uint64_t>(i));
+        }
+      }
     }
   } else {
     long got = 0;
@@ -273,6 +282,10 @@ int main(int argc, char** argv) try {
 
     const double q_m2o = measure("queue_many_to_one", kItems, true, [&] { return queue_run(q, kItems, true, false); });
     const double q_o2m = measure("queue_one_to_many", kItems, true, [&] { return queue_run(q, kItems, false, false); });
+    const double qa_m2o = measure("queue_put_async_many_to_one", kAsyncItems, true,
+                                  [&] { return queue_run(q, kAsyncItems, true, false, true); });
+    const double qab_m2o = measure("queue_put_async_get_many_many_to_one", kBatchItems, true,
+                                   [&] { return queue_run(q, kBatchItems, true, true, true); });
     const double qb_m2o =
         measure("queue_batch_many_to_one", kBatchItems, true, [&] { return queue_run(q, kBatchItems, true, true); });
     const double qb_o2m =
@@ -283,6 +296,8 @@ int main(int argc, char** argv) try {
 
     ratio("queue_many_to_one_vs_mpi_msgrate", q_m2o, mpi_m2o);
     ratio("queue_one_to_many_vs_mpi_msgrate", q_o2m, mpi_o2m);
+    ratio("queue_put_async_many_to_one_vs_mpi_msgrate", qa_m2o, mpi_m2o);
+    ratio("queue_put_async_get_many_many_to_one_vs_mpi_msgrate", qab_m2o, mpi_m2o);
     ratio("queue_batch_many_to_one_vs_mpi_msgrate", qb_m2o, mpi_m2o);
     ratio("queue_batch_one_to_many_vs_mpi_msgrate", qb_o2m, mpi_o2m);
     ratio("queue_pingpong_vs_mpi_pingpong", q_pp, mpi_pp);
