@@ -47,3 +47,13 @@
 #include "troupe/engine/engine.hpp"
 #include "troupe/executor/executor.hpp"
 #include "troupe/executor/stream_map.hpp"
+
+// across: the primitives above, and queues, pipes and the work bag, over ranks (docs/across.md)
+#include "troupe/across/bag.hpp"
+#include "troupe/across/condition.hpp"
+#include "troupe/across/counter.hpp"
+#include "troupe/across/lock.hpp"
+#include "troupe/across/pipe.hpp"
+#include "troupe/across/queue.hpp"
+#include "troupe/across/sequential.hpp"
+#include "troupe/core/scope.hpp"

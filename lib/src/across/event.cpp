@@ -29,8 +29,10 @@ class EventHost final : public detail::Hosted {
         if (!set_) {
           set_ = true;
           // Every wait parked now returns true, even if a clear() follows at once (Python).
-          for (const auto& w : waiters_) hub_->reply(w.src, w.call, kReplyOk);
-          waiters_.clear();
+          while (!waiters_.empty()) {
+            const auto w = waiters_.pop();
+            hub_->reply(w.src, w.call, kReplyOk);
+          }
         }
         hub_->reply(src, call, kReplyOk);
         return;
@@ -45,7 +47,7 @@ class EventHost final : public detail::Hosted {
         if (set_) {
           hub_->reply(src, call, kReplyOk);
         } else {
-          waiters_.push_back(Waiter{src, call});
+          waiters_.park(src, call);
         }
         return;
       default:
@@ -55,35 +57,24 @@ class EventHost final : public detail::Hosted {
 
   void on_cancel(int src, std::uint64_t call) override {
     std::lock_guard lock(mu_);
-    for (auto it = waiters_.begin(); it != waiters_.end(); ++it) {
-      if (it->src == src && it->call == call) {
-        waiters_.erase(it);
-        hub_->reply(src, call, kReplyCancelled);
-        return;
-      }
-    }
+    waiters_.cancel(*hub_, src, call);
   }
 
   void on_lost(int rank) override {
     std::lock_guard lock(mu_);
-    std::erase_if(waiters_, [rank](const Waiter& w) { return w.src == rank; });
+    waiters_.drop_rank(rank);
   }
 
   void on_close() override {
     std::lock_guard lock(mu_);
-    for (const auto& w : waiters_) hub_->reply(w.src, w.call, detail::kReplyGone);
-    waiters_.clear();
+    waiters_.close(*hub_);
   }
 
  private:
-  struct Waiter {
-    int src;
-    std::uint64_t call;
-  };
   detail::Hub* hub_ = nullptr;
   std::mutex mu_;
   bool set_ = false;
-  std::vector<Waiter> waiters_;
+  detail::Parked<> waiters_;
 };
 
 }  // namespace

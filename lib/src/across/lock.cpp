@@ -51,7 +51,7 @@ class LockHost final : public detail::Hosted {
         } else if (!blocking) {
           hub_->reply(src, call, kBusy);
         } else {
-          waiters_.push_back(Waiter{me, call, 1});
+          waiters_.park(src, call, Grant{me.thread, 1});
         }
         return;
       }
@@ -97,7 +97,7 @@ class LockHost final : public detail::Hosted {
           count_ = count;
           hub_->reply(src, call, kReplyOk);
         } else {
-          waiters_.push_back(Waiter{me, call, count});
+          waiters_.park(src, call, Grant{me.thread, count});
         }
         return;
       }
@@ -108,18 +108,12 @@ class LockHost final : public detail::Hosted {
 
   void on_cancel(int src, std::uint64_t call) override {
     std::lock_guard lock(mu_);
-    for (auto it = waiters_.begin(); it != waiters_.end(); ++it) {
-      if (it->who.rank == src && it->call == call) {
-        waiters_.erase(it);
-        hub_->reply(src, call, kReplyCancelled);
-        return;
-      }
-    }
+    waiters_.cancel(*hub_, src, call);
   }
 
   void on_lost(int rank) override {
     std::lock_guard lock(mu_);
-    std::erase_if(waiters_, [rank](const Waiter& w) { return w.who.rank == rank; });
+    waiters_.drop_rank(rank);
     if (count_ != 0 && owner_.rank == rank) {  // a lost owner's lock goes to the next waiter
       count_ = 0;
       hand_over();
@@ -128,23 +122,22 @@ class LockHost final : public detail::Hosted {
 
   void on_close() override {
     std::lock_guard lock(mu_);
-    for (auto& w : waiters_) hub_->reply(w.who.rank, w.call, detail::kReplyGone);
-    waiters_.clear();
+    waiters_.close(*hub_);
   }
 
  private:
-  struct Waiter {
-    Owner who;
-    std::uint64_t call;
-    std::uint64_t count;  // the recursion count once granted (1, or a Condition's saved one)
+  // What a parked acquire is granted: its thread, and the recursion count it will hold (1, or
+  // a Condition's saved one).
+  struct Grant {
+    std::uint64_t thread = 0;
+    std::uint64_t count = 0;
   };
   void hand_over() {
     if (waiters_.empty()) return;
-    const Waiter next = waiters_.front();
-    waiters_.pop_front();
-    owner_ = next.who;
-    count_ = next.count;
-    hub_->reply(next.who.rank, next.call, kReplyOk);
+    const auto next = waiters_.pop();
+    owner_ = Owner{next.src, next.extra.thread};
+    count_ = next.extra.count;
+    hub_->reply(next.src, next.call, kReplyOk);
   }
 
   const bool recursive_;
@@ -152,7 +145,7 @@ class LockHost final : public detail::Hosted {
   std::mutex mu_;
   Owner owner_;
   std::uint64_t count_ = 0;
-  std::deque<Waiter> waiters_;
+  detail::Parked<Grant> waiters_;
 };
 
 }  // namespace

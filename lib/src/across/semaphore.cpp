@@ -38,7 +38,7 @@ class SemaphoreHost final : public detail::Hosted {
         } else if (!blocking) {
           hub_->reply(src, call, kBusy);
         } else {
-          waiters_.push_back(Waiter{src, call});
+          waiters_.park(src, call);
         }
         return;
       }
@@ -55,8 +55,7 @@ class SemaphoreHost final : public detail::Hosted {
         }
         value_ += n;
         while (value_ > 0 && !waiters_.empty()) {
-          const Waiter w = waiters_.front();
-          waiters_.pop_front();
+          const auto w = waiters_.pop();
           --value_;
           hub_->reply(w.src, w.call, kReplyOk);
         }
@@ -73,37 +72,26 @@ class SemaphoreHost final : public detail::Hosted {
 
   void on_cancel(int src, std::uint64_t call) override {
     std::lock_guard lock(mu_);
-    for (auto it = waiters_.begin(); it != waiters_.end(); ++it) {
-      if (it->src == src && it->call == call) {
-        waiters_.erase(it);
-        hub_->reply(src, call, kReplyCancelled);
-        return;
-      }
-    }
+    waiters_.cancel(*hub_, src, call);
   }
 
   void on_lost(int rank) override {
     std::lock_guard lock(mu_);
-    std::erase_if(waiters_, [rank](const Waiter& w) { return w.src == rank; });
+    waiters_.drop_rank(rank);
   }
 
   void on_close() override {
     std::lock_guard lock(mu_);
-    for (const auto& w : waiters_) hub_->reply(w.src, w.call, detail::kReplyGone);
-    waiters_.clear();
+    waiters_.close(*hub_);
   }
 
  private:
-  struct Waiter {
-    int src;
-    std::uint64_t call;
-  };
   detail::Hub* hub_ = nullptr;
   std::mutex mu_;
   std::ptrdiff_t value_;
   const std::ptrdiff_t initial_;
   const bool bounded_;
-  std::deque<Waiter> waiters_;
+  detail::Parked<> waiters_;
 };
 
 std::ptrdiff_t checked_initial(std::ptrdiff_t value, bool bounded) {
