@@ -121,8 +121,9 @@ T decode_item(const std::vector<std::byte>& bytes) {
 /// answered by the put that brings an item, oldest get first; a put on a full queue parks
 /// until a get makes room, oldest put first, so @p maxsize holds over all ranks together. A
 /// timeout withdraws the parked request with one more message; an item already on its way
-/// is returned, never lost. put_many()/get_many() move many items in one call (the fast
-/// path: a call per item is bound by the round-trip latency).
+/// is returned, never lost. put_many()/get_many() move many items in one call, and
+/// put_async() sends one item without waiting for an answer (the fast paths: a call per
+/// item is bound by the round-trip latency).
 ///
 /// **close()** (Python 3.13's `shutdown(immediate=False)`): later puts throw ShutDown; gets
 /// return the items still queued, then throw ShutDown; every put and get parked at the host
