@@ -8,7 +8,8 @@
 #   bash scripts/run.sh wordcount /usr/share/doc --top 30
 #   bash scripts/run.sh mandelbrot [OUT.pgm]       # static vs dynamic scheduling (build/mandelbrot.pgm)
 #   bash scripts/run.sh pi --samples 200000000     # Monte Carlo pi over ranks x threads
-#   bash scripts/run.sh all                        # wordcount, mandelbrot, then pi
+#   bash scripts/run.sh nqueens --n 12             # N-queens over a work Bag, checked serially
+#   bash scripts/run.sh all                        # wordcount, mandelbrot, pi, then nqueens
 #   TROUPE_RANKS=4 bash scripts/run.sh mandelbrot
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
@@ -16,10 +17,10 @@ cd "$TROUPE_ROOT"
 
 app=wordcount
 case "${1:-}" in
-  wordcount | mandelbrot | pi | all) app="$1"; shift ;;
+  wordcount | mandelbrot | pi | nqueens | all) app="$1"; shift ;;
 esac
 case "$app" in
-  all) targets=(troupe_wordcount troupe_mandelbrot troupe_pi) ;;
+  all) targets=(troupe_wordcount troupe_mandelbrot troupe_pi troupe_nqueens) ;;
   *) targets=("troupe_$app") ;;
 esac
 
@@ -49,6 +50,7 @@ if [ "$app" = all ]; then
   run_app wordcount
   run_app mandelbrot
   run_app pi
+  run_app nqueens
 else
   run_app "$app" "$@"
 fi
