@@ -176,6 +176,14 @@ int main(int argc, char** argv) {
                              n);
     MPI_Win_unlock_all(w.win);
     ratio("lock.troupe_vs_mpi_win_lock", tl, mpi);
+    // The hand-over alone: every rank takes and gives back the lock, no RMA inside.
+    (void)report("lock.troupe_contended_empty", time_reps(reps, n, [&](long k) {
+                   for (long i = 0; i < k; ++i) {
+                     lock.acquire();
+                     lock.release();
+                   }
+                 }),
+                 n);
     // Uncontended: rank 0 alone (the host: no message), then the last rank alone (one round
     // trip per acquire and per release). The other ranks meanwhile wait in troupe (on an
     // Event the timed rank sets), as a rank does that waits for its turn; a rank spinning in
