@@ -94,26 +94,32 @@ int main(int argc, char** argv) {
   // --- Barrier: MPI_Barrier vs troupe::Barrier(Scope::Ranks) ---------------------------------
   {
     const long n = 20'000;
-    const double mpi = report("barrier.mpi_barrier", time_reps(reps, n, [](long k) {
-                                for (long i = 0; i < k; ++i) MPI_Barrier(g_comm);
-                              }),
+    const double mpi = report("barrier.mpi_barrier",
+                              time_reps(reps, n,
+                                        [](long k) {
+                                          for (long i = 0; i < k; ++i) MPI_Barrier(g_comm);
+                                        }),
                               n);
     MPI_Comm ib = MPI_COMM_NULL;
     MPI_Comm_dup(g_comm, &ib);
-    const double ibar = report("barrier.mpi_ibarrier_test", time_reps(reps, n, [ib](long k) {
-                                 for (long i = 0; i < k; ++i) {
-                                   MPI_Request req;
-                                   MPI_Ibarrier(ib, &req);
-                                   int done = 0;
-                                   while (!done) MPI_Test(&req, &done, MPI_STATUS_IGNORE);
-                                 }
-                               }),
+    const double ibar = report("barrier.mpi_ibarrier_test",
+                               time_reps(reps, n,
+                                         [ib](long k) {
+                                           for (long i = 0; i < k; ++i) {
+                                             MPI_Request req;
+                                             MPI_Ibarrier(ib, &req);
+                                             int done = 0;
+                                             while (!done) MPI_Test(&req, &done, MPI_STATUS_IGNORE);
+                                           }
+                                         }),
                                n);
     MPI_Comm_free(&ib);
     troupe::Barrier b(troupe::Scope::Ranks, rt.size());
-    const double tb = report("barrier.troupe_ranks", time_reps(reps, n, [&b](long k) {
-                               for (long i = 0; i < k; ++i) (void)b.wait();
-                             }),
+    const double tb = report("barrier.troupe_ranks",
+                             time_reps(reps, n,
+                                       [&b](long k) {
+                                         for (long i = 0; i < k; ++i) (void)b.wait();
+                                       }),
                              n);
     ratio("barrier.troupe_vs_mpi_barrier", tb, mpi);
     ratio("barrier.troupe_vs_mpi_ibarrier_test", tb, ibar);
@@ -124,20 +130,24 @@ int main(int argc, char** argv) {
     const long n = 100'000;
     Window w;
     MPI_Win_lock_all(MPI_MODE_NOCHECK, w.win);
-    const double mpi = report("counter.mpi_fetch_and_op", time_reps(reps, n, [&w](long k) {
-                                const std::int64_t one = 1;
-                                std::int64_t old = 0;
-                                for (long i = 0; i < k; ++i) {
-                                  MPI_Fetch_and_op(&one, &old, MPI_INT64_T, 0, 0, MPI_SUM, w.win);
-                                  MPI_Win_flush(0, w.win);
-                                }
-                              }),
+    const double mpi = report("counter.mpi_fetch_and_op",
+                              time_reps(reps, n,
+                                        [&w](long k) {
+                                          const std::int64_t one = 1;
+                                          std::int64_t old = 0;
+                                          for (long i = 0; i < k; ++i) {
+                                            MPI_Fetch_and_op(&one, &old, MPI_INT64_T, 0, 0, MPI_SUM, w.win);
+                                            MPI_Win_flush(0, w.win);
+                                          }
+                                        }),
                               n);
     MPI_Win_unlock_all(w.win);
     troupe::Counter c(troupe::Scope::Ranks);
-    const double tc = report("counter.troupe_next", time_reps(reps, n, [&c](long k) {
-                               for (long i = 0; i < k; ++i) (void)c.next();
-                             }),
+    const double tc = report("counter.troupe_next",
+                             time_reps(reps, n,
+                                       [&c](long k) {
+                                         for (long i = 0; i < k; ++i) (void)c.next();
+                                       }),
                              n);
     ratio("counter.troupe_vs_mpi_fetch_and_op", tc, mpi);
   }
@@ -147,42 +157,48 @@ int main(int argc, char** argv) {
     const long n = 2'000;
     Window w;
     // Baseline: MPI's own exclusive passive-target lock around the same get + put.
-    const double mpi = report("lock.mpi_win_lock_exclusive", time_reps(reps, n, [&w](long k) {
-                                for (long i = 0; i < k; ++i) {
-                                  MPI_Win_lock(MPI_LOCK_EXCLUSIVE, 0, 0, w.win);
-                                  std::int64_t v = 0;
-                                  MPI_Get(&v, 1, MPI_INT64_T, 0, 0, 1, MPI_INT64_T, w.win);
-                                  MPI_Win_flush(0, w.win);
-                                  ++v;
-                                  MPI_Put(&v, 1, MPI_INT64_T, 0, 0, 1, MPI_INT64_T, w.win);
-                                  MPI_Win_unlock(0, w.win);
-                                }
-                              }),
+    const double mpi = report("lock.mpi_win_lock_exclusive",
+                              time_reps(reps, n,
+                                        [&w](long k) {
+                                          for (long i = 0; i < k; ++i) {
+                                            MPI_Win_lock(MPI_LOCK_EXCLUSIVE, 0, 0, w.win);
+                                            std::int64_t v = 0;
+                                            MPI_Get(&v, 1, MPI_INT64_T, 0, 0, 1, MPI_INT64_T, w.win);
+                                            MPI_Win_flush(0, w.win);
+                                            ++v;
+                                            MPI_Put(&v, 1, MPI_INT64_T, 0, 0, 1, MPI_INT64_T, w.win);
+                                            MPI_Win_unlock(0, w.win);
+                                          }
+                                        }),
                               n);
     MPI_Win_lock_all(MPI_MODE_NOCHECK, w.win);
     troupe::Lock lock(troupe::Scope::Ranks);
-    const double tl = report("lock.troupe_acquire_release", time_reps(reps, n, [&](long k) {
-                               for (long i = 0; i < k; ++i) {
-                                 lock.acquire();
-                                 std::int64_t v = 0;
-                                 MPI_Get(&v, 1, MPI_INT64_T, 0, 0, 1, MPI_INT64_T, w.win);
-                                 MPI_Win_flush(0, w.win);
-                                 ++v;
-                                 MPI_Put(&v, 1, MPI_INT64_T, 0, 0, 1, MPI_INT64_T, w.win);
-                                 MPI_Win_flush(0, w.win);
-                                 lock.release();
-                               }
-                             }),
+    const double tl = report("lock.troupe_acquire_release",
+                             time_reps(reps, n,
+                                       [&](long k) {
+                                         for (long i = 0; i < k; ++i) {
+                                           lock.acquire();
+                                           std::int64_t v = 0;
+                                           MPI_Get(&v, 1, MPI_INT64_T, 0, 0, 1, MPI_INT64_T, w.win);
+                                           MPI_Win_flush(0, w.win);
+                                           ++v;
+                                           MPI_Put(&v, 1, MPI_INT64_T, 0, 0, 1, MPI_INT64_T, w.win);
+                                           MPI_Win_flush(0, w.win);
+                                           lock.release();
+                                         }
+                                       }),
                              n);
     MPI_Win_unlock_all(w.win);
     ratio("lock.troupe_vs_mpi_win_lock", tl, mpi);
     // The hand-over alone: every rank takes and gives back the lock, no RMA inside.
-    (void)report("lock.troupe_contended_empty", time_reps(reps, n, [&](long k) {
-                   for (long i = 0; i < k; ++i) {
-                     lock.acquire();
-                     lock.release();
-                   }
-                 }),
+    (void)report("lock.troupe_contended_empty",
+                 time_reps(reps, n,
+                           [&](long k) {
+                             for (long i = 0; i < k; ++i) {
+                               lock.acquire();
+                               lock.release();
+                             }
+                           }),
                  n);
     // Uncontended: rank 0 alone (the host: no message), then the last rank alone (one round
     // trip per acquire and per release). The other ranks meanwhile wait in troupe (on an

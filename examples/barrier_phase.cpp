@@ -41,8 +41,8 @@ int main(int argc, char** argv) {
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&] {
       for (int phase = 0; phase < kPhases; ++phase) {
-        (void)arrived.next();                 // "finish" this phase's work
-        (void)start.wait(60s);                // everyone starts the next phase together
+        (void)arrived.next();   // "finish" this phase's work
+        (void)start.wait(60s);  // everyone starts the next phase together
         if (arrived.value() < parties * (phase + 1)) early.fetch_add(1);
       }
     });

@@ -87,8 +87,11 @@ struct LocalState final : Hosted {
 class RankBarrier {
  public:
   RankBarrier(Scope scope, std::ptrdiff_t parties, std::ptrdiff_t local_parties, Barrier::Action action)
-      : parties_(parties), local_parties_(local_parties), action_(std::move(action)),
-        state_(std::make_shared<LocalState>()), handle_(scope, state_, 0, "Barrier") {
+      : parties_(parties),
+        local_parties_(local_parties),
+        action_(std::move(action)),
+        state_(std::make_shared<LocalState>()),
+        handle_(scope, state_, 0, "Barrier") {
     make_cell(Deadline::after(settings().startup_timeout, "Barrier"));
   }
   ~RankBarrier() {
@@ -149,8 +152,8 @@ class RankBarrier {
       auto broken = [this] { return state_->broken.load(std::memory_order_acquire); };
       if (!wait_request(req, deadline, broken, &token)) {
         if (!broken()) {
-          const bool completed = give_up(end_of_generation, token.stop_requested() ? "a party's wait was cancelled"
-                                                                                  : "a party's wait timed out");
+          const bool completed = give_up(
+              end_of_generation, token.stop_requested() ? "a party's wait was cancelled" : "a party's wait timed out");
           // The generation had filled: it completes everywhere, and here too.
           if (completed && wait_request(req, Deadline::after(settings().startup_timeout, "Barrier::wait"), {})) {
             release_generation();

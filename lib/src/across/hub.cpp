@@ -34,8 +34,8 @@ struct Held {
   std::vector<std::byte> args;
 };
 
-std::mutex g_mu;                // guards the two below
-std::shared_ptr<Hub> g_hub;     // the live Runtime's hub
+std::mutex g_mu;             // guards the two below
+std::shared_ptr<Hub> g_hub;  // the live Runtime's hub
 const Runtime* g_hub_rt = nullptr;
 
 }  // namespace
@@ -137,9 +137,7 @@ std::shared_ptr<Hub> Hub::of(Scope scope, const Deadline& deadline, const char* 
   return hub;
 }
 
-bool Hub::may_call_mpi() const noexcept {
-  return impl_->multiple || std::this_thread::get_id() == impl_->owner;
-}
+bool Hub::may_call_mpi() const noexcept { return impl_->multiple || std::this_thread::get_id() == impl_->owner; }
 
 std::uint64_t Hub::add(std::shared_ptr<Hosted> object) {
   std::lock_guard lock(impl_->mu);
@@ -254,8 +252,8 @@ void Hub::notice(int dest, std::uint64_t object, std::uint32_t op, std::vector<s
   });
 }
 
-Reply Hub::call(int host, std::uint64_t object, std::uint32_t op, std::vector<std::byte> args,
-                const Deadline& deadline, const std::stop_token* token, const char* api, bool help) {
+Reply Hub::call(int host, std::uint64_t object, std::uint32_t op, std::vector<std::byte> args, const Deadline& deadline,
+                const std::stop_token* token, const char* api, bool help) {
   auto& im = *impl_;
   if (im.closed.load(std::memory_order_acquire)) {
     throw InvalidStateError(std::string(api) + ": the troupe::Runtime of this object was destroyed");

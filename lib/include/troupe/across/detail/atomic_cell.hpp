@@ -27,8 +27,7 @@ class AtomicCell {
   /// @brief Collective over @p base (every rank, same order): the cell lives on @p host and
   /// starts at @p start.
   /// @throws TimeoutError naming @p api when a rank does not arrive by @p deadline; MpiError.
-  AtomicCell(MPI_Comm base, MPI_Comm control, int host, std::int64_t start, const Deadline& deadline,
-             const char* api);
+  AtomicCell(MPI_Comm base, MPI_Comm control, int host, std::int64_t start, const Deadline& deadline, const char* api);
   /// @brief Collective: frees the window once every rank has arrived (within the start-up
   /// timeout; otherwise the window is left allocated rather than risk a hang).
   ~AtomicCell();

@@ -177,7 +177,9 @@ class Handle {
   Reply call(std::uint32_t op, std::vector<std::byte> args, const Deadline& deadline, const std::stop_token* token,
              const char* api, bool help = true) const;
   /// @brief A notice to the object's instance on rank @p dest.
-  void notice(int dest, std::uint32_t op, std::vector<std::byte> args) const { hub_->notice(dest, id_, op, std::move(args)); }
+  void notice(int dest, std::uint32_t op, std::vector<std::byte> args) const {
+    hub_->notice(dest, id_, op, std::move(args));
+  }
 
   Hub& hub() const noexcept { return *hub_; }
   Scope scope() const noexcept { return scope_; }
