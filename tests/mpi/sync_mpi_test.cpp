@@ -286,7 +286,7 @@ TEST(SemaphoreAcross, TimedOutAcquiresNeverLoseAUnit) {
   for (auto& t : ts) t.join();
   MPI_Barrier(c.comm);
   EXPECT_EQ(sem.value(), 1) << "a unit was lost or created";
-  MPI_Barrier(c.comm);  // every rank has read the value before any takes the unit
+  MPI_Barrier(c.comm);            // every rank has read the value before any takes the unit
   EXPECT_TRUE(sem.acquire(60s));  // the one unit is there
   sem.release();
   MPI_Barrier(c.comm);
