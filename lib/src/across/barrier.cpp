@@ -32,6 +32,7 @@
 #include "troupe/across/detail/atomic_cell.hpp"
 #include "troupe/across/detail/hub.hpp"
 #include "troupe/core/config.hpp"
+#include "troupe/core/detail/text.hpp"
 #include "troupe/core/error.hpp"
 #include "troupe/runtime/runtime.hpp"
 #include "troupe/sync/barrier.hpp"
@@ -44,16 +45,6 @@ namespace {
 constexpr std::int64_t kBreak = std::int64_t{1} << 40;  // a break mark on the ticket counter
 constexpr std::int64_t kCountMask = kBreak - 1;
 enum Op : std::uint32_t { kBroken = 1 };
-
-std::string describe_current_exception() {
-  try {
-    throw;
-  } catch (const std::exception& e) {
-    return e.what();
-  } catch (...) {
-    return "an exception not derived from std::exception";
-  }
-}
 
 // This rank's view of the barrier: the break notices of other ranks land here.
 struct LocalState final : Hosted {

@@ -9,6 +9,8 @@
 #include <exception>
 #include <string>
 
+#include "troupe/core/detail/text.hpp"
+
 namespace troupe {
 
 namespace {
@@ -17,15 +19,6 @@ std::ptrdiff_t checked_parties(std::ptrdiff_t parties) {
   return parties;
 }
 
-std::string describe_current_exception() {
-  try {
-    throw;
-  } catch (const std::exception& e) {
-    return e.what();
-  } catch (...) {
-    return "an exception not derived from std::exception";
-  }
-}
 }  // namespace
 
 Barrier::Barrier(std::ptrdiff_t parties, Action action)
@@ -81,7 +74,7 @@ std::ptrdiff_t Barrier::wait(const Deadline& deadline, CancellationToken token) 
         action_();
       } catch (...) {
         lock.lock();
-        break_locked("the barrier action threw: " + describe_current_exception());
+        break_locked("the barrier action threw: " + detail::describe_current_exception());
         throw;  // the action's own exception, in the thread that ran it (as Python)
       }
       lock.lock();

@@ -12,4 +12,8 @@ std::string hex(std::uint64_t v);
 /// cannot be demangled, "(unknown type)" for nullptr. Thread-safe.
 std::string demangle(const char* mangled);
 
+/// The message of the exception being handled (call it inside a catch block): its what(),
+/// or "an exception not derived from std::exception".
+std::string describe_current_exception();
+
 }  // namespace troupe::detail
