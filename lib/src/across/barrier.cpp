@@ -28,6 +28,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "troupe/across/detail/atomic_cell.hpp"
 #include "troupe/across/detail/hub.hpp"
@@ -45,6 +46,16 @@ namespace {
 constexpr std::int64_t kBreak = std::int64_t{1} << 40;  // a break mark on the ticket counter
 constexpr std::int64_t kCountMask = kBreak - 1;
 enum Op : std::uint32_t { kBroken = 1 };
+
+// The counters of broken barriers: their communicator holds MPI_Ibarrier requests that can
+// neither complete nor be freed, so they are kept, never freed, for the life of the process
+// (reachable, not leaked).
+void abandon(std::unique_ptr<AtomicCell> cell) {
+  static std::mutex mu;
+  static auto* kept = new std::vector<std::unique_ptr<AtomicCell>>();
+  std::lock_guard lock(mu);
+  kept->push_back(std::move(cell));
+}
 
 // This rank's view of the barrier: the break notices of other ranks land here.
 struct LocalState final : Hosted {
@@ -86,7 +97,7 @@ class RankBarrier {
     make_cell(Deadline::after(settings().startup_timeout, "Barrier"));
   }
   ~RankBarrier() {
-    if (state_->broken.load()) (void)cell_.release();  // its communicator holds requests that never end
+    if (state_->broken.load()) abandon(std::move(cell_));  // its communicator holds requests that never end
   }
 
   std::ptrdiff_t wait(const Deadline& deadline, const CancellationToken& token) {
@@ -195,7 +206,7 @@ class RankBarrier {
           Deadline::after(settings().startup_timeout, "Barrier::reset"));
       auto old = std::move(cell_);
       make_cell(Deadline::after(settings().startup_timeout, "Barrier::reset"));
-      if (was_broken) (void)old.release();  // leave the requests that never end with their communicator
+      if (was_broken) abandon(std::move(old));  // leave the requests that never end with their communicator
       old.reset();
       std::lock_guard lock(state_->mu);
       state_->broken.store(false);
