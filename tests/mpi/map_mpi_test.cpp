@@ -175,7 +175,9 @@ TEST(Map, OrderedResultsStreamInOrder) {
     ++it;
     ASSERT_EQ(*it, 1);
     const auto ended_at_result_1 = ex.stats().completed;
-    EXPECT_LT(ended_at_result_1, static_cast<std::uint64_t>(kN / 10))
+    // Streaming: a quarter of the tasks at most (without streaming it was all of them; at 4
+    // ranks under AddressSanitizer and a loaded CI machine 206 of 2,000 had ended).
+    EXPECT_LT(ended_at_result_1, static_cast<std::uint64_t>(kN / 4))
         << "result 1 arrived only after " << ended_at_result_1 << " of " << kN << " tasks had ended";
     int expect = 2;
     for (++it; it != stream.end(); ++it) ASSERT_EQ(*it, expect++);
