@@ -16,3 +16,7 @@ foreach(name barrier_phase event_release semaphore_ranks joinable_queue_ranks ba
 endforeach()
 set(TROUPE_EXAMPLE_RANKS_pipe_pipeline 3)
 set(TROUPE_EXAMPLE_RANKS_condition_abc 3 4)
+# Windows and the Dict (troupe/window, troupe/across/dict.hpp): each at 1, 2 and 4 ranks.
+foreach(name shared_value_array shared_counter_lock heat_stencil dict_wordcount)
+  set(TROUPE_EXAMPLE_RANKS_${name} 1 2 4)
+endforeach()

@@ -111,6 +111,8 @@ constexpr Builtin kBuiltins[] = {
     {"troupe::InvalidStateError", &with_text<troupe::InvalidStateError>},
     {"troupe::BrokenExecutor", &with_text<troupe::BrokenExecutor>},
     {"troupe::BrokenBarrierError", &with_text<troupe::BrokenBarrierError>},
+    {"troupe::IndexError", &with_text<troupe::IndexError>},
+    {"troupe::KeyError", &with_text<troupe::KeyError>},
     {"troupe::MpiError", &mpi_error},
 };
 

@@ -124,6 +124,8 @@ TEST(WireRemoteException, TroupeTypesRoundTripAsThemselves) {
   check_with_message<troupe::InvalidStateError>("troupe::InvalidStateError");
   check_with_message<troupe::BrokenExecutor>("troupe::BrokenExecutor");
   check_with_message<troupe::BrokenBarrierError>("troupe::BrokenBarrierError");
+  check_with_message<troupe::IndexError>("troupe::IndexError");
+  check_with_message<troupe::KeyError>("troupe::KeyError");
 }
 
 TEST(WireRemoteException, MpiErrorKeepsCodeAndClass) {

@@ -57,6 +57,21 @@ class BrokenBarrierError : public Error {
   using Error::Error;
 };
 
+/// @brief An index outside a container's bounds (Python's IndexError): a GlobalArray or
+/// SharedArray element or range that does not exist. The message names the call, the
+/// index and the bounds.
+class IndexError : public Error {
+ public:
+  using Error::Error;
+};
+
+/// @brief A key a mapping does not hold (Python's KeyError): Dict::at of a missing key.
+/// The message names the call.
+class KeyError : public Error {
+ public:
+  using Error::Error;
+};
+
 /// @brief An exception raised by a task on another rank whose type could not be
 /// rebuilt here; what() carries `[rank r/N on host] type: message`.
 class RemoteError : public Error {

@@ -8,7 +8,8 @@
 ///   `domain_error`, `length_error`, `out_of_range`, `runtime_error`, `range_error`,
 ///   `overflow_error`, `underflow_error`) and troupe's own
 ///   (`troupe::Error`, `ValueError`, `TimeoutError`, `CancelledError`,
-///   `InvalidStateError`, `BrokenExecutor`, `BrokenBarrierError`, `MpiError` with its code
+///   `InvalidStateError`, `BrokenExecutor`, `BrokenBarrierError`, `IndexError`, `KeyError`,
+///   `MpiError` with its code
 ///   and class) are rethrown as themselves;
 /// - the standard types without a message constructor (`std::exception`, `bad_alloc`,
 ///   `bad_array_new_length`, `bad_cast`, `bad_typeid`, `bad_exception`,
