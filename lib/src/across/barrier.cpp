@@ -53,6 +53,7 @@ enum Op : std::uint32_t { kBroken = 1 };
 void abandon(std::unique_ptr<AtomicCell> cell) {
   static std::mutex mu;
   static auto* kept = new std::vector<std::unique_ptr<AtomicCell>>();
+  cell->leak();  // neither its destructor nor the Runtime's release may wait on that communicator
   std::lock_guard lock(mu);
   kept->push_back(std::move(cell));
 }
@@ -119,7 +120,7 @@ class RankBarrier {
       }
     } inside(*state_);
     if (state_->broken.load(std::memory_order_acquire)) throw_broken();
-    const std::int64_t ticket = cell_->fetch_add(1);
+    const std::int64_t ticket = cell_->fetch_add(1, "Barrier::wait");
     if (ticket >= kBreak) {  // a party gave up before this one arrived
       state_->mark_broken("a party gave up before this one arrived");
       throw_broken();
@@ -232,7 +233,7 @@ class RankBarrier {
   // Marks the counter; returns true when the party's generation had already filled (nothing
   // is broken for it; its mark breaks the next one). Tells every rank otherwise.
   bool give_up(std::int64_t end_of_generation, const std::string& why) {
-    const std::int64_t before = cell_->fetch_add(kBreak);
+    const std::int64_t before = cell_->fetch_add(kBreak, "Barrier::wait");
     if (end_of_generation >= 0 && before < kBreak && (before & kCountMask) >= end_of_generation) return true;
     state_->mark_broken(why);
     Hub& hub = handle_.hub();
