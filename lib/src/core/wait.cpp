@@ -130,6 +130,16 @@ Deadline nap_deadline(std::chrono::nanoseconds nap, const Deadline& deadline) {
   return Deadline::at(until);
 }
 
+// The futex flavour follows the word: private for a word of this process, shared for a
+// word in memory several processes map.
+void sleep_on(WaitTarget& t, std::uint32_t expected, const Deadline& deadline) noexcept {
+  if (t.process_shared()) {
+    futex_wait_shared(t.word(), expected, deadline);
+  } else {
+    futex_wait(t.word(), expected, deadline);
+  }
+}
+
 struct Poke {
   WaitTarget* target;
   void operator()() const noexcept { target->poke(); }
@@ -196,10 +206,10 @@ WaitStatus wait_until(WaitTarget& t, const Deadline& deadline, const std::stop_t
         return WaitStatus::kTimeout;
       }
       if (poll) {
-        futex_wait(t.word(), expected, nap_deadline(nap, deadline));
+        sleep_on(t, expected, nap_deadline(nap, deadline));
         nap = std::min(nap * 2, ceiling);
       } else {
-        futex_wait(t.word(), expected, deadline);
+        sleep_on(t, expected, deadline);
       }
       t.disarm();
       if (t.ready()) return WaitStatus::kReady;

@@ -121,6 +121,10 @@ class WaitTarget {
   virtual void disarm() noexcept {}
   /// Changes the word and wakes every sleeper: a stop request ends a sleep this way.
   virtual void poke() noexcept = 0;
+  /// True when word() lies in memory shared between processes (a node-shared window): the
+  /// loop then sleeps with futex_wait_shared, and the notifier must wake with
+  /// futex_wake_shared.
+  virtual bool process_shared() const noexcept { return false; }
 
  protected:
   ~WaitTarget() = default;
