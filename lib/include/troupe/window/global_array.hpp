@@ -263,6 +263,7 @@ class GlobalArray {
   /// that may not call MPI; MpiError.
   T get(std::size_t i) {
     T v;
+    base_.check_index(i, "GlobalArray::get");
     base_.get(i, 1, &v, "GlobalArray::get");
     return v;
   }
@@ -278,7 +279,10 @@ class GlobalArray {
   }
   /// @brief Writes @p value to element @p i; returns when it is at the target (put + flush).
   /// @throws as get(i).
-  void put(std::size_t i, const T& value) { base_.put(i, 1, &value, "GlobalArray::put"); }
+  void put(std::size_t i, const T& value) {
+    base_.check_index(i, "GlobalArray::put");
+    base_.put(i, 1, &value, "GlobalArray::put");
+  }
   /// @brief Writes @p values to [first, first + values.size()) (one MPI_Put per owner
   /// touched, then a flush of each); returns when the data is at the targets.
   /// @throws IndexError when the range leaves the array; as get(i).
@@ -290,6 +294,7 @@ class GlobalArray {
   /// @throws as get(i).
   void accumulate(std::size_t i, const T& value, Op op = Op::Sum) {
     static_assert(kArithmetic, "troupe::GlobalArray<T>::accumulate needs an arithmetic T (not bool)");
+    base_.check_index(i, "GlobalArray::accumulate");
     base_.accumulate(i, 1, &value, detail::mpi_op_of(op), "GlobalArray::accumulate");
   }
   /// @brief Combines @p values element-wise into [first, first + values.size()) with @p op
