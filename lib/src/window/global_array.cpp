@@ -97,6 +97,9 @@ GlobalArrayBase::GlobalArrayBase(std::size_t n, std::size_t elem_size, MPI_Datat
   hub_ = Hub::of(Scope::Ranks, deadline, "GlobalArray");
   rank_ = hub_->rank();
   nranks_ = hub_->size();
+  // The hub's own rule (Hub::of): a progress thread, and MPI calls from every thread, only at
+  // MPI_THREAD_MULTIPLE.
+  multiple_ = Runtime::current()->thread_level() == ThreadLevel::Multiple;
   q_ = n_ / static_cast<std::size_t>(nranks_);
   r_ = n_ % static_cast<std::size_t>(nranks_);
   if (elem_ > static_cast<std::size_t>(INT_MAX)) {
@@ -140,6 +143,21 @@ void GlobalArrayBase::check_usable(const char* call) const {
                             ": below MPI_THREAD_MULTIPLE only the thread that built troupe's first cross-rank object "
                             "may use a GlobalArray's one-sided operations");
   }
+}
+
+bool GlobalArrayBase::hub_may_call_mpi() const noexcept { return hub_->may_call_mpi(); }
+
+void GlobalArrayBase::rma_one(bool put, std::size_t disp, void* buf, int target) {
+  MPI_Win w = win_->win();
+  const bool typed = type_ != MPI_DATATYPE_NULL;
+  const MPI_Datatype t = typed ? type_ : MPI_BYTE;
+  const int c = typed ? 1 : static_cast<int>(elem_);
+  if (put) {
+    TROUPE_MPI_CHECK(MPI_Put(buf, c, t, target, static_cast<MPI_Aint>(disp), c, t, w));
+  } else {
+    TROUPE_MPI_CHECK(MPI_Get(buf, c, t, target, static_cast<MPI_Aint>(disp), c, t, w));
+  }
+  TROUPE_MPI_CHECK(MPI_Win_flush(target, w));
 }
 
 std::byte* GlobalArrayBase::local_bytes(const char* call) const {
@@ -192,25 +210,25 @@ void GlobalArrayBase::transfer(Kind kind, std::size_t first, std::size_t count, 
 }
 
 void GlobalArrayBase::get(std::size_t first, std::size_t count, void* out, const char* call) {
-  check_usable(call);
+  check_usable_fast(call);
   check_range(first, count, call);
   transfer(Kind::Get, first, count, out, MPI_NO_OP);
 }
 
 void GlobalArrayBase::put(std::size_t first, std::size_t count, const void* in, const char* call) {
-  check_usable(call);
+  check_usable_fast(call);
   check_range(first, count, call);
   transfer(Kind::Put, first, count, const_cast<void*>(in), MPI_NO_OP);
 }
 
 void GlobalArrayBase::accumulate(std::size_t first, std::size_t count, const void* in, MPI_Op op, const char* call) {
-  check_usable(call);
+  check_usable_fast(call);
   check_range(first, count, call);
   transfer(Kind::Acc, first, count, const_cast<void*>(in), op);
 }
 
 void GlobalArrayBase::fetch_op(std::size_t i, const void* operand, void* result, MPI_Op op, const char* call) {
-  check_usable(call);
+  check_usable_fast(call);
   check_index(i, call);
   const int target = owner_unchecked(i);
   win_->fetch_op(operand, result, type_, target, static_cast<MPI_Aint>(i - block_begin(target)), op);
@@ -218,7 +236,7 @@ void GlobalArrayBase::fetch_op(std::size_t i, const void* operand, void* result,
 
 void GlobalArrayBase::compare_swap(std::size_t i, const void* desired, const void* expected, void* result,
                                    MPI_Datatype cas_type, const char* call) {
-  check_usable(call);
+  check_usable_fast(call);
   check_index(i, call);
   const int target = owner_unchecked(i);
   win_->compare_swap(desired, expected, result, cas_type, target, static_cast<MPI_Aint>(i - block_begin(target)));

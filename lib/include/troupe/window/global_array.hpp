@@ -91,6 +91,27 @@ class GlobalArrayBase {
   /// not make MPI calls (below MPI_THREAD_MULTIPLE).
   void check_usable(const char* call) const;
 
+  /// @brief check_usable() with the common case inline (live, MPI_THREAD_MULTIPLE).
+  void check_usable_fast(const char* call) const {
+    if (win_->freed() || (!multiple_ && !hub_may_call_mpi())) [[unlikely]] {
+      check_usable(call);
+    }
+  }
+  /// @brief One element: MPI_Get (or MPI_Put) + a flush of its owner; the hot path of
+  /// get(i) / put(i, v), without the range split.
+  void get_one(std::size_t i, void* out, const char* call) {
+    check_usable_fast(call);
+    check_index(i, call);
+    const int target = owner_unchecked(i);
+    rma_one(false, i - block_begin(target), out, target);
+  }
+  void put_one(std::size_t i, const void* in, const char* call) {
+    check_usable_fast(call);
+    check_index(i, call);
+    const int target = owner_unchecked(i);
+    rma_one(true, i - block_begin(target), const_cast<void*>(in), target);
+  }
+
   /// @brief This rank's block (throws InvalidStateError after free).
   std::byte* local_bytes(const char* call) const;
   RmaWindow& window() const noexcept { return *win_; }
@@ -132,6 +153,8 @@ class GlobalArrayBase {
   void transfer(Kind kind, std::size_t first, std::size_t count, void* buf, MPI_Op op);
   void async_transfer(bool is_get, std::size_t first, std::size_t count, void* buf, Done done, const char* call);
   bool wait_inflight(const Deadline& deadline) noexcept;
+  bool hub_may_call_mpi() const noexcept;
+  void rma_one(bool put, std::size_t disp, void* buf, int target);
 
   std::size_t n_ = 0;
   std::size_t elem_ = 1;
@@ -140,6 +163,7 @@ class GlobalArrayBase {
   std::size_t r_ = 0;  // n % P: the first r_ ranks hold q_ + 1
   int rank_ = 0;
   int nranks_ = 1;
+  bool multiple_ = false;  // MPI_THREAD_MULTIPLE: every thread may call MPI
   std::shared_ptr<Hub> hub_;
   std::unique_ptr<RmaWindow> win_;
   std::shared_ptr<Inflight> inflight_;
@@ -263,8 +287,7 @@ class GlobalArray {
   /// that may not call MPI; MpiError.
   T get(std::size_t i) {
     T v;
-    base_.check_index(i, "GlobalArray::get");
-    base_.get(i, 1, &v, "GlobalArray::get");
+    base_.get_one(i, &v, "GlobalArray::get");
     return v;
   }
   /// @brief Reads [first, first + out.size()) into @p out (one MPI_Get per owner touched).
@@ -279,10 +302,7 @@ class GlobalArray {
   }
   /// @brief Writes @p value to element @p i; returns when it is at the target (put + flush).
   /// @throws as get(i).
-  void put(std::size_t i, const T& value) {
-    base_.check_index(i, "GlobalArray::put");
-    base_.put(i, 1, &value, "GlobalArray::put");
-  }
+  void put(std::size_t i, const T& value) { base_.put_one(i, &value, "GlobalArray::put"); }
   /// @brief Writes @p values to [first, first + values.size()) (one MPI_Put per owner
   /// touched, then a flush of each); returns when the data is at the targets.
   /// @throws IndexError when the range leaves the array; as get(i).

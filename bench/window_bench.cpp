@@ -1,0 +1,322 @@
+// GlobalArray (and Counter) against raw MPI-3 RMA in the same run. Every rank works at once
+// on its right neighbour's block ((rank + 1) % P: remote whenever P > 1); the raw baselines
+// use an MPI_Win_allocate window of the same shape inside one MPI_Win_lock_all epoch, as
+// GlobalArray does. Rank 0 prints
+//   RESULT name=<key> unit=<us|GB/s> value=<median> reps=<n> min=<..> max=<..> n=<ops> ranks=<P>
+// and `RATIO name=<key> value=<v>`: for latencies troupe time / raw time (lower is better),
+// for bandwidths troupe GB/s / raw GB/s (higher is better).
+// Run: mpirun -n 2 build/bench/troupe_window_bench [--reps 5]
+#include <mpi.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "troupe/across/counter.hpp"
+#include "troupe/runtime/runtime.hpp"
+#include "troupe/window/global_array.hpp"
+
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+int g_rank = 0;
+int g_size = 1;
+MPI_Comm g_comm = MPI_COMM_NULL;  // a private duplicate for the baselines and the timing
+
+// Times @p body(n) on every rank at once; the figure of a rep is the slowest rank's time per
+// operation, in microseconds.
+template <class Body>
+std::vector<double> time_reps(int reps, long n, Body body) {
+  std::vector<double> out;
+  for (int r = 0; r < reps; ++r) {
+    MPI_Barrier(g_comm);
+    const auto t0 = Clock::now();
+    body(n);
+    double us = std::chrono::duration<double, std::micro>(Clock::now() - t0).count() / static_cast<double>(n);
+    MPI_Allreduce(MPI_IN_PLACE, &us, 1, MPI_DOUBLE, MPI_MAX, g_comm);
+    out.push_back(us);
+  }
+  return out;
+}
+
+double report(const char* name, const char* unit, std::vector<double> v, long n) {
+  std::sort(v.begin(), v.end());
+  const double med = v[v.size() / 2];
+  if (g_rank == 0) {
+    std::printf("RESULT name=%s unit=%s value=%.4g reps=%zu min=%.4g max=%.4g n=%ld ranks=%d\n", name, unit, med,
+                v.size(), v.front(), v.back(), n, g_size);
+    std::fflush(stdout);
+  }
+  return med;
+}
+
+double report_us(const char* name, const std::vector<double>& reps, long n) { return report(name, "us", reps, n); }
+
+// Bandwidth of one operation of @p bytes per rank, from its time in microseconds.
+double report_bw(const char* name, const std::vector<double>& us_reps, long n, double bytes) {
+  std::vector<double> bw;
+  for (double us : us_reps) bw.push_back(bytes / (us * 1e3));  // bytes/ns = GB/s
+  return report(name, "GB/s", bw, n);
+}
+
+void ratio(const char* name, double v) {
+  if (g_rank == 0) {
+    std::printf("RATIO name=%s value=%.3g ranks=%d\n", name, v, g_size);
+    std::fflush(stdout);
+  }
+}
+
+// A raw window of @p per_rank elements of @p T on every rank, in one passive epoch.
+template <class T>
+struct RawWindow {
+  MPI_Win win = MPI_WIN_NULL;
+  T* base = nullptr;
+  explicit RawWindow(std::size_t per_rank) {
+    MPI_Win_allocate(static_cast<MPI_Aint>(per_rank * sizeof(T)), sizeof(T), MPI_INFO_NULL, g_comm, &base, &win);
+    std::fill(base, base + per_rank, T{});
+    MPI_Barrier(g_comm);
+    MPI_Win_lock_all(MPI_MODE_NOCHECK, win);
+  }
+  ~RawWindow() {
+    MPI_Win_unlock_all(win);
+    MPI_Win_free(&win);
+  }
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  troupe::RuntimeOptions ro;
+  ro.quiet = true;
+  troupe::Runtime rt(argc, argv, ro);
+  int reps = 5;
+  for (int i = 1; i + 1 < argc; ++i) {
+    if (std::strcmp(argv[i], "--reps") == 0) reps = std::max(1, std::atoi(argv[i + 1]));
+  }
+  MPI_Comm_dup(rt.comm(), &g_comm);
+  g_rank = rt.rank();
+  g_size = rt.size();
+  const int right = (g_rank + 1) % g_size;
+
+  // --- 8-byte latency: get, put, fetch_add on the neighbour's first element -------------------
+  {
+    const long n = 100'000;
+    RawWindow<std::int64_t> raw(1);
+    troupe::GlobalArray<std::int64_t> g(static_cast<std::size_t>(g_size));
+    const std::size_t idx = g.offset(right);
+
+    const double raw_get = report_us("ga.get8.mpi_get_flush",
+                                     time_reps(reps, n,
+                                               [&](long k) {
+                                                 std::int64_t v = 0;
+                                                 for (long i = 0; i < k; ++i) {
+                                                   MPI_Get(&v, 1, MPI_INT64_T, right, 0, 1, MPI_INT64_T, raw.win);
+                                                   MPI_Win_flush(right, raw.win);
+                                                 }
+                                               }),
+                                     n);
+    const double ga_get = report_us("ga.get8.troupe_get",
+                                    time_reps(reps, n,
+                                              [&](long k) {
+                                                std::int64_t s = 0;
+                                                for (long i = 0; i < k; ++i) s += g.get(idx);
+                                                if (s < 0) std::printf("%lld\n", static_cast<long long>(s));
+                                              }),
+                                    n);
+    ratio("ga.get8.troupe_vs_mpi", ga_get / raw_get);
+
+    const double raw_put = report_us("ga.put8.mpi_put_flush",
+                                     time_reps(reps, n,
+                                               [&](long k) {
+                                                 for (long i = 0; i < k; ++i) {
+                                                   const std::int64_t v = i;
+                                                   MPI_Put(&v, 1, MPI_INT64_T, right, 0, 1, MPI_INT64_T, raw.win);
+                                                   MPI_Win_flush(right, raw.win);
+                                                 }
+                                               }),
+                                     n);
+    const double ga_put = report_us("ga.put8.troupe_put",
+                                    time_reps(reps, n,
+                                              [&](long k) {
+                                                for (long i = 0; i < k; ++i) g.put(idx, i);
+                                              }),
+                                    n);
+    ratio("ga.put8.troupe_vs_mpi", ga_put / raw_put);
+
+    const double raw_fa = report_us("ga.fetch_add.mpi_fetch_and_op_flush",
+                                    time_reps(reps, n,
+                                              [&](long k) {
+                                                const std::int64_t one = 1;
+                                                std::int64_t old = 0;
+                                                for (long i = 0; i < k; ++i) {
+                                                  MPI_Fetch_and_op(&one, &old, MPI_INT64_T, right, 0, MPI_SUM, raw.win);
+                                                  MPI_Win_flush(right, raw.win);
+                                                }
+                                              }),
+                                    n);
+    const double ga_fa = report_us("ga.fetch_add.troupe",
+                                   time_reps(reps, n,
+                                             [&](long k) {
+                                               for (long i = 0; i < k; ++i) {
+                                                 (void)g.fetch_add(idx, 1);
+                                               }
+                                             }),
+                                   n);
+    ratio("ga.fetch_add.troupe_vs_mpi", ga_fa / raw_fa);
+
+    std::int64_t init = 0;
+    const double raw_cas =
+        report_us("ga.cas.mpi_compare_and_swap_flush",
+                  time_reps(reps, n,
+                            [&](long k) {
+                              std::int64_t old = 0;
+                              for (long i = 0; i < k; ++i) {
+                                const std::int64_t want = i;
+                                MPI_Compare_and_swap(&want, &init, &old, MPI_INT64_T, right, 0, raw.win);
+                                MPI_Win_flush(right, raw.win);
+                              }
+                            }),
+                  n);
+    const double ga_cas = report_us("ga.cas.troupe_compare_exchange",
+                                    time_reps(reps, n,
+                                              [&](long k) {
+                                                for (long i = 0; i < k; ++i) {
+                                                  std::int64_t e = 0;
+                                                  (void)g.compare_exchange(idx, e, i);
+                                                }
+                                              }),
+                                    n);
+    ratio("ga.cas.troupe_vs_mpi", ga_cas / raw_cas);
+
+    // Non-blocking form: one get_async future per op, against MPI_Rget + MPI_Wait.
+    const long na = 20'000;
+    const double raw_rget = report_us("ga.get8_async.mpi_rget_wait",
+                                      time_reps(reps, na,
+                                                [&](long k) {
+                                                  std::int64_t v = 0;
+                                                  for (long i = 0; i < k; ++i) {
+                                                    MPI_Request r;
+                                                    MPI_Rget(&v, 1, MPI_INT64_T, right, 0, 1, MPI_INT64_T, raw.win, &r);
+                                                    MPI_Wait(&r, MPI_STATUS_IGNORE);
+                                                  }
+                                                }),
+                                      na);
+    const double ga_rget = report_us("ga.get8_async.troupe_future",
+                                     time_reps(reps, na,
+                                               [&](long k) {
+                                                 for (long i = 0; i < k; ++i) {
+                                                   (void)g.get_async(idx, 1).result();
+                                                 }
+                                               }),
+                                     na);
+    ratio("ga.get8_async.troupe_vs_mpi", ga_rget / raw_rget);
+    g.fence();
+  }
+
+  // --- 8 MiB range get / put of the neighbour's block: bandwidth -----------------------------
+  {
+    const std::size_t per = std::size_t{1} << 20;  // doubles per rank: 8 MiB
+    const double bytes = static_cast<double>(per * sizeof(double));
+    const long n = 40;
+    RawWindow<double> raw(per);
+    troupe::GlobalArray<double> g(per * static_cast<std::size_t>(g_size), 1.0);
+    std::vector<double> buf(per, 2.0);
+    const std::size_t first = g.offset(right);
+
+    const double raw_get = report_bw("ga.get8MiB.mpi_get_flush",
+                                     time_reps(reps, n,
+                                               [&](long k) {
+                                                 for (long i = 0; i < k; ++i) {
+                                                   MPI_Get(buf.data(), static_cast<int>(per), MPI_DOUBLE, right, 0,
+                                                           static_cast<int>(per), MPI_DOUBLE, raw.win);
+                                                   MPI_Win_flush(right, raw.win);
+                                                 }
+                                               }),
+                                     n, bytes);
+    const double ga_get = report_bw("ga.get8MiB.troupe_get",
+                                    time_reps(reps, n,
+                                              [&](long k) {
+                                                for (long i = 0; i < k; ++i) {
+                                                  g.get(first, std::span<double>(buf));
+                                                }
+                                              }),
+                                    n, bytes);
+    ratio("ga.get8MiB.troupe_vs_mpi_bandwidth", ga_get / raw_get);
+
+    const double raw_put = report_bw("ga.put8MiB.mpi_put_flush",
+                                     time_reps(reps, n,
+                                               [&](long k) {
+                                                 for (long i = 0; i < k; ++i) {
+                                                   MPI_Put(buf.data(), static_cast<int>(per), MPI_DOUBLE, right, 0,
+                                                           static_cast<int>(per), MPI_DOUBLE, raw.win);
+                                                   MPI_Win_flush(right, raw.win);
+                                                 }
+                                               }),
+                                     n, bytes);
+    const double ga_put = report_bw("ga.put8MiB.troupe_put",
+                                    time_reps(reps, n,
+                                              [&](long k) {
+                                                for (long i = 0; i < k; ++i) {
+                                                  g.put(first, std::span<const double>(buf));
+                                                }
+                                              }),
+                                    n, bytes);
+    ratio("ga.put8MiB.troupe_vs_mpi_bandwidth", ga_put / raw_put);
+
+    const double ga_aget = report_bw("ga.get8MiB_async.troupe_future",
+                                     time_reps(reps, n,
+                                               [&](long k) {
+                                                 for (long i = 0; i < k; ++i) {
+                                                   (void)g.get_async(first, per).result();
+                                                 }
+                                               }),
+                                     n, bytes);
+    ratio("ga.get8MiB_async.troupe_vs_mpi_get_bandwidth", ga_aget / raw_get);
+
+    // The whole array in one range get (one MPI_Get per owner, P owners): information only.
+    std::vector<double> all(g.size());
+    (void)report_bw("ga.get_whole_array.troupe_get",
+                    time_reps(reps, 10,
+                              [&](long k) {
+                                for (long i = 0; i < k; ++i) {
+                                  g.get(0, std::span<double>(all));
+                                }
+                              }),
+                    10, static_cast<double>(all.size() * sizeof(double)));
+    g.fence();
+  }
+
+  // --- Counter::next (every rank on rank 0's word) vs raw MPI_Fetch_and_op ----------------
+  {
+    const long n = 100'000;
+    RawWindow<std::int64_t> raw(1);
+    const double mpi = report_us("counter.mpi_fetch_and_op",
+                                 time_reps(reps, n,
+                                           [&](long k) {
+                                             const std::int64_t one = 1;
+                                             std::int64_t old = 0;
+                                             for (long i = 0; i < k; ++i) {
+                                               MPI_Fetch_and_op(&one, &old, MPI_INT64_T, 0, 0, MPI_SUM, raw.win);
+                                               MPI_Win_flush(0, raw.win);
+                                             }
+                                           }),
+                                 n);
+    troupe::Counter c(troupe::Scope::Ranks);
+    const double tc = report_us("counter.troupe_next",
+                                time_reps(reps, n,
+                                          [&](long k) {
+                                            for (long i = 0; i < k; ++i) (void)c.next();
+                                          }),
+                                n);
+    ratio("counter.troupe_vs_mpi_fetch_and_op", tc / mpi);
+  }
+
+  MPI_Comm_free(&g_comm);
+  return 0;
+}
