@@ -16,10 +16,15 @@
 // every node (a shared file system, or one node); with --ship the root reads the files and
 // sends their contents instead.
 //
+// With --dict every rank also counts its share of the files (file i on rank i % N) into one
+// troupe::Dict<std::string, long> (Python's Manager().dict()): async_update(word, n -> n + k)
+// runs at the word's owner rank, flush() completes every update, gather(0) brings the counts
+// to the root, which prints them beside the map_reduce counts and checks that both agree.
+//
 // A word is a maximal run of ASCII letters, lowercased ("GNU's" counts "gnu" and "s");
 // other bytes separate words. Files that look binary (a NUL byte) are counted as skipped.
 //
-//   mpirun -n 2 build/apps/wordcount/troupe_wordcount [PATH...] [--top N] [--ship] [--verify]
+//   mpirun -n 2 build/apps/wordcount/troupe_wordcount [PATH...] [--top N] [--ship] [--verify] [--dict]
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
@@ -38,6 +43,7 @@
 #include <utility>
 #include <vector>
 
+#include "troupe/across/dict.hpp"
 #include "troupe/core/error.hpp"
 #include "troupe/executor/executor.hpp"
 #include "troupe/runtime/log.hpp"
@@ -121,6 +127,7 @@ struct Args {
   std::size_t top = 20;
   bool ship = false;
   bool verify = false;
+  bool dict = false;
 };
 
 Args parse(int argc, char** argv) {
@@ -141,12 +148,16 @@ Args parse(int argc, char** argv) {
       a.ship = true;
     } else if (arg == "--verify") {
       a.verify = true;
+    } else if (arg == "--dict") {
+      a.dict = true;
     } else if (arg == "--help" || arg == "-h") {
       std::printf(
-          "usage: troupe_wordcount [PATH...] [--top N] [--ship] [--verify]\n"
+          "usage: troupe_wordcount [PATH...] [--top N] [--ship] [--verify] [--dict]\n"
           "  PATH     files or directories (walked recursively); default /usr/share/common-licenses\n"
           "  --ship   the root reads the files and sends their contents (no shared file system needed)\n"
-          "  --verify recount serially on the root and compare\n");
+          "  --verify recount serially on the root and compare\n"
+          "  --dict   also count through a troupe::Dict (every rank reads its share of the files)\n"
+          "           and check that both counts agree\n");
       std::exit(0);
     } else if (!arg.empty() && arg[0] == '-') {
       throw troupe::ValueError("troupe_wordcount: unknown argument '" + arg + "' (try --help)");
@@ -202,9 +213,56 @@ std::vector<std::string> default_files() {
   return list_files(copyrights);
 }
 
+// The Dict's keys for the totals: never words (a word is letters only).
+constexpr const char* kFilesKey = "#files";
+constexpr const char* kSkippedKey = "#skipped";
+constexpr const char* kBytesKey = "#bytes";
+
+// --dict: every rank counts files i % N == rank into one distributed dictionary; the root gets
+// every count (empty Counts elsewhere). Collective.
+Counts count_with_dict(troupe::Runtime& rt, const std::vector<std::string>& files, double* seconds) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto timeout = std::chrono::minutes(10);
+  troupe::Dict<std::string, long> dict(troupe::Scope::Ranks);  // collective
+  for (std::size_t i = static_cast<std::size_t>(rt.rank()); i < files.size();
+       i += static_cast<std::size_t>(rt.size())) {
+    const Counts c = count_text(read_file(files[i]));
+    // One update per distinct word of the file, run at the word's owner (batched per owner).
+    for (const auto& [w, n] : c.words) dict.async_update(w, [n](long v) { return v + n; });
+    const long files_here = c.files, skipped_here = c.skipped, bytes_here = c.bytes;
+    dict.async_update(kFilesKey, [files_here](long v) { return v + files_here; });
+    dict.async_update(kSkippedKey, [skipped_here](long v) { return v + skipped_here; });
+    dict.async_update(kBytesKey, [bytes_here](long v) { return v + bytes_here; });
+  }
+  dict.flush(timeout);  // collective: every update applied at its owner
+  std::map<std::string, long> all = dict.gather(0, timeout);
+  Counts total;
+  for (auto& [key, n] : all) {
+    if (key == kFilesKey) {
+      total.files = n;
+    } else if (key == kSkippedKey) {
+      total.skipped = n;
+    } else if (key == kBytesKey) {
+      total.bytes = n;
+    } else {
+      total.words.emplace(key, n);
+    }
+  }
+  *seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return total;
+}
+
 int run(int argc, char** argv) {
   troupe::Runtime rt(argc, argv);
   const Args a = parse(argc, argv);
+  // --dict first (every rank lists the same files and counts its share), then map_reduce.
+  Counts by_dict;
+  double dict_seconds = 0;
+  if (a.dict) {
+    const std::vector<std::string> files = a.paths.empty() ? default_files() : list_files(a.paths);
+    if (files.empty()) throw troupe::ValueError("troupe_wordcount: no files to count");
+    by_dict = count_with_dict(rt, files, &dict_seconds);
+  }
   troupe::Executor ex(rt);  // collective
   bool ok = true;
 
@@ -258,12 +316,24 @@ int run(int argc, char** argv) {
     std::printf("\n");
     std::printf("time   = %.3f s (map_reduce)\n", seconds);
 
+    if (a.dict) {
+      long dict_words = 0;
+      for (const auto& [w, n] : by_dict.words) dict_words += n;
+      const bool same = by_dict.same_counts(total);
+      std::printf("dict   = %ld words (%zu distinct) in %.3f s through troupe::Dict: %s\n", dict_words,
+                  by_dict.words.size(), dict_seconds, same ? "same counts as map_reduce" : "DIFFERENT counts");
+      if (!same) {
+        std::printf("troupe_wordcount: FAILED: the Dict's counts differ from map_reduce's\n");
+        ok = false;
+      }
+    }
     if (a.verify) {
       Counts serial;
       for (const auto& f : files) serial = merge(std::move(serial), count_text(read_file(f)));
-      ok = serial.same_counts(total);
-      std::printf("verify = %s (serial recount on the root)\n", ok ? "same counts" : "DIFFERENT counts");
-      if (!ok) std::printf("troupe_wordcount: FAILED: the distributed counts differ from the serial ones\n");
+      const bool same = serial.same_counts(total);
+      ok = ok && same;
+      std::printf("verify = %s (serial recount on the root)\n", same ? "same counts" : "DIFFERENT counts");
+      if (!same) std::printf("troupe_wordcount: FAILED: the distributed counts differ from the serial ones\n");
     }
     std::fflush(stdout);
   }
