@@ -15,6 +15,7 @@
 #include <cstring>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "troupe/across/counter.hpp"
@@ -43,6 +44,18 @@ std::vector<double> time_reps(int reps, long n, Body body) {
     out.push_back(us);
   }
   return out;
+}
+
+// Alternates the raw baseline and the troupe form rep by rep, so that drift in the machine's
+// load (2 cores, progress threads) hits both alike.
+template <class A, class B>
+std::pair<std::vector<double>, std::vector<double>> time_pair(int reps, long n, A raw, B troupe) {
+  std::vector<double> ra, rb;
+  for (int r = 0; r < reps; ++r) {
+    ra.push_back(time_reps(1, n, raw)[0]);
+    rb.push_back(time_reps(1, n, troupe)[0]);
+  }
+  return {ra, rb};
 }
 
 double report(const char* name, const char* unit, std::vector<double> v, long n) {
@@ -95,7 +108,7 @@ int main(int argc, char** argv) {
   troupe::RuntimeOptions ro;
   ro.quiet = true;
   troupe::Runtime rt(argc, argv, ro);
-  int reps = 5;
+  int reps = 7;
   for (int i = 1; i + 1 < argc; ++i) {
     if (std::strcmp(argv[i], "--reps") == 0) reps = std::max(1, std::atoi(argv[i + 1]));
   }
@@ -104,118 +117,103 @@ int main(int argc, char** argv) {
   g_size = rt.size();
   const int right = (g_rank + 1) % g_size;
 
-  // --- 8-byte latency: get, put, fetch_add on the neighbour's first element -------------------
+  // --- 8-byte latency: get, put, fetch_add, compare_exchange on the neighbour's element -----
   {
     const long n = 100'000;
     RawWindow<std::int64_t> raw(1);
     troupe::GlobalArray<std::int64_t> g(static_cast<std::size_t>(g_size));
     const std::size_t idx = g.offset(right);
+    std::int64_t sink = 0;
 
-    const double raw_get = report_us("ga.get8.mpi_get_flush",
-                                     time_reps(reps, n,
-                                               [&](long k) {
-                                                 std::int64_t v = 0;
-                                                 for (long i = 0; i < k; ++i) {
-                                                   MPI_Get(&v, 1, MPI_INT64_T, right, 0, 1, MPI_INT64_T, raw.win);
-                                                   MPI_Win_flush(right, raw.win);
-                                                 }
-                                               }),
-                                     n);
-    const double ga_get = report_us("ga.get8.troupe_get",
-                                    time_reps(reps, n,
-                                              [&](long k) {
-                                                std::int64_t s = 0;
-                                                for (long i = 0; i < k; ++i) s += g.get(idx);
-                                                if (s < 0) std::printf("%lld\n", static_cast<long long>(s));
-                                              }),
-                                    n);
-    ratio("ga.get8.troupe_vs_mpi", ga_get / raw_get);
-
-    const double raw_put = report_us("ga.put8.mpi_put_flush",
-                                     time_reps(reps, n,
-                                               [&](long k) {
-                                                 for (long i = 0; i < k; ++i) {
-                                                   const std::int64_t v = i;
-                                                   MPI_Put(&v, 1, MPI_INT64_T, right, 0, 1, MPI_INT64_T, raw.win);
-                                                   MPI_Win_flush(right, raw.win);
-                                                 }
-                                               }),
-                                     n);
-    const double ga_put = report_us("ga.put8.troupe_put",
-                                    time_reps(reps, n,
-                                              [&](long k) {
-                                                for (long i = 0; i < k; ++i) g.put(idx, i);
-                                              }),
-                                    n);
-    ratio("ga.put8.troupe_vs_mpi", ga_put / raw_put);
-
-    const double raw_fa = report_us("ga.fetch_add.mpi_fetch_and_op_flush",
-                                    time_reps(reps, n,
-                                              [&](long k) {
-                                                const std::int64_t one = 1;
-                                                std::int64_t old = 0;
-                                                for (long i = 0; i < k; ++i) {
-                                                  MPI_Fetch_and_op(&one, &old, MPI_INT64_T, right, 0, MPI_SUM, raw.win);
-                                                  MPI_Win_flush(right, raw.win);
-                                                }
-                                              }),
-                                    n);
-    const double ga_fa = report_us("ga.fetch_add.troupe",
-                                   time_reps(reps, n,
-                                             [&](long k) {
-                                               for (long i = 0; i < k; ++i) {
-                                                 (void)g.fetch_add(idx, 1);
-                                               }
-                                             }),
-                                   n);
-    ratio("ga.fetch_add.troupe_vs_mpi", ga_fa / raw_fa);
-
-    std::int64_t init = 0;
-    const double raw_cas =
-        report_us("ga.cas.mpi_compare_and_swap_flush",
-                  time_reps(reps, n,
-                            [&](long k) {
-                              std::int64_t old = 0;
-                              for (long i = 0; i < k; ++i) {
-                                const std::int64_t want = i;
-                                MPI_Compare_and_swap(&want, &init, &old, MPI_INT64_T, right, 0, raw.win);
-                                MPI_Win_flush(right, raw.win);
-                              }
-                            }),
-                  n);
-    const double ga_cas = report_us("ga.cas.troupe_compare_exchange",
-                                    time_reps(reps, n,
-                                              [&](long k) {
-                                                for (long i = 0; i < k; ++i) {
-                                                  std::int64_t e = 0;
-                                                  (void)g.compare_exchange(idx, e, i);
-                                                }
-                                              }),
-                                    n);
-    ratio("ga.cas.troupe_vs_mpi", ga_cas / raw_cas);
-
-    // Non-blocking form: one get_async future per op, against MPI_Rget + MPI_Wait.
-    const long na = 20'000;
-    const double raw_rget = report_us("ga.get8_async.mpi_rget_wait",
-                                      time_reps(reps, na,
-                                                [&](long k) {
-                                                  std::int64_t v = 0;
-                                                  for (long i = 0; i < k; ++i) {
-                                                    MPI_Request r;
-                                                    MPI_Rget(&v, 1, MPI_INT64_T, right, 0, 1, MPI_INT64_T, raw.win, &r);
-                                                    MPI_Wait(&r, MPI_STATUS_IGNORE);
-                                                  }
-                                                }),
-                                      na);
-    const double ga_rget = report_us("ga.get8_async.troupe_future",
-                                     time_reps(reps, na,
-                                               [&](long k) {
-                                                 for (long i = 0; i < k; ++i) {
-                                                   (void)g.get_async(idx, 1).result();
-                                                 }
-                                               }),
-                                     na);
-    ratio("ga.get8_async.troupe_vs_mpi", ga_rget / raw_rget);
+    {
+      auto [a, b] = time_pair(
+          reps, n,
+          [&](long k) {
+            std::int64_t v = 0;
+            for (long i = 0; i < k; ++i) {
+              MPI_Get(&v, 1, MPI_INT64_T, right, 0, 1, MPI_INT64_T, raw.win);
+              MPI_Win_flush(right, raw.win);
+              sink += v;
+            }
+          },
+          [&](long k) {
+            for (long i = 0; i < k; ++i) sink += g.get(idx);
+          });
+      ratio("ga.get8.troupe_vs_mpi", report_us("ga.get8.troupe_get", b, n) / report_us("ga.get8.mpi_get_flush", a, n));
+    }
+    {
+      auto [a, b] = time_pair(
+          reps, n,
+          [&](long k) {
+            for (long i = 0; i < k; ++i) {
+              const std::int64_t v = i;
+              MPI_Put(&v, 1, MPI_INT64_T, right, 0, 1, MPI_INT64_T, raw.win);
+              MPI_Win_flush(right, raw.win);
+            }
+          },
+          [&](long k) {
+            for (long i = 0; i < k; ++i) g.put(idx, i);
+          });
+      ratio("ga.put8.troupe_vs_mpi", report_us("ga.put8.troupe_put", b, n) / report_us("ga.put8.mpi_put_flush", a, n));
+    }
+    {
+      auto [a, b] = time_pair(
+          reps, n,
+          [&](long k) {
+            const std::int64_t one = 1;
+            std::int64_t old = 0;
+            for (long i = 0; i < k; ++i) {
+              MPI_Fetch_and_op(&one, &old, MPI_INT64_T, right, 0, MPI_SUM, raw.win);
+              MPI_Win_flush(right, raw.win);
+            }
+          },
+          [&](long k) {
+            for (long i = 0; i < k; ++i) (void)g.fetch_add(idx, 1);
+          });
+      ratio("ga.fetch_add.troupe_vs_mpi",
+            report_us("ga.fetch_add.troupe", b, n) / report_us("ga.fetch_add.mpi_fetch_and_op_flush", a, n));
+    }
+    {
+      auto [a, b] = time_pair(
+          reps, n,
+          [&](long k) {
+            const std::int64_t expected = 0;
+            std::int64_t old = 0;
+            for (long i = 0; i < k; ++i) {
+              const std::int64_t want = i;
+              MPI_Compare_and_swap(&want, &expected, &old, MPI_INT64_T, right, 0, raw.win);
+              MPI_Win_flush(right, raw.win);
+            }
+          },
+          [&](long k) {
+            for (long i = 0; i < k; ++i) {
+              std::int64_t e = 0;
+              (void)g.compare_exchange(idx, e, i);
+            }
+          });
+      ratio("ga.cas.troupe_vs_mpi",
+            report_us("ga.cas.troupe_compare_exchange", b, n) / report_us("ga.cas.mpi_compare_and_swap_flush", a, n));
+    }
+    {
+      // The non-blocking form: one get_async future per op, against MPI_Rget + MPI_Wait.
+      const long na = 20'000;
+      auto [a, b] = time_pair(
+          reps, na,
+          [&](long k) {
+            std::int64_t v = 0;
+            for (long i = 0; i < k; ++i) {
+              MPI_Request r;
+              MPI_Rget(&v, 1, MPI_INT64_T, right, 0, 1, MPI_INT64_T, raw.win, &r);
+              MPI_Wait(&r, MPI_STATUS_IGNORE);
+            }
+          },
+          [&](long k) {
+            for (long i = 0; i < k; ++i) (void)g.get_async(idx, 1).result();
+          });
+      ratio("ga.get8_async.troupe_vs_mpi",
+            report_us("ga.get8_async.troupe_future", b, na) / report_us("ga.get8_async.mpi_rget_wait", a, na));
+    }
+    if (sink == 42) std::printf("\n");
     g.fence();
   }
 
@@ -223,72 +221,72 @@ int main(int argc, char** argv) {
   {
     const std::size_t per = std::size_t{1} << 20;  // doubles per rank: 8 MiB
     const double bytes = static_cast<double>(per * sizeof(double));
+    const int count = static_cast<int>(per);
     const long n = 40;
     RawWindow<double> raw(per);
     troupe::GlobalArray<double> g(per * static_cast<std::size_t>(g_size), 1.0);
     std::vector<double> buf(per, 2.0);
     const std::size_t first = g.offset(right);
-
-    const double raw_get = report_bw("ga.get8MiB.mpi_get_flush",
-                                     time_reps(reps, n,
-                                               [&](long k) {
-                                                 for (long i = 0; i < k; ++i) {
-                                                   MPI_Get(buf.data(), static_cast<int>(per), MPI_DOUBLE, right, 0,
-                                                           static_cast<int>(per), MPI_DOUBLE, raw.win);
-                                                   MPI_Win_flush(right, raw.win);
-                                                 }
-                                               }),
-                                     n, bytes);
-    const double ga_get = report_bw("ga.get8MiB.troupe_get",
-                                    time_reps(reps, n,
-                                              [&](long k) {
-                                                for (long i = 0; i < k; ++i) {
-                                                  g.get(first, std::span<double>(buf));
-                                                }
-                                              }),
-                                    n, bytes);
-    ratio("ga.get8MiB.troupe_vs_mpi_bandwidth", ga_get / raw_get);
-
-    const double raw_put = report_bw("ga.put8MiB.mpi_put_flush",
-                                     time_reps(reps, n,
-                                               [&](long k) {
-                                                 for (long i = 0; i < k; ++i) {
-                                                   MPI_Put(buf.data(), static_cast<int>(per), MPI_DOUBLE, right, 0,
-                                                           static_cast<int>(per), MPI_DOUBLE, raw.win);
-                                                   MPI_Win_flush(right, raw.win);
-                                                 }
-                                               }),
-                                     n, bytes);
-    const double ga_put = report_bw("ga.put8MiB.troupe_put",
-                                    time_reps(reps, n,
-                                              [&](long k) {
-                                                for (long i = 0; i < k; ++i) {
-                                                  g.put(first, std::span<const double>(buf));
-                                                }
-                                              }),
-                                    n, bytes);
-    ratio("ga.put8MiB.troupe_vs_mpi_bandwidth", ga_put / raw_put);
-
-    const double ga_aget = report_bw("ga.get8MiB_async.troupe_future",
-                                     time_reps(reps, n,
-                                               [&](long k) {
-                                                 for (long i = 0; i < k; ++i) {
-                                                   (void)g.get_async(first, per).result();
-                                                 }
-                                               }),
-                                     n, bytes);
-    ratio("ga.get8MiB_async.troupe_vs_mpi_get_bandwidth", ga_aget / raw_get);
-
-    // The whole array in one range get (one MPI_Get per owner, P owners): information only.
-    std::vector<double> all(g.size());
-    (void)report_bw("ga.get_whole_array.troupe_get",
-                    time_reps(reps, 10,
-                              [&](long k) {
-                                for (long i = 0; i < k; ++i) {
-                                  g.get(0, std::span<double>(all));
-                                }
-                              }),
-                    10, static_cast<double>(all.size() * sizeof(double)));
+    double raw_get = 0;
+    {
+      auto [a, b] = time_pair(
+          reps, n,
+          [&](long k) {
+            for (long i = 0; i < k; ++i) {
+              MPI_Get(buf.data(), count, MPI_DOUBLE, right, 0, count, MPI_DOUBLE, raw.win);
+              MPI_Win_flush(right, raw.win);
+            }
+          },
+          [&](long k) {
+            for (long i = 0; i < k; ++i) g.get(first, std::span<double>(buf));
+          });
+      raw_get = report_bw("ga.get8MiB.mpi_get_flush", a, n, bytes);
+      ratio("ga.get8MiB.troupe_vs_mpi_bandwidth", report_bw("ga.get8MiB.troupe_get", b, n, bytes) / raw_get);
+    }
+    {
+      auto [a, b] = time_pair(
+          reps, n,
+          [&](long k) {
+            for (long i = 0; i < k; ++i) {
+              MPI_Put(buf.data(), count, MPI_DOUBLE, right, 0, count, MPI_DOUBLE, raw.win);
+              MPI_Win_flush(right, raw.win);
+            }
+          },
+          [&](long k) {
+            for (long i = 0; i < k; ++i) g.put(first, std::span<const double>(buf));
+          });
+      const double r = report_bw("ga.put8MiB.mpi_put_flush", a, n, bytes);
+      ratio("ga.put8MiB.troupe_vs_mpi_bandwidth", report_bw("ga.put8MiB.troupe_put", b, n, bytes) / r);
+    }
+    {
+      // get_async allocates and zero-fills the result vector, then one MPI_Rget per owner.
+      auto [a, b] = time_pair(
+          reps, n,
+          [&](long k) {
+            for (long i = 0; i < k; ++i) {
+              MPI_Request r;
+              MPI_Rget(buf.data(), count, MPI_DOUBLE, right, 0, count, MPI_DOUBLE, raw.win, &r);
+              MPI_Wait(&r, MPI_STATUS_IGNORE);
+            }
+          },
+          [&](long k) {
+            for (long i = 0; i < k; ++i) (void)g.get_async(first, per).result();
+          });
+      const double r = report_bw("ga.get8MiB_async.mpi_rget_wait", a, n, bytes);
+      ratio("ga.get8MiB_async.troupe_vs_mpi_bandwidth", report_bw("ga.get8MiB_async.troupe_future", b, n, bytes) / r);
+    }
+    {
+      // The whole array in one range get (one MPI_Get per owner, P owners): information only.
+      std::vector<double> all(g.size());
+      (void)report_bw("ga.get_whole_array.troupe_get",
+                      time_reps(reps, 10,
+                                [&](long k) {
+                                  for (long i = 0; i < k; ++i) {
+                                    g.get(0, std::span<double>(all));
+                                  }
+                                }),
+                      10, static_cast<double>(all.size() * sizeof(double)));
+    }
     g.fence();
   }
 
@@ -296,25 +294,22 @@ int main(int argc, char** argv) {
   {
     const long n = 100'000;
     RawWindow<std::int64_t> raw(1);
-    const double mpi = report_us("counter.mpi_fetch_and_op",
-                                 time_reps(reps, n,
-                                           [&](long k) {
-                                             const std::int64_t one = 1;
-                                             std::int64_t old = 0;
-                                             for (long i = 0; i < k; ++i) {
-                                               MPI_Fetch_and_op(&one, &old, MPI_INT64_T, 0, 0, MPI_SUM, raw.win);
-                                               MPI_Win_flush(0, raw.win);
-                                             }
-                                           }),
-                                 n);
     troupe::Counter c(troupe::Scope::Ranks);
-    const double tc = report_us("counter.troupe_next",
-                                time_reps(reps, n,
-                                          [&](long k) {
-                                            for (long i = 0; i < k; ++i) (void)c.next();
-                                          }),
-                                n);
-    ratio("counter.troupe_vs_mpi_fetch_and_op", tc / mpi);
+    auto [a, b] = time_pair(
+        reps, n,
+        [&](long k) {
+          const std::int64_t one = 1;
+          std::int64_t old = 0;
+          for (long i = 0; i < k; ++i) {
+            MPI_Fetch_and_op(&one, &old, MPI_INT64_T, 0, 0, MPI_SUM, raw.win);
+            MPI_Win_flush(0, raw.win);
+          }
+        },
+        [&](long k) {
+          for (long i = 0; i < k; ++i) (void)c.next();
+        });
+    ratio("counter.troupe_vs_mpi_fetch_and_op",
+          report_us("counter.troupe_next", b, n) / report_us("counter.mpi_fetch_and_op", a, n));
   }
 
   MPI_Comm_free(&g_comm);
