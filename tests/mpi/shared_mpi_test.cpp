@@ -274,6 +274,12 @@ TEST(Shared, UseAfterFreeRaisesInvalidStateError) {
   EXPECT_THROW((void)v.value(), troupe::InvalidStateError);
   EXPECT_THROW((void)v.load(), troupe::InvalidStateError);
   try {
+    v.store(2.0);
+    ADD_FAILURE() << "no InvalidStateError";
+  } catch (const troupe::InvalidStateError& e) {
+    EXPECT_NE(std::string(e.what()).find("SharedValue::store"), std::string::npos) << e.what();
+  }
+  try {
     (void)a.span();
   } catch (const troupe::InvalidStateError& e) {
     EXPECT_NE(std::string(e.what()).find("SharedArray::span"), std::string::npos) << e.what();

@@ -293,6 +293,8 @@ class SharedArray {
   bool freed() const noexcept { return seg_->freed(); }
 
  private:
+  template <class>
+  friend class SharedValue;
   static constexpr const char* kApi = "SharedArray";
   T* ptr() const noexcept { return reinterpret_cast<T*>(seg_->data()); }
   void check(std::size_t i, const char* call) const {
@@ -316,52 +318,63 @@ class SharedValue {
 
   /// @brief The value, in place (Python's `.value`): plain loads and stores.
   /// @throws InvalidStateError after free().
-  T& value() const { return *arr_.data(); }
+  T& value() const {
+    arr_.seg_->check_live("SharedValue::value");
+    return *arr_.ptr();
+  }
   /// @brief Atomic load for a lock-free arithmetic @p T; otherwise a plain copy (take the
   /// lock around it if other ranks write). @throws InvalidStateError after free().
   T load() const {
+    arr_.seg_->check_live("SharedValue::load");
     if constexpr (detail::kSharedAtomic<T>) {
-      return arr_.load(0);
+      return std::atomic_ref<T>(*arr_.ptr()).load();
     } else {
-      return *arr_.data();
+      return *arr_.ptr();
     }
   }
   /// @brief Atomic store for a lock-free arithmetic @p T; otherwise a plain copy.
   /// @throws InvalidStateError after free().
   void store(const T& v) {
+    arr_.seg_->check_live("SharedValue::store");
     if constexpr (detail::kSharedAtomic<T>) {
-      arr_.store(0, v);
+      std::atomic_ref<T>(*arr_.ptr()).store(v);
     } else {
-      *arr_.data() = v;
+      *arr_.ptr() = v;
     }
   }
   /// @brief Atomic add. @return the value before. @throws InvalidStateError after free().
-  T fetch_add(T v) requires detail::kSharedAtomic<T> { return arr_.fetch_add(0, v); }
+  T fetch_add(T v) requires detail::kSharedAtomic<T> {
+    arr_.seg_->check_live("SharedValue::fetch_add");
+    return std::atomic_ref<T>(*arr_.ptr()).fetch_add(v);
+  }
   /// @brief Atomic compare-exchange (see SharedArray::compare_exchange).
+  /// @throws InvalidStateError after free().
   bool compare_exchange(T& expected, T desired) requires detail::kSharedAtomic<T> {
-    return arr_.compare_exchange(0, expected, desired);
+    arr_.seg_->check_live("SharedValue::compare_exchange");
+    return std::atomic_ref<T>(*arr_.ptr()).compare_exchange_strong(expected, desired);
   }
   /// @brief The lock (Python's `get_lock()`). @throws InvalidStateError with `lock = false`.
-  SharedLock& get_lock() const { return arr_.get_lock(); }
-  /// @brief Runs @p fn while holding the lock.
+  SharedLock& get_lock() const { return arr_.seg_->lock("SharedValue::get_lock"); }
+  /// @brief Runs @p fn while holding the lock. @throws as get_lock() and whatever @p fn throws.
   template <class Fn>
   decltype(auto) with_lock(Fn&& fn) const {
-    return arr_.with_lock(std::forward<Fn>(fn));
+    std::lock_guard<SharedLock> guard(get_lock());
+    return std::forward<Fn>(fn)();
   }
   /// @brief See SharedArray::sync().
-  void sync() const { arr_.sync(); }
+  void sync() const { arr_.seg_->sync("SharedValue::sync"); }
   /// @brief See SharedArray::barrier().
   template <class Rep, class Period>
   void barrier(std::chrono::duration<Rep, Period> timeout) const {
-    arr_.barrier(timeout);
+    arr_.seg_->barrier(Deadline::after(timeout, "SharedValue::barrier"), "SharedValue::barrier");
   }
   /// @brief See SharedArray::free().
   template <class Rep, class Period>
   void free(std::chrono::duration<Rep, Period> timeout) {
-    arr_.free(timeout);
+    arr_.seg_->free(Deadline::after(timeout, "SharedValue::free"), "SharedValue::free");
   }
   /// @brief free() within the start-up timeout.
-  void free() { arr_.free(); }
+  void free() { arr_.seg_->free(detail::SharedSegment::startup_deadline("SharedValue::free"), "SharedValue::free"); }
   /// @brief True after free() or the Runtime's release.
   bool freed() const noexcept { return arr_.freed(); }
 
