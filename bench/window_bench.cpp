@@ -274,6 +274,12 @@ int main(int argc, char** argv) {
           });
       const double r = report_bw("ga.get8MiB_async.mpi_rget_wait", a, n, bytes);
       ratio("ga.get8MiB_async.troupe_vs_mpi_bandwidth", report_bw("ga.get8MiB_async.troupe_future", b, n, bytes) / r);
+      // Into the caller's buffer (no allocation).
+      const auto c = time_reps(reps, n, [&](long k) {
+        for (long i = 0; i < k; ++i) g.get_async(first, std::span<double>(buf)).result();
+      });
+      ratio("ga.get8MiB_async_span.troupe_vs_mpi_bandwidth",
+            report_bw("ga.get8MiB_async_span.troupe_future", c, n, bytes) / r);
     }
     {
       // The whole array in one range get (one MPI_Get per owner, P owners): information only.

@@ -261,6 +261,9 @@ TEST(GlobalArray, AsyncGetPutAndFetchAddFuturesCompleteWithTheData) {
   const auto mid = gets[1].result(60s);
   for (std::size_t i = 0; i < mid.size(); ++i) ASSERT_EQ(mid[i], static_cast<std::int32_t>(n / 3 + i) * 7);
   EXPECT_TRUE(gets[2].result(60s).empty());
+  std::vector<std::int32_t> into(n - 2, -1);
+  g.get_async(1, std::span<std::int32_t>(into)).result(60s);
+  for (std::size_t i = 0; i < into.size(); ++i) ASSERT_EQ(into[i], static_cast<std::int32_t>(i + 1) * 7);
   g.fence(60s);
   // Moved-in buffer put, and fetch_add_async from every rank on one element.
   if (me == 0) {

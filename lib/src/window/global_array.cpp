@@ -255,6 +255,19 @@ std::shared_ptr<AsyncOp> start_async(GlobalArrayBase::Done done, const std::shar
   return op;
 }
 
+// One MPI_Test first, on the issuing thread (which may call MPI): on one node (osc/sm) a
+// request usually completes inside the call, and handing it to the engine would cost a
+// round of the progress thread (about 1.4 us at 2 ranks, up to a time slice when the
+// ranks' threads outnumber the cores). Only a request still pending is watched.
+void watch_or_finish(engine::Engine& engine, MPI_Request& req, const std::shared_ptr<AsyncOp>& op) {
+  int flag = 0;
+  if (MPI_Test(&req, &flag, MPI_STATUS_IGNORE) == MPI_SUCCESS && flag != 0) {
+    op->finish_one();
+  } else {
+    engine.watch(req, [op](const MPI_Status&) { op->finish_one(); });
+  }
+}
+
 }  // namespace
 
 void GlobalArrayBase::async_transfer(bool is_get, std::size_t first, std::size_t count, void* buf, Done done,
@@ -283,8 +296,8 @@ void GlobalArrayBase::async_transfer(bool is_get, std::size_t first, std::size_t
       } else {
         TROUPE_MPI_CHECK(MPI_Rput(p, c, t, pc.target, pc.disp, c, t, w, &req));
       }
-      engine.watch(req, [op](const MPI_Status&) { op->finish_one(); });
       ++issued;
+      watch_or_finish(engine, req, op);
     }
   } catch (...) {
     op->error = std::current_exception();
@@ -315,7 +328,7 @@ void GlobalArrayBase::fetch_op_async(std::size_t i, const void* operand, void* r
     TROUPE_MPI_CHECK(MPI_Rget_accumulate(operand, 1, type_, result, 1, type_, target,
                                          static_cast<MPI_Aint>(i - block_begin(target)), 1, type_, op, win_->win(),
                                          &req));
-    hub_->messenger()->engine().watch(req, [aop](const MPI_Status&) { aop->finish_one(); });
+    watch_or_finish(hub_->messenger()->engine(), req, aop);
   } catch (...) {
     aop->error = std::current_exception();
     aop->finish_one();

@@ -398,6 +398,26 @@ class GlobalArray {
         "GlobalArray::get_async");
     return fut;
   }
+  /// @brief Starts reading [first, first + out.size()) into @p out, which must stay alive
+  /// and untouched until the future is done (no allocation: the bandwidth form).
+  /// @throws IndexError when the range leaves the array; InvalidStateError as get(i).
+  Future<void> get_async(std::size_t first, std::span<T> out) {
+    base_.check_range(first, out.size(), "GlobalArray::get_async");
+    auto promise = std::make_shared<Promise<void>>();
+    promise->set_running_or_notify_cancel();
+    auto fut = promise->get_future();
+    base_.get_async(
+        first, out.size(), out.data(),
+        [promise](std::exception_ptr e) {
+          if (e) {
+            promise->set_exception(e);
+          } else {
+            promise->set_result();
+          }
+        },
+        "GlobalArray::get_async");
+    return fut;
+  }
   /// @brief Starts writing @p values to [first, first + values.size()) (one MPI_Rput per
   /// owner touched; the values are copied first). The future completes when the data left
   /// this rank; it is at the targets after this rank's next flush() or fence().
