@@ -131,12 +131,23 @@ void SharedSegment::sync(const char* call) {
   }
 }
 
+void SharedSegment::check_mpi_thread(const char* call) const {
+  if (!impl_->multiple && std::this_thread::get_id() != impl_->maker) {
+    throw InvalidStateError(std::string(call) +
+                            ": makes MPI calls, and below MPI_THREAD_MULTIPLE only the thread that made the object "
+                            "may make them");
+  }
+}
+
 void SharedSegment::barrier(const Deadline& deadline, const char* call) {
   check_live(call);
+  check_mpi_thread(call);
   impl_->win->fence(deadline, call);
 }
 
 void SharedSegment::free(const Deadline& deadline, const char* call) {
+  if (freed()) return;
+  check_mpi_thread(call);
   if (!impl_->win->free(deadline)) {
     throw TimeoutError(std::string(call) +
                        ": not every rank of the node freed it within the time allowed; its memory is left allocated");

@@ -126,6 +126,8 @@ class SharedSegment {
   std::size_t count() const noexcept { return count_; }
   const char* api() const noexcept { return api_; }
   void check_live(const char* call) const;
+  /// @brief InvalidStateError unless the calling thread may make MPI calls.
+  void check_mpi_thread(const char* call) const;
   SharedLock& lock(const char* call);
   void sync(const char* call);
   void barrier(const Deadline& deadline, const char* call);
@@ -166,7 +168,10 @@ inline constexpr bool kSharedAtomic = (std::is_integral_v<T> ||
 /// thread of any rank of the node, concurrently (plain element writes race like any plain
 /// memory; use the lock or the atomics). Construction, barrier() and free() are collective:
 /// one thread per rank of the node, in the same order as the node's other collective troupe
-/// objects, on a thread that may make MPI calls.
+/// objects, on a thread that may make MPI calls (any thread at MPI_THREAD_MULTIPLE, else
+/// the thread that made the object: barrier() and free() raise InvalidStateError on another;
+/// sync() there is a full memory fence without MPI_Win_sync, which is what MPI_Win_sync
+/// amounts to on a node-shared window).
 /// @tparam T trivially copyable (it lives in memory several processes map).
 template <class T>
 class SharedArray {
@@ -273,7 +278,7 @@ class SharedArray {
   /// @brief Collective over the ranks of the node: every plain store made before it by any
   /// rank is visible to every rank after it (sync + barrier + sync).
   /// @throws TimeoutError when a rank of the node does not arrive within @p timeout;
-  /// InvalidStateError after free().
+  /// InvalidStateError after free(), or from a thread that may not make MPI calls.
   template <class Rep, class Period>
   void barrier(std::chrono::duration<Rep, Period> timeout) const {
     seg_->barrier(Deadline::after(timeout, "SharedArray::barrier"), "SharedArray::barrier");
