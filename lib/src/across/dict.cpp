@@ -12,11 +12,11 @@
 #include <exception>
 #include <mutex>
 #include <string>
-#include <typeinfo>
 #include <unordered_map>
 
 #include "troupe/across/detail/hub.hpp"
 #include "troupe/core/config.hpp"
+#include "troupe/core/detail/text.hpp"
 #include "troupe/core/detail/wait.hpp"
 #include "troupe/core/error.hpp"
 #include "troupe/runtime/detail/arrival.hpp"
@@ -69,16 +69,6 @@ std::vector<std::byte> invoke_update(std::span<const std::byte> call, std::span<
   wire::Writer out;
   wire::decode_and_invoke(r, out);
   return out.take();
-}
-
-std::string describe_current() {
-  try {
-    throw;
-  } catch (const std::exception& e) {
-    return std::string(typeid(e).name()) + ": " + e.what();
-  } catch (...) {
-    return "an exception that is not a std::exception";
-  }
 }
 
 // The buffers and MPI requests of a collective call that gave up: MPI may still write into
@@ -169,7 +159,7 @@ class DictHost final : public Hosted {
                 } catch (const wire::DecodeError&) {
                   throw;
                 } catch (...) {
-                  note_failure(describe_current());
+                  note_failure(describe_current_exception());
                 }
                 break;
               }

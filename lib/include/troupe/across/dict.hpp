@@ -237,6 +237,8 @@ class Dict {
   /// mutex (no other operation on the shard interleaves). A missing key starts from `V{}`.
   /// @param fn a sendable callable `V(V old)` (wire/callable.hpp: a lambda capturing values
   /// only, `troupe::remote<&f>`, a registered function pointer) returning exactly V.
+  /// It runs under the owner's shard mutex (on its message thread, or on this thread when
+  /// this rank owns @p k): it must not call this Dict, and should be short.
   /// @return the new value.
   /// @throws what @p fn threw (rebuilt as itself where troupe can; the entry is unchanged);
   /// as insert().
