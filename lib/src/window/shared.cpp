@@ -173,6 +173,9 @@ class LockTarget final : public WaitTarget {
   bool ready() noexcept override {
     // Taken as "held, maybe contended": this thread may have consumed the wake-up meant
     // for another sleeper, so its release must wake the next one.
+    // Read first: a spinning waiter that attempted the exchange each time would pull the
+    // line away from the holder at every look.
+    if (state_.load(std::memory_order_relaxed) != 0) return false;
     std::uint32_t free = 0;
     return state_.compare_exchange_strong(free, 2, std::memory_order_acquire, std::memory_order_relaxed);
   }
