@@ -11,10 +11,12 @@
 #include <chrono>
 #include <cstdint>
 #include <mutex>
+#include <stop_token>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "troupe/core/deadline.hpp"
 #include "troupe/core/error.hpp"
 #include "troupe/runtime/runtime.hpp"
 
@@ -86,6 +88,26 @@ TEST(Shared, WriteUnderTheLockIsVisibleToTheNextHolder) {
     for (std::size_t i = 0; i < 64; ++i) EXPECT_EQ(a[i], 1000 + static_cast<std::int64_t>(i));
   });
   MPI_Barrier(c.comm);
+}
+
+TEST(Shared, WriteIsVisibleAfterSyncAndAnAtomicFlag) {
+  troupe::Runtime rt(quiet());
+  constexpr std::size_t kN = 4096;
+  SharedArray<std::int32_t> data(kN, SharedOptions{.lock = false});
+  SharedArray<std::int32_t> flag(1, SharedOptions{.lock = false});
+  if (rt.node_rank() == writer(rt)) {
+    for (std::size_t i = 0; i < kN; ++i) data[i] = static_cast<std::int32_t>(3 * i + 5);
+    data.sync();
+    flag.store(0, 1);
+  } else {
+    // Waits for exactly the flag (bounded), then reads the data.
+    const auto give_up = std::chrono::steady_clock::now() + 60s;
+    while (flag.load(0) == 0 && std::chrono::steady_clock::now() < give_up) std::this_thread::yield();
+    ASSERT_EQ(flag.load(0), 1);
+    data.sync();
+  }
+  for (std::size_t i = 0; i < kN; ++i) ASSERT_EQ(data[i], static_cast<std::int32_t>(3 * i + 5)) << i;
+  data.barrier(60s);
 }
 
 TEST(Shared, ConcurrentAtomicsFromRanksAndThreadsSumExactly) {
@@ -169,6 +191,9 @@ TEST(Shared, TimedAcquireFailsWhileAnotherRankHoldsItThenSucceeds) {
     const auto t0 = std::chrono::steady_clock::now();
     EXPECT_FALSE(lock.acquire(150ms));
     EXPECT_GE(std::chrono::steady_clock::now() - t0, 140ms);
+    std::stop_source stop;
+    stop.request_stop();
+    EXPECT_THROW(lock.acquire(troupe::Deadline::after(10s, "test"), stop.get_token()), troupe::CancelledError);
     try {
       lock.release();
       ADD_FAILURE() << "release by a non-holder did not raise";
