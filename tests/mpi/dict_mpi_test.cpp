@@ -238,7 +238,9 @@ TEST(Dict, AFlushOneRankJoinsTooLateTimesOutEverywhere) {
     EXPECT_GE(std::chrono::steady_clock::now() - t0, 190ms);
   }
   MPI_Barrier(c.comm);  // rank 0 comes only now: its Ialltoall completes, its Iallreduce cannot
-  if (rt.rank() == 0) EXPECT_THROW(d.flush(200ms), troupe::TimeoutError);
+  if (rt.rank() == 0) {
+    EXPECT_THROW(d.flush(200ms), troupe::TimeoutError);
+  }
   // The collective calls are unusable now, on every rank; per-key calls still work.
   EXPECT_THROW(d.flush(1s), troupe::InvalidStateError);
   EXPECT_THROW((void)d.size(1s), troupe::InvalidStateError);
