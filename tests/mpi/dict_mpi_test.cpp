@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -280,10 +281,10 @@ TEST(Dict, ThreadScopeUnderSeveralThreads) {
 
 TEST(Dict, UseAfterTheRuntimeIsReleasedIsAnInvalidStateError) {
   Comm c;
-  std::optional<troupe::Dict<int, int>> d;
+  std::unique_ptr<troupe::Dict<int, int>> d;
   {
     troupe::Runtime rt(quiet());
-    d.emplace(Scope::Ranks);
+    d = std::make_unique<troupe::Dict<int, int>>(Scope::Ranks);
     d->insert(rt.rank(), 1, 30s);
     d->flush(30s);
     MPI_Barrier(c.comm);
