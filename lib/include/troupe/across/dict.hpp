@@ -176,10 +176,12 @@ class Dict {
 
   /// @brief `d[k] = v`: inserts @p k or assigns its value. One call to the owner (none when
   /// this rank owns @p k). Blocks until it is done.
+  /// The owner answers every call at once (nothing is queued), so @p deadline and @p token
+  /// only bound the wait for an owner that is not making progress: once they pass, the call
+  /// is cancelled at the owner and an answer that still comes is taken (the insert happened).
   /// @throws BrokenExecutor when the owner rank was lost; InvalidStateError when the Runtime
-  /// is gone; TimeoutError when @p deadline passed and the owner did not answer the cancel
-  /// within the start-up timeout (an answer that comes is taken: the insert happened);
-  /// CancelledError when @p token stopped it first.
+  /// is gone; TimeoutError when the owner answers neither the call nor its cancel within the
+  /// start-up timeout after @p deadline (or @p token) passed.
   void insert(const K& k, const V& v, const Deadline& deadline = {}, CancellationToken token = {}) {
     core_.insert(key(k), wire::serialize(v), deadline, &token, "Dict::insert");
   }
