@@ -48,12 +48,17 @@
 #include "troupe/executor/executor.hpp"
 #include "troupe/executor/stream_map.hpp"
 
-// across: the primitives above, and queues, pipes and the work bag, over ranks (docs/across.md)
+// across: the primitives above, and queues, pipes, the work bag and the Dict, over ranks (docs/across.md)
 #include "troupe/across/bag.hpp"
 #include "troupe/across/condition.hpp"
 #include "troupe/across/counter.hpp"
+#include "troupe/across/dict.hpp"
 #include "troupe/across/lock.hpp"
 #include "troupe/across/pipe.hpp"
 #include "troupe/across/queue.hpp"
 #include "troupe/across/sequential.hpp"
 #include "troupe/core/scope.hpp"
+
+// window: MPI-3 windows: node-shared values and arrays, global arrays (docs/windows.md)
+#include "troupe/window/global_array.hpp"
+#include "troupe/window/shared.hpp"
