@@ -50,7 +50,7 @@ int main() {
   troupe::SharedValue<double> num(0.0);  // num = Value('d', 0.0)
   std::vector<int> range10(10);
   std::iota(range10.begin(), range10.end(), 0);
-  troupe::SharedArray<int> arr{std::span<const int>(range10)};  // arr = Array('i', range(10))
+  troupe::SharedArray<int> arr(range10);  // arr = Array('i', range(10))
 
   const int worker = rt.node_size() > 1 ? 1 : 0;
   if (rt.node_rank() == worker) f(num, arr);  // p = Process(target=f, args=(num, arr))

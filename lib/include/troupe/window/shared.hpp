@@ -14,7 +14,7 @@
 /// troupe::Runtime rt;
 /// troupe::SharedValue<double> num(0.0);                    // Value('d', 0.0)
 /// std::vector<int> init{0, 1, 2, 3, 4, 5, 6, 7, 8, 9};
-/// troupe::SharedArray<int> arr(std::span<const int>(init));  // Array('i', range(10))
+/// troupe::SharedArray<int> arr(init);                     // Array('i', range(10))
 /// if (rt.node_rank() == 1) {
 ///   num.store(3.1415927);
 ///   for (auto& x : arr.span()) x = -x;
@@ -46,7 +46,7 @@ struct SharedOptions {
   bool lock = true;
   /// @brief Longest wait for the other ranks of the node at construction; unset:
   /// troupe::settings().startup_timeout.
-  std::optional<std::chrono::milliseconds> timeout;
+  std::optional<std::chrono::milliseconds> timeout = std::nullopt;
 };
 
 namespace detail {
