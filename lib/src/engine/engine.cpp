@@ -1,6 +1,7 @@
 #include "troupe/engine/engine.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <climits>
 #include <deque>
 #include <mutex>
@@ -78,6 +79,9 @@ struct Engine::Impl {
 
   std::atomic<OutMsg*> outbox{nullptr};
   std::vector<InFlight> in_flight;  // under the token
+  // in_flight.size(), written under the token, read without it by the progress thread's
+  // choice of nap length (a plain read of the vector there was a data race).
+  std::atomic<std::size_t> n_in_flight{0};
 
   std::mutex watch_mu;  // guards new_watched (any thread appends)
   std::vector<Watched> new_watched;
@@ -127,6 +131,7 @@ struct Engine::Impl {
     messages_sent.fetch_add(1, std::memory_order_relaxed);
     bytes_sent.fetch_add(f.bytes.size(), std::memory_order_relaxed);
     in_flight.push_back(std::move(f));
+    n_in_flight.store(in_flight.size(), std::memory_order_relaxed);
   }
 
   bool drain_outbox() {
@@ -189,6 +194,7 @@ struct Engine::Impl {
         ++i;
       }
     }
+    if (any) n_in_flight.store(in_flight.size(), std::memory_order_relaxed);
     return any;
   }
 
@@ -309,7 +315,7 @@ struct Engine::Impl {
       // The one wait loop (core/detail/wait.hpp) as a plain timed sleep: this thread is the
       // progress, so it neither spins (done above), helps a pool nor polls sources there.
       auto nap = backoff;
-      if (!in_flight.empty() || expecting.load(std::memory_order_relaxed) > 0) {
+      if (n_in_flight.load(std::memory_order_relaxed) != 0 || expecting.load(std::memory_order_relaxed) > 0) {
         nap = std::min(nap, std::chrono::microseconds(20));
       }
       detail::WaitParams sleep_only;
@@ -327,6 +333,7 @@ struct Engine::Impl {
     }
     for (auto& f : in_flight) MPI_Request_free(&f.request);
     in_flight.clear();
+    n_in_flight.store(0, std::memory_order_relaxed);
   }
 };
 
