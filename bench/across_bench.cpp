@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_util.hpp"
 #include "troupe/across/counter.hpp"
 #include "troupe/across/lock.hpp"
 #include "troupe/runtime/runtime.hpp"
@@ -26,45 +27,19 @@ int g_rank = 0;
 int g_size = 1;
 MPI_Comm g_comm = MPI_COMM_NULL;  // a private duplicate for the baselines and the timing
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
+using bench::median;
 
-// Times @p body(n) on every rank at once; the figure of a rep is the slowest rank's time per
-// operation, in microseconds.
+// The slowest rank's time per operation in microseconds, per rep.
 template <class Body>
 std::vector<double> time_reps(int reps, long n, Body body) {
-  std::vector<double> out;
-  for (int r = 0; r < reps; ++r) {
-    MPI_Barrier(g_comm);
-    const auto t0 = Clock::now();
-    body(n);
-    double us = std::chrono::duration<double, std::micro>(Clock::now() - t0).count() / static_cast<double>(n);
-    MPI_Allreduce(MPI_IN_PLACE, &us, 1, MPI_DOUBLE, MPI_MAX, g_comm);
-    out.push_back(us);
-  }
-  return out;
+  return bench::slowest_us_per_op(g_comm, reps, n, body);
 }
 
 double report(const char* name, const std::vector<double>& reps, long n) {
-  auto v = reps;
-  std::sort(v.begin(), v.end());
-  const double med = v[v.size() / 2];
-  if (g_rank == 0) {
-    std::printf("RESULT name=%s unit=us value=%.4g reps=%zu min=%.4g max=%.4g n=%ld ranks=%d\n", name, med, v.size(),
-                v.front(), v.back(), n, g_size);
-    std::fflush(stdout);
-  }
-  return med;
+  return bench::report(g_comm, name, "us", reps, n);
 }
 
-void ratio(const char* name, double troupe_us, double mpi_us) {
-  if (g_rank == 0) {
-    std::printf("RATIO name=%s value=%.3g ranks=%d\n", name, troupe_us / mpi_us, g_size);
-    std::fflush(stdout);
-  }
-}
+void ratio(const char* name, double troupe_us, double mpi_us) { bench::ratio(g_comm, name, troupe_us / mpi_us); }
 
 // One int64 on rank 0 in an MPI_Win_allocate window, one passive lock_all epoch.
 struct Window {
@@ -84,9 +59,7 @@ int main(int argc, char** argv) {
   troupe::RuntimeOptions ro;
   ro.quiet = true;
   troupe::Runtime rt(argc, argv, ro);
-  int reps = 5;
-  for (int i = 1; i + 1 < argc; ++i)
-    if (std::strcmp(argv[i], "--reps") == 0) reps = std::max(1, std::atoi(argv[i + 1]));
+  const int reps = bench::reps_arg(argc, argv, 5);
   MPI_Comm_dup(rt.comm(), &g_comm);
   g_rank = rt.rank();
   g_size = rt.size();

@@ -4,7 +4,7 @@
 // is (updates of every rank) / (slowest rank's time), flush included. The sum of the values is
 // checked against the number of updates after each figure. Rank 0 prints
 //   RESULT name=<key> unit=updates/s value=<median> reps=<n> min=<..> max=<..> n=<per rank> ranks=<P>
-//   RATIO name=dict.async_over_blocking value=<async / blocking>
+//   RATIO name=dict.async_over_blocking value=<async / blocking> ranks=<P>
 // Run: mpirun -n 2 build/bench/troupe_dict_bench [--reps 3]
 #include <mpi.h>
 
@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_util.hpp"
 #include "troupe/across/dict.hpp"
 #include "troupe/runtime/runtime.hpp"
 
@@ -39,27 +40,13 @@ std::int64_t key_of(long i) {
 // Runs body(n) on every rank at once; returns updates/s of all ranks together per rep.
 template <class Body>
 std::vector<double> time_reps(int reps, long n, Body body) {
-  std::vector<double> out;
-  for (int r = 0; r < reps; ++r) {
-    MPI_Barrier(g_comm);
-    const auto t0 = Clock::now();
-    body(n);
-    double s = std::chrono::duration<double>(Clock::now() - t0).count();
-    MPI_Allreduce(MPI_IN_PLACE, &s, 1, MPI_DOUBLE, MPI_MAX, g_comm);
-    out.push_back(static_cast<double>(n) * g_size / s);
-  }
-  return out;
+  auto v = bench::slowest_seconds(g_comm, reps, n, body);
+  for (double& s : v) s = static_cast<double>(n) * g_size / s;
+  return v;
 }
 
-double report(const char* name, std::vector<double> v, long n) {
-  std::sort(v.begin(), v.end());
-  const double med = v[v.size() / 2];
-  if (g_rank == 0) {
-    std::printf("RESULT name=%s unit=updates/s value=%.4g reps=%zu min=%.4g max=%.4g n=%ld ranks=%d\n", name, med,
-                v.size(), v.front(), v.back(), n, g_size);
-    std::fflush(stdout);
-  }
-  return med;
+double report(const char* name, const std::vector<double>& v, long n) {
+  return bench::report(g_comm, name, "updates/s", v, n);
 }
 
 // Every value summed over every rank must equal the updates made.
@@ -78,10 +65,7 @@ int main(int argc, char** argv) {
   troupe::RuntimeOptions ro;
   ro.quiet = true;
   troupe::Runtime rt(argc, argv, ro);
-  int reps = 3;
-  for (int i = 1; i + 1 < argc; ++i) {
-    if (std::strcmp(argv[i], "--reps") == 0) reps = std::max(1, std::atoi(argv[i + 1]));
-  }
+  const int reps = bench::reps_arg(argc, argv, 3);
   g_rank = rt.rank();
   g_size = rt.size();
   MPI_Comm_dup(rt.comm(), &g_comm);
@@ -134,10 +118,7 @@ int main(int argc, char** argv) {
                      }),
            na);
   }
-  if (g_rank == 0) {
-    std::printf("RATIO name=dict.async_over_blocking value=%.3g\n", batched / blocking);
-    std::fflush(stdout);
-  }
+  bench::ratio(g_comm, "dict.async_over_blocking", batched / blocking);
   d.flush(120s);
   MPI_Comm_free(&g_comm);
   return ok ? 0 : 1;

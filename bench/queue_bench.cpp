@@ -29,6 +29,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench_util.hpp"
 #include "troupe/across/pipe.hpp"
 #include "troupe/across/queue.hpp"
 #include "troupe/runtime/runtime.hpp"
@@ -68,16 +69,10 @@ void quiet_barrier() {
 
 double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
+using bench::median;
 
 void result(const char* name, const char* unit, const std::vector<double>& v, long n) {
-  if (g_rank != 0) return;
-  std::printf("RESULT name=%s unit=%s value=%.4g reps=%zu min=%.4g max=%.4g n=%ld ranks=%d\n", name, unit, median(v),
-              v.size(), *std::min_element(v.begin(), v.end()), *std::max_element(v.begin(), v.end()), n, g_size);
-  std::fflush(stdout);
+  (void)bench::report(g_comm, name, unit, v, n);
 }
 
 void ratio(const char* name, double a, double b) {

@@ -26,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_util.hpp"
 #include "troupe/runtime/detail/rma_window.hpp"
 #include "troupe/runtime/runtime.hpp"
 #include "troupe/window/shared.hpp"
@@ -66,9 +67,7 @@ void result(const std::string& name, const char* unit, double value, int reps) {
     std::printf("RESULT name=%s unit=%s value=%.4g reps=%d ranks=%d\n", name.c_str(), unit, value, reps, g_size);
 }
 
-void ratio(const std::string& name, double value) {
-  if (g_rank == 0) std::printf("RATIO name=%s value=%.3f\n", name.c_str(), value);
-}
+void ratio(const std::string& name, double value) { bench::ratio(g_comm, name.c_str(), value); }
 
 // Best GB/s of @p reps passes of the read and the write kernel over the private and the
 // shared array, measured on rank @p who; sent to rank 0 for printing.

@@ -18,6 +18,7 @@
 #include <utility>
 #include <vector>
 
+#include "bench_util.hpp"
 #include "troupe/across/counter.hpp"
 #include "troupe/runtime/runtime.hpp"
 #include "troupe/window/global_array.hpp"
@@ -30,20 +31,10 @@ int g_rank = 0;
 int g_size = 1;
 MPI_Comm g_comm = MPI_COMM_NULL;  // a private duplicate for the baselines and the timing
 
-// Times @p body(n) on every rank at once; the figure of a rep is the slowest rank's time per
-// operation, in microseconds.
+// The slowest rank's time per operation in microseconds, per rep.
 template <class Body>
 std::vector<double> time_reps(int reps, long n, Body body) {
-  std::vector<double> out;
-  for (int r = 0; r < reps; ++r) {
-    MPI_Barrier(g_comm);
-    const auto t0 = Clock::now();
-    body(n);
-    double us = std::chrono::duration<double, std::micro>(Clock::now() - t0).count() / static_cast<double>(n);
-    MPI_Allreduce(MPI_IN_PLACE, &us, 1, MPI_DOUBLE, MPI_MAX, g_comm);
-    out.push_back(us);
-  }
-  return out;
+  return bench::slowest_us_per_op(g_comm, reps, n, body);
 }
 
 // Alternates the raw baseline and the troupe form rep by rep, so that drift in the machine's
@@ -58,15 +49,8 @@ std::pair<std::vector<double>, std::vector<double>> time_pair(int reps, long n, 
   return {ra, rb};
 }
 
-double report(const char* name, const char* unit, std::vector<double> v, long n) {
-  std::sort(v.begin(), v.end());
-  const double med = v[v.size() / 2];
-  if (g_rank == 0) {
-    std::printf("RESULT name=%s unit=%s value=%.4g reps=%zu min=%.4g max=%.4g n=%ld ranks=%d\n", name, unit, med,
-                v.size(), v.front(), v.back(), n, g_size);
-    std::fflush(stdout);
-  }
-  return med;
+double report(const char* name, const char* unit, const std::vector<double>& v, long n) {
+  return bench::report(g_comm, name, unit, v, n);
 }
 
 double report_us(const char* name, const std::vector<double>& reps, long n) { return report(name, "us", reps, n); }
@@ -78,12 +62,7 @@ double report_bw(const char* name, const std::vector<double>& us_reps, long n, d
   return report(name, "GB/s", bw, n);
 }
 
-void ratio(const char* name, double v) {
-  if (g_rank == 0) {
-    std::printf("RATIO name=%s value=%.3g ranks=%d\n", name, v, g_size);
-    std::fflush(stdout);
-  }
-}
+void ratio(const char* name, double v) { bench::ratio(g_comm, name, v); }
 
 // A raw window of @p per_rank elements of @p T on every rank, in one passive epoch.
 template <class T>
@@ -108,10 +87,7 @@ int main(int argc, char** argv) {
   troupe::RuntimeOptions ro;
   ro.quiet = true;
   troupe::Runtime rt(argc, argv, ro);
-  int reps = 7;
-  for (int i = 1; i + 1 < argc; ++i) {
-    if (std::strcmp(argv[i], "--reps") == 0) reps = std::max(1, std::atoi(argv[i + 1]));
-  }
+  const int reps = bench::reps_arg(argc, argv, 7);
   MPI_Comm_dup(rt.comm(), &g_comm);
   g_rank = rt.rank();
   g_size = rt.size();
