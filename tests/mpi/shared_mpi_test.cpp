@@ -222,7 +222,9 @@ TEST(Shared, WaitersOnOtherRanksAreWokenByTheRelease) {
   Comm c;
   SharedArray<int> a(2);  // [0] counted under the lock, [1] waiters announced
   auto& lock = a.get_lock();
-  if (rt.node_rank() == 0) ASSERT_TRUE(lock.acquire(10s));
+  if (rt.node_rank() == 0) {
+    ASSERT_TRUE(lock.acquire(10s));
+  }
   MPI_Barrier(c.comm);
   // The others announce that they are about to wait, then wait; the holder releases once
   // every one has announced it (most are asleep on the shared futex word by then).
