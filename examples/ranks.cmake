@@ -20,3 +20,7 @@ set(TROUPE_EXAMPLE_RANKS_condition_abc 3 4)
 foreach(name shared_value_array shared_counter_lock heat_stencil dict_wordcount)
   set(TROUPE_EXAMPLE_RANKS_${name} 1 2 4)
 endforeach()
+# Inside host codes (issue 13): Boost.MPI mixed with troupe; a plain-MPI solver calling troupe phases.
+foreach(name boost_mpi_mix host_solver)
+  set(TROUPE_EXAMPLE_RANKS_${name} 1 2 4)
+endforeach()
