@@ -32,6 +32,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <functional>
 #include <string>
 #include <vector>
@@ -120,11 +121,37 @@ bool same(const Stats& a, const Stats& b) {
 
 }  // namespace
 
+const char* level_name(mpi::threading::level l) {
+  switch (l) {
+    case mpi::threading::single:
+      return "single";
+    case mpi::threading::funneled:
+      return "funneled";
+    case mpi::threading::serialized:
+      return "serialized";
+    default:
+      return "multiple";
+  }
+}
+
+mpi::threading::level requested_level(int argc, char** argv) {
+  for (int i = 1; i + 1 < argc; ++i) {
+    if (std::strcmp(argv[i], "--level") != 0) continue;
+    const std::string l = argv[i + 1];
+    if (l == "single") return mpi::threading::single;
+    if (l == "funneled") return mpi::threading::funneled;
+    if (l == "serialized") return mpi::threading::serialized;
+  }
+  return mpi::threading::multiple;
+}
+
 int main(int argc, char** argv) {
   // Boost.MPI owns MPI: it initializes it here and finalizes it at the end of main, after
   // every troupe object below is gone. MULTIPLE lets troupe drive MPI from a progress thread;
   // at a lower level troupe still works (FUNNELED mode: only this thread calls MPI).
-  mpi::environment env(argc, argv, mpi::threading::multiple);
+  // `--level single|funneled|serialized` asks for less, to try FUNNELED mode.
+  const mpi::threading::level asked = requested_level(argc, argv);
+  mpi::environment env(argc, argv, asked);
   mpi::communicator world;
   const int rank = world.rank();
   const int size = world.size();
@@ -143,8 +170,9 @@ int main(int argc, char** argv) {
     ro.quiet = true;
     troupe::Runtime rt(world, ro);
     if (rank == 0) {
-      std::printf("boost_mpi_mix on %d rank(s); MPI thread level %s (asked Boost for multiple); troupe owns MPI: %s\n",
-                  size, std::string(troupe::to_string(rt.thread_level())).c_str(), rt.owns_mpi() ? "yes" : "no");
+      std::printf("boost_mpi_mix on %d rank(s); MPI thread level %s (asked Boost for %s); troupe owns MPI: %s\n", size,
+                  std::string(troupe::to_string(rt.thread_level())).c_str(), level_name(asked),
+                  rt.owns_mpi() ? "yes" : "no");
     }
     check(!rt.owns_mpi(), "troupe adopts the MPI that Boost.MPI initialized");
     check(rt.size() == size && rt.rank() == rank, "the Runtime has the boost communicator's ranks");
