@@ -495,6 +495,16 @@ auto Messenger::over_live(Body body, const char* api) {
     try {
       auto result = body(key, live, epoch);
       ++im.collective_seq;
+      // Without a progress thread what the body sent last (a broadcast's children, a reduce's
+      // parent) stays batched until this thread next waits in troupe, and a FUNNELED host may
+      // go straight back to its own blocking MPI calls: the peers would wait for it forever.
+      // One round hands it to MPI now (an eager-sized message then needs no more from us).
+      if (!im.options.engine.progress_thread) {
+        try {
+          (void)im.engine->try_progress();
+        } catch (...) {  // an MPI failure here: the next wait or collective reports it
+        }
+      }
       return result;
     } catch (const Restart&) {
       im.taken.clear();
