@@ -6,6 +6,8 @@
 #include <mpi.h>
 
 #include <atomic>
+#include <exception>
+#include <utility>
 #include <chrono>
 #include <mutex>
 #include <string>
@@ -30,6 +32,21 @@ using troupe_test::quiet;
 namespace {
 
 // n int64 cells on rank 0, read and updated from any rank and thread with atomic RMA.
+// A test thread's body: an exception it throws becomes a test failure that names it (one
+// escaping a std::thread would abort the rank with a truncated message and no test name).
+template <class F>
+auto reported(F f) {
+  return [f = std::move(f)]() mutable {
+    try {
+      f();
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << "a test thread threw: " << e.what();
+    } catch (...) {
+      ADD_FAILURE() << "a test thread threw a non-std exception";
+    }
+  };
+}
+
 struct Cells {
   Comm c;
   MPI_Win win = MPI_WIN_NULL;
@@ -84,10 +101,10 @@ TEST(EventAcross, SetOnOneRankReleasesWaitersOnEveryRankAndThread) {
   Cells cells(1);  // waiters released
   std::vector<std::thread> ts;
   for (int t = 0; t < 2; ++t) {
-    ts.emplace_back([&] {
+    ts.emplace_back(reported([&] {
       EXPECT_TRUE(ev.wait(60s));
       cells.add(0, 1);
-    });
+    }));
   }
   EXPECT_FALSE(ev.is_set());
   cells.barrier();  // nobody sets before every rank has looked
@@ -181,7 +198,7 @@ TEST(SemaphoreAcross, LimitsConcurrentHoldersAcrossRanksAndThreadsExactly) {
   constexpr int kRounds = 40;
   std::vector<std::thread> ts;
   for (int t = 0; t < kThreads; ++t) {
-    ts.emplace_back([&] {
+    ts.emplace_back(reported([&] {
       for (int i = 0; i < kRounds; ++i) {
         ASSERT_TRUE(sem.acquire(60s));
         const auto now = cells.add(0, 1) + 1;
@@ -190,7 +207,7 @@ TEST(SemaphoreAcross, LimitsConcurrentHoldersAcrossRanksAndThreadsExactly) {
         cells.add(0, -1);
         sem.release();
       }
-    });
+    }));
   }
   for (auto& t : ts) t.join();
   cells.barrier();
@@ -274,14 +291,14 @@ TEST(SemaphoreAcross, TimedOutAcquiresNeverLoseAUnit) {
   std::atomic<int> got{0};
   std::vector<std::thread> ts;
   for (int t = 0; t < 2; ++t) {
-    ts.emplace_back([&] {
+    ts.emplace_back(reported([&] {
       for (int i = 0; i < 30; ++i) {
         if (sem.acquire(std::chrono::microseconds(200 * (i % 4)))) {
           got.fetch_add(1);
           sem.release();
         }
       }
-    });
+    }));
   }
   for (auto& t : ts) t.join();
   MPI_Barrier(c.comm);
@@ -340,7 +357,7 @@ TEST(ConditionAcross, ABCTakeTurnsAcrossRanks) {
   std::vector<std::thread> ts;
   for (int party = 0; party < 3; ++party) {
     if (party % rt.size() != rt.rank()) continue;
-    ts.emplace_back([&, party] {
+    ts.emplace_back(reported([&, party] {
       for (int round = 0; round < kRounds; ++round) {
         std::unique_lock guard(cv);
         ASSERT_TRUE(cv.wait_for([&] { return cells.get(0) == party; }, 60s)) << "party " << party;
@@ -349,7 +366,7 @@ TEST(ConditionAcross, ABCTakeTurnsAcrossRanks) {
         cells.put(0, (party + 1) % 3);
         cv.notify_all();
       }
-    });
+    }));
   }
   for (auto& t : ts) t.join();
   cells.barrier();
@@ -366,14 +383,14 @@ TEST(ConditionAcross, NotifyNWakesExactlyN) {
   const int total = kPerRank * rt.size();
   std::vector<std::thread> ts;
   for (int t = 0; t < kPerRank; ++t) {
-    ts.emplace_back([&] {
+    ts.emplace_back(reported([&] {
       std::unique_lock guard(cv);
       cells.add(0, 1);
       arrived.notify_all();
       EXPECT_TRUE(cv.wait(60s));
       cells.add(1, 1);
       arrived.notify_all();
-    });
+    }));
   }
   if (rt.rank() == 0) {
     std::unique_lock guard(cv);
