@@ -39,8 +39,11 @@
 #include <cmath>
 #include <cstdio>
 #include <dirent.h>
+
+#include <chrono>
 #include <functional>
 #include <optional>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -91,6 +94,20 @@ long thread_count() {
     closedir(d);
   }
   return n;
+}
+
+// True once the process is back to @p want threads, polling /proc/self/task for at most
+// @p limit: a thread that std::thread::join has seen exit can stay listed there until the
+// kernel reaps it (the join wakes on the thread's exit futex, before the task is removed),
+// and nothing notifies that removal, so the count is polled. A thread that is still
+// running (a real leak) keeps the count up for the whole limit.
+bool threads_back_to(long want, std::chrono::milliseconds limit = std::chrono::milliseconds(5000)) {
+  const auto end = std::chrono::steady_clock::now() + limit;
+  for (;;) {
+    if (thread_count() == want) return true;
+    if (std::chrono::steady_clock::now() >= end) return false;
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
 }
 
 // One troupe phase on an open executor: map the irregular work over my cells, write the
@@ -164,11 +181,11 @@ int main(int argc, char** argv) {
       }
       total = phase(*kept_ex, first, u);
     }
-    if (s < kSteps / 2) no_thread_between = no_thread_between && thread_count() == host_threads;
+    if (s < kSteps / 2) no_thread_between = no_thread_between && threads_back_to(host_threads);
   }
   kept_ex.reset();  // collective shutdown, then the Runtime: troupe frees only its duplicates
   kept_rt.reset();
-  const bool back_to_host = thread_count() == host_threads;
+  const bool back_to_host = threads_back_to(host_threads);
   MPI_Comm_free(&phase_comm);
 
   std::vector<double> all(rank == 0 ? kN : 0);
