@@ -75,21 +75,36 @@ void remove_progress_source(ProgressSource* src) noexcept {
 
 bool has_progress_sources() noexcept { return g_active.load(std::memory_order_relaxed) != 0; }
 
-bool drive_progress() noexcept {
-  if (g_active.load(std::memory_order_relaxed) == 0) return false;
-  bool did = false;
+namespace {
+// Calls @p fn(source) for every registered source, safely against a concurrent remove.
+template <class Fn>
+void for_each_source(Fn&& fn) noexcept {
   const int high = g_high.load(std::memory_order_acquire);
   for (int i = 0; i < high; ++i) {
     Slot& slot = g_slots[i];
     ProgressSource* src = slot.src.load(std::memory_order_acquire);
     if (src == nullptr) continue;
     slot.users.fetch_add(1, std::memory_order_seq_cst);
-    if (slot.src.load(std::memory_order_seq_cst) == src && src->try_progress()) did = true;
+    if (slot.src.load(std::memory_order_seq_cst) == src) fn(*src);
     if (slot.users.fetch_sub(1, std::memory_order_seq_cst) == 1 && slot.src.load(std::memory_order_seq_cst) != src) {
       futex_wake(slot.users, INT_MAX);  // a remove_progress_source is waiting
     }
   }
+}
+}  // namespace
+
+bool drive_progress() noexcept {
+  if (g_active.load(std::memory_order_relaxed) == 0) return false;
+  bool did = false;
+  for_each_source([&](ProgressSource& src) { did |= src.try_progress(); });
   return did;
+}
+
+std::chrono::nanoseconds progress_linger() noexcept {
+  std::chrono::nanoseconds longest{0};
+  if (g_active.load(std::memory_order_relaxed) == 0) return longest;
+  for_each_source([&](ProgressSource& src) { longest = std::max(longest, src.linger()); });
+  return longest;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -153,7 +168,14 @@ WaitStatus wait_until(WaitTarget& t, const Deadline& deadline, const std::stop_t
   if (stopped()) return WaitStatus::kCancelled;
 
   HelpHook* hook = params.help ? current_help_hook() : nullptr;
-  auto useful = [&] { return (hook != nullptr && hook->help_one()) || drive_progress(); };
+  // The spin window: params.spin, or after progress moved here, the sources' linger.
+  auto window = params.spin;
+  auto useful = [&] {
+    if (hook != nullptr && hook->help_one()) return true;
+    if (!drive_progress()) return false;
+    window = std::max(params.spin, progress_linger());
+    return true;
+  };
   // Registered before the first sleep only: a spinning thread looks at the token itself.
   std::optional<std::stop_callback<Poke>> on_stop;
 
@@ -179,7 +201,7 @@ WaitStatus wait_until(WaitTarget& t, const Deadline& deadline, const std::stop_t
           return t.ready() ? WaitStatus::kReady : WaitStatus::kTimeout;
         }
         if (!timing) {
-          spin_until = now + std::chrono::duration_cast<Clock::duration>(params.spin);
+          spin_until = now + std::chrono::duration_cast<Clock::duration>(window);
           timing = true;
         }
         if (now >= spin_until) break;

@@ -433,6 +433,13 @@ bool Engine::try_progress() {
   return impl_->poll_once() > 0;
 }
 
+std::chrono::microseconds Engine::driver_linger() const noexcept {
+  if (impl_->options.progress_thread || std::this_thread::get_id() != impl_->owner) {
+    return std::chrono::microseconds(0);
+  }
+  return impl_->linger;
+}
+
 EngineStats Engine::stats() const noexcept {
   const auto& i = *impl_;
   return EngineStats{i.messages_sent.load(), i.messages_received.load(), i.bytes_sent.load(), i.bytes_received.load()};

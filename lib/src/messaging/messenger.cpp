@@ -115,6 +115,7 @@ struct Messenger::Impl {
         return false;  // collective reports it
       }
     }
+    std::chrono::nanoseconds linger() const noexcept override { return im->engine->driver_linger(); }
   } progress_source;
   bool registered = false;
 

@@ -119,6 +119,12 @@ class Engine {
   /// token; true if it did something. Never blocks.
   bool try_progress();
 
+  /// @brief How long the calling thread, having just moved traffic with try_progress(),
+  /// should keep polling before it naps: the configured linger for the thread that drives an
+  /// engine without a progress thread (nobody else will take the reply or the next request
+  /// off the wire), zero otherwise (the progress thread lingers itself).
+  std::chrono::microseconds driver_linger() const noexcept;
+
   int rank() const noexcept { return rank_; }
   int size() const noexcept { return size_; }
   EngineStats stats() const noexcept;

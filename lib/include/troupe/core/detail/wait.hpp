@@ -7,7 +7,9 @@
 //             pause loops, and on each round
 //   2. help   run one other pool task if the waiting thread is a pool worker (HelpHook),
 //   3. drive  poll every registered ProgressSource once (an executor's MPI engine);
-//             anything useful done in 2 or 3 restarts the spin;
+//             anything useful done in 2 or 3 restarts the spin, which after progress
+//             lasts at least the sources' linger (a source without a progress thread:
+//             its waiters poll as long as its progress thread would have);
 //   4. sleep  on the target's futex word. A thread that can still help or drive progress
 //             naps with bounded doubling back-off (1 µs, 2 µs, ... up to
 //             wait_backoff_ceiling(): TROUPE_WAIT_BACKOFF_US, 500 µs) and does 2 and 3
@@ -57,6 +59,11 @@ class ProgressSource {
   /// Makes what progress it can without blocking; true if anything happened. Called
   /// concurrently from any waiting thread; must not throw.
   virtual bool try_progress() noexcept = 0;
+  /// How long a waiting thread that just moved something here should keep polling before
+  /// it naps (the linger of a source that has no progress thread of its own: replies and
+  /// the next request of a conversation come soon, and only waiters move them). Zero: the
+  /// wait's own spin.
+  virtual std::chrono::nanoseconds linger() const noexcept { return std::chrono::nanoseconds(0); }
 
  protected:
   ~ProgressSource() = default;
@@ -75,6 +82,8 @@ void remove_progress_source(ProgressSource* src) noexcept;
 /// Polls every registered source once; true if one made progress. Any thread may call it;
 /// one relaxed load when nothing is registered.
 bool drive_progress() noexcept;
+/// The longest linger() of the registered sources (zero when none asks for one).
+std::chrono::nanoseconds progress_linger() noexcept;
 /// True while at least one source is registered.
 bool has_progress_sources() noexcept;
 
