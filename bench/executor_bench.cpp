@@ -54,7 +54,15 @@ double process_cpu_seconds(int pid) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  troupe::Runtime rt(argc, argv);
+  // --level=serialized: MpiMode::Serialized (progress threads at MPI_THREAD_SERIALIZED, one
+  // MPI token); --level=funneled: MpiMode::Funneled; default MpiMode::Multiple.
+  troupe::RuntimeOptions ro;
+  ro.serialize_mpi = true;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--level=serialized") == 0) ro.thread_level = troupe::ThreadLevel::Serialized;
+    if (std::strcmp(argv[i], "--level=funneled") == 0) ro.thread_level = troupe::ThreadLevel::Funneled;
+  }
+  troupe::Runtime rt(argc, argv, ro);
   // Process ids, so that rank 0 can read a serving rank's CPU time from /proc (same node).
   int pid = static_cast<int>(getpid());
   std::vector<int> pids(static_cast<std::size_t>(rt.size()));
@@ -62,7 +70,8 @@ int main(int argc, char** argv) {
   troupe::Executor ex(rt);
   const int reps = 5;
   if (ex.is_root()) {
-    std::printf("# troupe executor: %d ranks, %zu workers in all\n", ex.size(), ex.workers());
+    std::printf("# troupe executor: %d ranks, %zu workers in all, %s\n", ex.size(), ex.workers(),
+                std::string(troupe::to_string(rt.thread_level())).c_str());
     const int peer = ex.size() > 1 ? 1 : 0;
 
     // Round trip: one submit -> result at a time, to another rank (8-byte argument and result).

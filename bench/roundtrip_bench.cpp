@@ -12,6 +12,10 @@
 //
 //   mpirun -n 2 build/bench/troupe_roundtrip_bench [--level=multiple|serialized|funneled] [--reps N]
 //
+// --level picks the MPI mode (troupe/runtime/mpi_token.hpp): multiple (MpiMode::Multiple),
+// serialized (MpiMode::Serialized: progress threads, one token), funneled (MpiMode::Funneled:
+// no progress thread, the main threads drive MPI).
+//
 // Prints RESULT lines (µs per round trip, the median of the repetitions) and RATIO lines
 // (each layer against raw). Needs 2 ranks or more (ranks above 1 only take part in the
 // collectives).
@@ -96,6 +100,7 @@ void report_switches(MPI_Comm comm, const char* name, double before, long trips)
 int main(int argc, char** argv) {
   troupe::RuntimeOptions ro;
   ro.thread_level = level_arg(argc, argv);
+  ro.serialize_mpi = true;  // --level=serialized: MpiMode::Serialized (progress threads, one token)
   troupe::Runtime rt(argc, argv, ro);
   const int reps = bench::reps_arg(argc, argv, 5);
   const int rank = rt.rank();
@@ -103,10 +108,13 @@ int main(int argc, char** argv) {
     if (rank == 0) std::printf("# roundtrip_bench needs 2 ranks\n");
     return 0;
   }
-  const bool progress_thread = rt.thread_level() >= troupe::ThreadLevel::Serialized;
+  const bool progress_thread = rt.progress_threads();
   if (rank == 0) {
-    std::printf("# round trip, 8 bytes each way, rank 0 <-> rank 1, level %s\n",
-                std::string(troupe::to_string(rt.thread_level())).c_str());
+    const char* mode = rt.mpi_mode() == troupe::MpiMode::Multiple     ? "multiple"
+                       : rt.mpi_mode() == troupe::MpiMode::Serialized ? "serialized"
+                                                                      : "funneled";
+    std::printf("# round trip, 8 bytes each way, rank 0 <-> rank 1, level %s, mode %s\n",
+                std::string(troupe::to_string(rt.thread_level())).c_str(), mode);
   }
   MPI_Comm comm;
   MPI_Comm_dup(rt.comm(), &comm);
@@ -157,12 +165,7 @@ int main(int argc, char** argv) {
           for (long i = 0; i < n; ++i) {
             const long seen = answers.load();
             e.send(1, std::vector<std::byte>(8));
-            await_change(answers, seen, [&] {
-              if (std::getenv("RT_NODRIVE"))
-                std::this_thread::yield();
-              else
-                e.try_progress();
-            });
+            await_change(answers, seen, [&] { e.try_progress(); });
           }
         } else if (rank == 1) {
           goal += n;

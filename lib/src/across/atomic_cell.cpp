@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "troupe/runtime/detail/mpi_check.hpp"
+
 namespace troupe::detail {
 
 namespace {
@@ -17,7 +19,7 @@ WindowSpec cell_spec(bool host, std::int64_t start) {
 
 int rank_of(MPI_Comm comm) {
   int r = 0;
-  MPI_Comm_rank(comm, &r);
+  TROUPE_MPI_UNCHECKED(MPI_Comm_rank(comm, &r));
   return r;
 }
 

@@ -37,6 +37,7 @@
 #include "troupe/core/error.hpp"
 #include "troupe/runtime/runtime.hpp"
 #include "troupe/sync/barrier.hpp"
+#include "troupe/runtime/detail/mpi_check.hpp"
 
 namespace troupe {
 namespace detail {
@@ -148,7 +149,7 @@ class RankBarrier {
     if (last_here) {
       // This rank's parties are all here: join the other ranks.
       MPI_Request req = MPI_REQUEST_NULL;
-      if (MPI_Ibarrier(cell_->comm(), &req) != MPI_SUCCESS) {
+      if (TROUPE_MPI_UNCHECKED(MPI_Ibarrier(cell_->comm(), &req)) != MPI_SUCCESS) {
         give_up(end_of_generation, "MPI_Ibarrier failed");
         throw_broken();
       }

@@ -338,7 +338,7 @@ DictCore::DictCore(Scope scope, const DictOptions& options, const char* api)
   try {
     handle_ = std::make_unique<Handle>(scope, host_, 0, api);
   } catch (...) {
-    if (mpi_) MPI_Comm_free(&mpi_->comm);
+    if (mpi_) TROUPE_MPI_UNCHECKED(MPI_Comm_free(&mpi_->comm));
     throw;
   }
   out_ = std::make_unique<Out[]>(static_cast<std::size_t>(size_));
@@ -358,7 +358,7 @@ DictCore::~DictCore() {
   if (mpi_ && broken_.empty()) {
     int finalized = 0;
     MPI_Finalized(&finalized);
-    if (!finalized) MPI_Comm_free(&mpi_->comm);
+    if (!finalized) TROUPE_MPI_UNCHECKED(MPI_Comm_free(&mpi_->comm));
   }
 }
 

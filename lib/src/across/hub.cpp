@@ -13,6 +13,7 @@
 #include "troupe/messaging/messenger.hpp"
 #include "troupe/runtime/detail/arrival.hpp"
 #include "troupe/runtime/runtime.hpp"
+#include "troupe/runtime/detail/mpi_check.hpp"
 
 namespace troupe::detail {
 
@@ -78,9 +79,10 @@ std::shared_ptr<Hub> Hub::of(Scope scope, const Deadline& deadline, const char* 
   hub->comm_ = collective_dup(rt->comm(), rt->comm(), deadline, api);
   try {
     messaging::MessengerOptions mo;
-    // A progress thread makes MPI calls beside the program's threads: MPI_THREAD_MULTIPLE
-    // only. Below it the thread that built the first object drives progress while it waits.
-    mo.engine.progress_thread = rt->thread_level() == ThreadLevel::Multiple;
+    // A progress thread makes MPI calls beside the program's threads: MPI_THREAD_MULTIPLE, or
+    // SERIALIZED with one MPI token (MpiMode::Serialized). Otherwise the thread that built the
+    // first object drives progress while it waits.
+    mo.engine.progress_thread = rt->progress_threads();
     mo.failure_timeout = mo.engine.progress_thread ? settings().failure_timeout : std::chrono::milliseconds(0);
     hub->impl_->multiple = mo.engine.progress_thread;
     hub->msgr_ = std::make_unique<messaging::Messenger>(hub->comm_, mo);
@@ -122,7 +124,7 @@ std::shared_ptr<Hub> Hub::of(Scope scope, const Deadline& deadline, const char* 
     hub->msgr_->start();
   } catch (...) {
     hub->msgr_.reset();
-    MPI_Comm_free(&hub->comm_);
+    TROUPE_MPI_UNCHECKED(MPI_Comm_free(&hub->comm_));
     throw;
   }
   g_hub = hub;
@@ -364,7 +366,7 @@ void Hub::close() noexcept {
   if (comm_ != MPI_COMM_NULL) {
     int finalized = 0;
     MPI_Finalized(&finalized);
-    if (!finalized) MPI_Comm_free(&comm_);
+    if (!finalized) TROUPE_MPI_UNCHECKED(MPI_Comm_free(&comm_));
     comm_ = MPI_COMM_NULL;
   }
 }

@@ -14,6 +14,7 @@
 #include "troupe/core/detail/futex.hpp"
 #include "troupe/core/detail/wait.hpp"
 #include "troupe/runtime/detail/mpi_check.hpp"
+#include "troupe/runtime/mpi_token.hpp"
 
 namespace troupe::engine {
 
@@ -39,12 +40,12 @@ struct Layout {
     MPI_Datatype types[2] = {gib, MPI_BYTE};
     TROUPE_MPI_CHECK(MPI_Type_create_struct(2, lens, displs, types, &type));
     TROUPE_MPI_CHECK(MPI_Type_commit(&type));
-    MPI_Type_free(&gib);
+    TROUPE_MPI_UNCHECKED(MPI_Type_free(&gib));
     count = 1;
     owned = true;
   }
   ~Layout() {
-    if (owned) MPI_Type_free(&type);  // MPI keeps it alive for pending operations
+    if (owned) TROUPE_MPI_UNCHECKED(MPI_Type_free(&type));  // MPI keeps it alive for pending operations
   }
   Layout(const Layout&) = delete;
   Layout& operator=(const Layout&) = delete;
@@ -105,8 +106,21 @@ struct Engine::Impl {
 
   std::atomic<std::uint64_t> messages_sent{0}, messages_received{0}, bytes_sent{0}, bytes_received{0};
 
-  bool take_token() noexcept { return !token.exchange(true, std::memory_order_acquire); }
-  void give_token() noexcept { token.store(false, std::memory_order_release); }
+  // In MpiMode::Serialized every engine of the process shares the one token of
+  // troupe/runtime/mpi_token.hpp (the program's with_mpi calls take it too); otherwise each
+  // engine has its own.
+  bool shared_token = false;
+  bool take_token() noexcept {
+    if (shared_token) return detail::try_acquire_mpi_token();
+    return !token.exchange(true, std::memory_order_acquire);
+  }
+  void give_token() noexcept {
+    if (shared_token) {
+      detail::release_mpi_token();
+    } else {
+      token.store(false, std::memory_order_release);
+    }
+  }
 
   void push(OutMsg* m) noexcept {
     OutMsg* head = outbox.load(std::memory_order_relaxed);
@@ -331,7 +345,7 @@ struct Engine::Impl {
     while (!in_flight.empty() && Clock::now() < give_up) {
       if (poll_once() <= 0) std::this_thread::yield();
     }
-    for (auto& f : in_flight) MPI_Request_free(&f.request);
+    for (auto& f : in_flight) TROUPE_MPI_UNCHECKED(MPI_Request_free(&f.request));
     in_flight.clear();
     n_in_flight.store(0, std::memory_order_relaxed);
   }
@@ -344,6 +358,7 @@ Engine::Engine(MPI_Comm comm, EngineOptions options) : impl_(std::make_unique<Im
   impl_->options = options;
   impl_->max_backoff = options.max_backoff.value_or(s.engine_backoff);
   impl_->linger = options.linger.value_or(s.engine_linger);
+  impl_->shared_token = detail::mpi_token_mode();
   TROUPE_MPI_CHECK(MPI_Comm_rank(comm, &rank_));
   TROUPE_MPI_CHECK(MPI_Comm_size(comm, &size_));
 }

@@ -343,9 +343,10 @@ ExecutorCore::ExecutorCore(Executor& owner, Runtime& rt, const ExecutorOptions& 
     im.pool = std::make_unique<ThreadPool>(po);
     messaging::MessengerOptions mo = options.messaging;
     // A progress thread makes MPI calls beside the program's own threads: that needs
-    // MPI_THREAD_MULTIPLE. Below it, the thread that builds the executor drives MPI itself
-    // while it waits (the FUNNELED way), whatever the option says.
-    mo.engine.progress_thread = options.progress_thread && rt.thread_level() == ThreadLevel::Multiple;
+    // MPI_THREAD_MULTIPLE, or SERIALIZED with every MPI call of the process under one token
+    // (MpiMode::Serialized). Otherwise the thread that builds the executor drives MPI itself
+    // while it waits (MpiMode::Funneled), whatever the option says.
+    mo.engine.progress_thread = options.progress_thread && rt.progress_threads();
     im.options.progress_thread = mo.engine.progress_thread;
     // Failure detection needs the peers' progress while they are silent: on by default only
     // with a progress thread.
@@ -373,7 +374,7 @@ ExecutorCore::ExecutorCore(Executor& owner, Runtime& rt, const ExecutorOptions& 
   } catch (...) {
     impl_->msgr.reset();
     impl_->pool.reset();
-    if (impl_->comm != MPI_COMM_NULL) MPI_Comm_free(&impl_->comm);
+    if (impl_->comm != MPI_COMM_NULL) TROUPE_MPI_UNCHECKED(MPI_Comm_free(&impl_->comm));
     throw;
   }
 }
@@ -413,7 +414,7 @@ void ExecutorCore::start() {
     }
     impl_->msgr.reset();
     impl_->pool.reset();
-    if (impl_->comm != MPI_COMM_NULL) MPI_Comm_free(&impl_->comm);
+    if (impl_->comm != MPI_COMM_NULL) TROUPE_MPI_UNCHECKED(MPI_Comm_free(&impl_->comm));
     throw;
   }
 }
@@ -422,7 +423,7 @@ ExecutorCore::~ExecutorCore() {
   auto& im = *impl_;
   im.msgr.reset();  // joins the progress thread
   im.pool.reset();
-  if (im.comm != MPI_COMM_NULL) MPI_Comm_free(&im.comm);
+  if (im.comm != MPI_COMM_NULL) TROUPE_MPI_UNCHECKED(MPI_Comm_free(&im.comm));
   std::lock_guard lock(g_live_mu);
   std::erase(g_live, this);
 }

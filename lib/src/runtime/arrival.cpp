@@ -27,9 +27,9 @@ std::vector<int> control_ranks(MPI_Comm base, MPI_Comm control, int size) {
   TROUPE_MPI_CHECK(MPI_Comm_group(control, &gc));
   std::vector<int> in(static_cast<std::size_t>(size)), out(static_cast<std::size_t>(size));
   for (int i = 0; i < size; ++i) in[static_cast<std::size_t>(i)] = i;
-  const int rc = MPI_Group_translate_ranks(gb, size, in.data(), gc, out.data());
-  MPI_Group_free(&gb);
-  MPI_Group_free(&gc);
+  const int rc = TROUPE_MPI_UNCHECKED(MPI_Group_translate_ranks(gb, size, in.data(), gc, out.data()));
+  TROUPE_MPI_UNCHECKED(MPI_Group_free(&gb));
+  TROUPE_MPI_UNCHECKED(MPI_Group_free(&gc));
   TROUPE_MPI_CHECK(rc);
   return out;
 }
@@ -138,13 +138,13 @@ MPI_Comm collective_dup(MPI_Comm base, MPI_Comm control, const Deadline& deadlin
   for (std::size_t i = 0; i < recvs.size(); ++i) {
     if (arrived[i]) continue;
     missing.push_back(from[i]);
-    MPI_Cancel(&recvs[i]);
-    MPI_Wait(&recvs[i], MPI_STATUS_IGNORE);
+    TROUPE_MPI_UNCHECKED(MPI_Cancel(&recvs[i]));
+    TROUPE_MPI_UNCHECKED(MPI_Wait(&recvs[i], MPI_STATUS_IGNORE));
   }
   for (auto& s : sends) {
     int flag = 0;
-    MPI_Test(&s, &flag, MPI_STATUS_IGNORE);
-    if (!flag) MPI_Request_free(&s);  // a zero-byte message to a rank that never came
+    TROUPE_MPI_UNCHECKED(MPI_Test(&s, &flag, MPI_STATUS_IGNORE));
+    if (!flag) TROUPE_MPI_UNCHECKED(MPI_Request_free(&s));  // a zero-byte message to a rank that never came
   }
   std::string why;
   if (!named) {

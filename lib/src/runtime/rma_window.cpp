@@ -29,7 +29,7 @@ class RequestSource final : public ProgressSource {
     std::unique_lock lock(mu_, std::try_to_lock);
     if (!lock.owns_lock()) return false;
     int flag = 0;
-    MPI_Test(&request_, &flag, MPI_STATUS_IGNORE);
+    TROUPE_MPI_UNCHECKED(MPI_Test(&request_, &flag, MPI_STATUS_IGNORE));
     if (flag != 0) done_.store(true, std::memory_order_release);
     return flag != 0;
   }
@@ -48,10 +48,10 @@ bool free_state(RmaWindow::State& s, const Deadline& deadline) noexcept {
   int finalized = 0;
   MPI_Finalized(&finalized);
   if (finalized != 0 || s.win == MPI_WIN_NULL) return true;
-  MPI_Win_unlock_all(s.win);
+  TROUPE_MPI_UNCHECKED(MPI_Win_unlock_all(s.win));
   MPI_Request req = MPI_REQUEST_NULL;
   bool all = false;
-  if (MPI_Ibarrier(s.comm, &req) == MPI_SUCCESS) {
+  if (TROUPE_MPI_UNCHECKED(MPI_Ibarrier(s.comm, &req)) == MPI_SUCCESS) {
     try {
       all = wait_request(req, deadline, {});
     } catch (...) {
@@ -63,8 +63,8 @@ bool free_state(RmaWindow::State& s, const Deadline& deadline) noexcept {
     log(std::string(s.api) + ": not every rank freed it within the time allowed; its window is left allocated");
     return false;
   }
-  MPI_Win_free(&s.win);
-  MPI_Comm_free(&s.comm);
+  TROUPE_MPI_UNCHECKED(MPI_Win_free(&s.win));
+  TROUPE_MPI_UNCHECKED(MPI_Comm_free(&s.comm));
   return true;
 }
 
@@ -81,7 +81,7 @@ bool wait_request(MPI_Request& request, const Deadline& deadline, const std::fun
     int flag = 0;
     const auto spin_until = std::chrono::steady_clock::now() + kWaitSpin;
     do {
-      MPI_Test(&request, &flag, MPI_STATUS_IGNORE);
+      TROUPE_MPI_UNCHECKED(MPI_Test(&request, &flag, MPI_STATUS_IGNORE));
       if (flag != 0) return true;
       if (stop && stop()) return false;
     } while (std::chrono::steady_clock::now() < spin_until && !deadline.expired());
@@ -103,8 +103,8 @@ RmaWindow::RmaWindow(MPI_Comm base, MPI_Comm control, const WindowSpec& spec, co
   state_->api = api;
   MPI_Comm comm = collective_dup(base, control, deadline, api);
   auto fail = [&](int rc) {
-    if (state_->win != MPI_WIN_NULL) MPI_Win_free(&state_->win);
-    MPI_Comm_free(&comm);
+    if (state_->win != MPI_WIN_NULL) TROUPE_MPI_UNCHECKED(MPI_Win_free(&state_->win));
+    TROUPE_MPI_UNCHECKED(MPI_Comm_free(&comm));
     state_->freed.store(true);
     TROUPE_MPI_CHECK(rc);
   };
@@ -121,7 +121,7 @@ RmaWindow::RmaWindow(MPI_Comm base, MPI_Comm control, const WindowSpec& spec, co
       throw TimeoutError(std::string(api) + ": timed out at construction waiting for the other ranks");
     }
     if (all[0] != -all[1]) {
-      MPI_Comm_free(&comm);
+      TROUPE_MPI_UNCHECKED(MPI_Comm_free(&comm));
       state_->freed.store(true);
       throw ValueError(std::string(api) + ": every rank must pass the same " + spec.same_name + "; this rank passed " +
                        std::to_string(*spec.same_everywhere) + ", the ranks passed values from " +
@@ -132,8 +132,9 @@ RmaWindow::RmaWindow(MPI_Comm base, MPI_Comm control, const WindowSpec& spec, co
   void* mem = nullptr;
   const auto bytes = static_cast<MPI_Aint>(spec.local_bytes);
   int rc = spec.memory == WindowMemory::Private
-               ? MPI_Win_allocate(bytes, spec.disp_unit, MPI_INFO_NULL, comm, &mem, &state_->win)
-               : MPI_Win_allocate_shared(bytes, spec.disp_unit, MPI_INFO_NULL, comm, &mem, &state_->win);
+               ? TROUPE_MPI_UNCHECKED(MPI_Win_allocate(bytes, spec.disp_unit, MPI_INFO_NULL, comm, &mem, &state_->win))
+               : TROUPE_MPI_UNCHECKED(
+                     MPI_Win_allocate_shared(bytes, spec.disp_unit, MPI_INFO_NULL, comm, &mem, &state_->win));
   if (rc != MPI_SUCCESS) fail(rc);
   state_->comm = comm;
   local_ = static_cast<std::byte*>(mem);
@@ -145,7 +146,7 @@ RmaWindow::RmaWindow(MPI_Comm base, MPI_Comm control, const WindowSpec& spec, co
       MPI_Aint sz = 0;
       int unit = 0;
       void* p = nullptr;
-      rc = MPI_Win_shared_query(state_->win, r, &sz, &unit, &p);
+      rc = TROUPE_MPI_UNCHECKED(MPI_Win_shared_query(state_->win, r, &sz, &unit, &p));
       if (rc != MPI_SUCCESS) fail(rc);
       shared_[static_cast<std::size_t>(r)] = {static_cast<std::byte*>(p), static_cast<std::size_t>(sz)};
     }
@@ -159,7 +160,7 @@ RmaWindow::RmaWindow(MPI_Comm base, MPI_Comm control, const WindowSpec& spec, co
     }
   }
   // One passive epoch for the life of the window (no lock/unlock per operation).
-  rc = MPI_Win_lock_all(MPI_MODE_NOCHECK, state_->win);
+  rc = TROUPE_MPI_UNCHECKED(MPI_Win_lock_all(MPI_MODE_NOCHECK, state_->win));
   if (rc != MPI_SUCCESS) fail(rc);
   // Nobody accesses a segment before its owner has written it.
   fence(deadline, api);

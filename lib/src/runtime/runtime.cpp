@@ -161,6 +161,11 @@ void Runtime::start(int* argc, char*** argv, const std::optional<MPI_Comm>& user
       }
     }
 
+    detail::set_mpi_token_mode(mpi_mode() == MpiMode::Serialized);
+    detail::set_mpi_rule(mpi_mode() == MpiMode::Serialized                                        ? 1
+                         : provided_ == ThreadLevel::Funneled || provided_ == ThreadLevel::Single ? 2
+                                                                                                  : 0);
+
     auto& st = detail::runtime_state();
     st.rank.store(rank_);
     st.size.store(size_);
@@ -187,6 +192,12 @@ void Runtime::start(int* argc, char*** argv, const std::optional<MPI_Comm>& user
   }
 }
 
+MpiMode Runtime::mpi_mode() const noexcept {
+  if (provided_ == ThreadLevel::Multiple) return MpiMode::Multiple;
+  if (provided_ == ThreadLevel::Serialized && options_.serialize_mpi) return MpiMode::Serialized;
+  return MpiMode::Funneled;
+}
+
 void Runtime::on_release(std::function<void()> fn) {
   std::lock_guard lock(release_mu_);
   on_release_.push_back(std::move(fn));
@@ -209,15 +220,17 @@ void Runtime::release() noexcept {
   int initialized = 0;
   if (MPI_Initialized(&initialized) != MPI_SUCCESS || !initialized) return;
   if (node_comm_valid_) {
-    MPI_Comm_free(&node_comm_);
+    TROUPE_MPI_UNCHECKED(MPI_Comm_free(&node_comm_));
     node_comm_valid_ = false;
   }
   if (comm_valid_) {
-    MPI_Comm_free(&comm_);
+    TROUPE_MPI_UNCHECKED(MPI_Comm_free(&comm_));
     comm_valid_ = false;
   }
+  detail::set_mpi_token_mode(false);
+  detail::set_mpi_rule(0);
   if (owns_mpi_) {
-    MPI_Finalize();
+    TROUPE_MPI_UNCHECKED(MPI_Finalize());
     owns_mpi_ = false;
   }
 }

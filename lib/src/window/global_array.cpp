@@ -99,7 +99,7 @@ GlobalArrayBase::GlobalArrayBase(std::size_t n, std::size_t elem_size, MPI_Datat
   nranks_ = hub_->size();
   // The hub's own rule (Hub::of): a progress thread, and MPI calls from every thread, only at
   // MPI_THREAD_MULTIPLE.
-  multiple_ = Runtime::current()->thread_level() == ThreadLevel::Multiple;
+  multiple_ = Runtime::current()->progress_threads();
   q_ = n_ / static_cast<std::size_t>(nranks_);
   r_ = n_ % static_cast<std::size_t>(nranks_);
   if (elem_ > static_cast<std::size_t>(INT_MAX)) {
@@ -261,7 +261,7 @@ std::shared_ptr<AsyncOp> start_async(GlobalArrayBase::Done done, const std::shar
 // ranks' threads outnumber the cores). Only a request still pending is watched.
 void watch_or_finish(engine::Engine& engine, MPI_Request& req, const std::shared_ptr<AsyncOp>& op) {
   int flag = 0;
-  if (MPI_Test(&req, &flag, MPI_STATUS_IGNORE) == MPI_SUCCESS && flag != 0) {
+  if (TROUPE_MPI_UNCHECKED(MPI_Test(&req, &flag, MPI_STATUS_IGNORE)) == MPI_SUCCESS && flag != 0) {
     op->finish_one();
   } else {
     engine.watch(req, [op](const MPI_Status&) { op->finish_one(); });

@@ -73,7 +73,7 @@ SharedSegment::SharedSegment(std::size_t count, std::size_t elem_size, const Sha
     throw ValueError(std::string(api) + ": length " + std::to_string(count) + " is too large");
   }
   impl_->has_lock = opts.lock;
-  impl_->multiple = rt->thread_level() == ThreadLevel::Multiple;
+  impl_->multiple = rt->progress_threads();
   impl_->maker = std::this_thread::get_id();
   int node_rank = 0;
   TROUPE_MPI_CHECK(MPI_Comm_rank(rt->node_comm(), &node_rank));

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "troupe/runtime/log.hpp"
+#include "troupe/runtime/mpi_token.hpp"
 #include "troupe/runtime/topology.hpp"
 
 namespace troupe {
@@ -39,6 +40,13 @@ struct RuntimeOptions {
   /// The level actually provided is in Runtime::thread_level(). Ignored when MPI
   /// is already initialized (the host's level is adopted).
   ThreadLevel thread_level = ThreadLevel::Multiple;
+  /// At MPI_THREAD_SERIALIZED (requested, or adopted from the host): run troupe's progress
+  /// threads anyway, with every MPI call of the process serialized by one token — troupe's
+  /// own, and the program's, which it then makes only inside troupe::with_mpi() (MpiMode::
+  /// Serialized, troupe/runtime/mpi_token.hpp). false: no progress thread below MULTIPLE; the
+  /// main thread drives MPI while it waits in troupe (MpiMode::Funneled). Ignored at MULTIPLE,
+  /// FUNNELED and SINGLE.
+  bool serialize_mpi = false;
   /// Communicator to work on instead of `MPI_COMM_WORLD` (adopt a sub-communicator
   /// or a `boost::mpi::communicator`, which converts to `MPI_Comm`). troupe
   /// duplicates it and never frees it. Requires MPI to be initialized already.
@@ -139,6 +147,12 @@ class Runtime {
   ThreadCountSource threads_source() const noexcept { return threads_.source; }
   /// @brief MPI thread level provided.
   ThreadLevel thread_level() const noexcept { return provided_; }
+  /// @brief How troupe shares MPI with the program: Multiple at MPI_THREAD_MULTIPLE,
+  /// Serialized at MPI_THREAD_SERIALIZED with RuntimeOptions::serialize_mpi, else Funneled
+  /// (troupe/runtime/mpi_token.hpp has the rule of each).
+  MpiMode mpi_mode() const noexcept;
+  /// @brief True when troupe may run progress threads (MpiMode::Multiple or Serialized).
+  bool progress_threads() const noexcept { return mpi_mode() != MpiMode::Funneled; }
   /// @brief True if troupe called `MPI_Init_thread` and will call `MPI_Finalize`.
   bool owns_mpi() const noexcept { return owns_mpi_; }
   /// @brief Digest of this executable (ELF build id, else file contents); cached.

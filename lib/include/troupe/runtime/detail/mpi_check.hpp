@@ -13,6 +13,8 @@
 
 #include <string_view>
 
+#include "troupe/runtime/mpi_token.hpp"
+
 namespace troupe::detail {
 
 /// @brief Throws troupe::MpiError for return code @p rc of @p call (the call's
@@ -31,5 +33,10 @@ std::string_view mpi_error_text(int rc, char (&buffer)[MPI_MAX_ERROR_STRING]) no
 
 }  // namespace troupe::detail
 
-/// @brief Runs an MPI call and throws troupe::MpiError naming it if it fails.
-#define TROUPE_MPI_CHECK(call) ::troupe::detail::mpi_check((call), #call, __FILE__, __LINE__)
+/// @brief Runs an MPI call and throws troupe::MpiError naming it if it fails. In
+/// MpiMode::Serialized the call holds the process's MPI token (troupe/runtime/mpi_token.hpp).
+#define TROUPE_MPI_CHECK(call) \
+  ::troupe::detail::mpi_check((::troupe::detail::MpiSection{}, (call)), #call, __FILE__, __LINE__)
+/// @brief An MPI call whose return code is handled by the caller (clean-up paths), holding
+/// the token in MpiMode::Serialized like TROUPE_MPI_CHECK.
+#define TROUPE_MPI_UNCHECKED(call) (::troupe::detail::MpiSection{}, (call))
