@@ -9,13 +9,20 @@
 //  - idle (one task at a time): pick + take, then its result returns the credit.
 // Every rank has a window of 2 threads x 4 credits (ExecutorOptions::credits_per_thread).
 //
-// Prints `RESULT name=dispatch_<shape>_<scan|table>_p<P> unit=ns value=<median> ...` and
-// `RATIO name=dispatch_<shape>_scan_over_table_p<P> value=...`. Single process, no MPI.
+// Also the messaging layer's flush at every progress round (Messenger::Impl::flush_all): a
+// pass over all P outboxes (before) against the list of destinations with something batched
+// (after), with one destination active, as a root streaming tasks to one rank at a time.
+//
+// Prints `RESULT name=dispatch_<shape>_<scan|table>_p<P> unit=ns value=<median> ...`,
+// `RESULT name=flush_<all|pending>_p<P> unit=ns ...` and a RATIO line per pair. Single
+// process, no MPI.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
+#include <mutex>
 #include <vector>
 
 #include "troupe/executor/detail/credits.hpp"
@@ -108,6 +115,67 @@ double idle(int p, long n, int reps) {
   return runs[runs.size() / 2];
 }
 
+// The progress round's flush, both ways (the outbox as messaging's: a mutex and a batch).
+struct Outbox {
+  std::mutex mu;
+  std::vector<std::byte> batch;
+};
+
+double flush_all_outboxes(int p, long n, int reps) {
+  std::vector<double> runs;
+  auto out = std::make_unique<Outbox[]>(static_cast<std::size_t>(p));
+  for (int rep = 0; rep < reps; ++rep) {
+    long found = 0;
+    const auto t0 = std::chrono::steady_clock::now();
+    for (long i = 0; i < n; ++i) {
+      for (int d = 0; d < p; ++d) {
+        std::lock_guard lock(out[static_cast<std::size_t>(d)].mu);
+        found += out[static_cast<std::size_t>(d)].batch.empty() ? 0 : 1;
+      }
+    }
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    g_sink = static_cast<int>(found);
+    runs.push_back(s * 1e9 / static_cast<double>(n));
+  }
+  std::sort(runs.begin(), runs.end());
+  return runs[runs.size() / 2];
+}
+
+double flush_pending(int p, long n, int reps) {
+  std::vector<double> runs;
+  auto out = std::make_unique<Outbox[]>(static_cast<std::size_t>(p));
+  std::mutex pending_mu;
+  std::vector<int> pending;
+  pending.reserve(16);
+  for (int rep = 0; rep < reps; ++rep) {
+    long found = 0;
+    const auto t0 = std::chrono::steady_clock::now();
+    for (long i = 0; i < n; ++i) {
+      {  // a record batched for one destination since the last round (close())
+        std::lock_guard lock(pending_mu);
+        pending.push_back(static_cast<int>(i % p));
+      }
+      std::vector<int> todo;  // flush_all()
+      {
+        std::lock_guard lock(pending_mu);
+        todo.swap(pending);
+      }
+      for (int d : todo) {
+        std::lock_guard lock(out[static_cast<std::size_t>(d)].mu);
+        found += out[static_cast<std::size_t>(d)].batch.empty() ? 0 : 1;
+      }
+      todo.clear();
+      std::lock_guard lock(pending_mu);
+      if (pending.empty()) pending.swap(todo);
+    }
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    g_sink = static_cast<int>(found);
+    runs.push_back(s * 1e9 / static_cast<double>(n));
+  }
+  std::sort(runs.begin(), runs.end());
+  return runs[runs.size() / 2];
+}
+
 void row(const char* shape, int p, double scan, double table, int reps, long n) {
   std::printf("RESULT name=dispatch_%s_scan_p%d unit=ns value=%.4g reps=%d n=%ld ranks=1\n", shape, p, scan, reps, n);
   std::printf("RESULT name=dispatch_%s_table_p%d unit=ns value=%.4g reps=%d n=%ld ranks=1\n", shape, p, table, reps, n);
@@ -127,6 +195,14 @@ int main(int argc, char** argv) {
     const long n = std::max(20000L, 4000000L / p);
     row("saturated", p, saturated<Scan>(p, n, reps), saturated<Table>(p, n, reps), reps, n);
     row("idle", p, idle<Scan>(p, n, reps), idle<Table>(p, n, reps), reps, n);
+  }
+  for (int p : {2, 16, 256, 1024, 4096}) {
+    const long n = std::max(2000L, 20000000L / p);
+    const double all = flush_all_outboxes(p, n, reps), pending = flush_pending(p, n, reps);
+    std::printf("RESULT name=flush_all_p%d unit=ns value=%.4g reps=%d n=%ld ranks=1\n", p, all, reps, n);
+    std::printf("RESULT name=flush_pending_p%d unit=ns value=%.4g reps=%d n=%ld ranks=1\n", p, pending, reps, n);
+    std::printf("RATIO name=flush_all_over_pending_p%d value=%.3g ranks=1\n", p, all / pending);
+    std::fflush(stdout);
   }
   return 0;
 }
