@@ -11,6 +11,7 @@
 
 #include "troupe/core/config.hpp"
 #include "troupe/core/error.hpp"
+#include "troupe/executor/detail/credits.hpp"
 #include "troupe/executor/executor.hpp"
 #include "troupe/messaging/messenger.hpp"
 #include "troupe/pool/thread_pool.hpp"
@@ -89,10 +90,8 @@ struct ExecutorCore::Impl {
   std::mutex local_mu;
   std::deque<std::unique_ptr<Envelope>> local;
   bool wire_local = false;
-  std::vector<long long> credits;
-  std::size_t rr = 0;
+  CreditTable credits;  // free credits and broken ranks per rank; the choice in O(log P)
   std::unordered_map<std::uint64_t, std::unique_ptr<Envelope>> remote;  // sent, awaiting a result
-  std::vector<bool> broken_rank;
   std::string broken_reason;
   bool broken = false;
 
@@ -107,8 +106,8 @@ struct ExecutorCore::Impl {
   std::atomic<bool> closed{false};
   std::atomic<int> outside_submits{0};
   bool finished = false;
-  Deadline startup;                       // of the construction and of start()'s census
-  std::uint64_t bad_records_at_stop = 0;  // the messenger's count, kept when it stops
+  Deadline startup;                         // of the construction and of start()'s census
+  messaging::MessengerStats stats_at_stop;  // the messenger's counters, kept when it stops
 
   Impl(Executor& o, Runtime& r, const ExecutorOptions& opts) : owner(o), rt(r), options(opts) {}
 
@@ -139,28 +138,15 @@ struct ExecutorCore::Impl {
   // --- dispatch (call with mu held) ------------------------------------------------
   // The rank with the most free credits (the least loaded relative to its prefetch
   // window); ties go to this rank for tasks submitted by tasks (locality), else round robin.
-  int pick(bool nested) {
-    long long best = 0;
-    int choice = -1;
-    for (int k = 0; k < size; ++k) {
-      const int r = static_cast<int>((rr + static_cast<std::size_t>(k)) % static_cast<std::size_t>(size));
-      const long long free = credits[static_cast<std::size_t>(r)];
-      if (broken_rank[static_cast<std::size_t>(r)] || free <= 0) continue;
-      if (free > best || (free == best && nested && r == rank)) {
-        best = free;
-        choice = r;
-      }
-    }
-    if (choice >= 0) rr = static_cast<std::size_t>(choice) + 1;
-    return choice;
-  }
+  // O(log P): detail::CreditTable.
+  int pick(bool nested) { return credits.pick(nested, rank); }
 
   void dispatch(std::unique_ptr<Envelope> env, int target, ExecutorCore* self) {
     if (env->attempts == 0 && !env->start()) {  // cancelled while queued (a retry runs already)
       ended();
       return;
     }
-    --credits[static_cast<std::size_t>(target)];
+    credits.add(target, -1);
     env->target = target;
     if (target == rank) {
       {
@@ -177,7 +163,7 @@ struct ExecutorCore::Impl {
         env->encode(w);
       });
     } catch (...) {
-      ++credits[static_cast<std::size_t>(target)];
+      credits.add(target, +1);
       env->fail(std::current_exception());
       ended();
       return;
@@ -231,7 +217,7 @@ struct ExecutorCore::Impl {
 
   void on_done(int from, ExecutorCore* self) {
     std::lock_guard lock(mu);
-    ++credits[static_cast<std::size_t>(from)];
+    credits.add(from, +1);
     ended();
     pump(self);
   }
@@ -361,8 +347,7 @@ ExecutorCore::ExecutorCore(Executor& owner, Runtime& rt, const ExecutorOptions& 
     im.rank = im.msgr->rank();
     im.size = im.msgr->size();
     im.cancel_epoch = std::make_unique<std::atomic<std::uint32_t>[]>(static_cast<std::size_t>(im.size));
-    im.broken_rank.assign(static_cast<std::size_t>(im.size), false);
-    im.credits.assign(static_cast<std::size_t>(im.size), 0);  // filled by the census in start()
+    im.credits = CreditTable(im.size);  // no credits until the census in start()
     im.msgr->on(Kind::kTask, [this](int src, wire::Reader& in) { impl_->on_task(src, in, this); });
     im.msgr->on(Kind::kResult, [this](int src, wire::Reader& in) { impl_->on_result(src, in, this); });
     im.msgr->on(Kind::kCancelQueued, [this](int src, wire::Reader&) { impl_->on_cancel_queued(src); });
@@ -403,9 +388,10 @@ void ExecutorCore::start() {
     // Nested tasks that arrived before the census ran here over the (zero) limit; their
     // credits come back on top of these.
     std::lock_guard lock(im.mu);
-    for (std::size_t r = 0; r < static_cast<std::size_t>(im.size); ++r) {
-      im.total_threads += static_cast<std::size_t>(all[r + 2]);
-      im.credits[r] += static_cast<long long>(all[r + 2] * im.options.credits_per_thread);
+    for (int r = 0; r < im.size; ++r) {
+      const std::uint64_t threads = all[static_cast<std::size_t>(r) + 2];
+      im.total_threads += static_cast<std::size_t>(threads);
+      im.credits.add(r, static_cast<long long>(threads * im.options.credits_per_thread));
     }
   } catch (...) {
     {
@@ -436,6 +422,10 @@ Executor& ExecutorCore::owner() noexcept { return impl_->owner; }
 bool ExecutorCore::closed() const noexcept { return impl_->closed.load(std::memory_order_acquire); }
 bool ExecutorCore::in_worker() const noexcept { return impl_->pool && impl_->pool->in_worker(); }
 
+messaging::MessengerStats ExecutorCore::messenger_stats() const noexcept {
+  return impl_->msgr ? impl_->msgr->stats() : impl_->stats_at_stop;
+}
+
 messaging::Messenger& ExecutorCore::messenger() {
   if (!impl_->msgr) throw InvalidStateError("Executor: the executor is shut down");
   return *impl_->msgr;
@@ -463,7 +453,7 @@ void ExecutorCore::submit(std::unique_ptr<Envelope> env, const char* api, int pi
   env->nested = nested;
   std::lock_guard lock(im.mu);
   if (im.broken) throw BrokenExecutor(std::string(api) + ": the executor is broken: " + im.broken_reason);
-  if (pin >= 0 && im.broken_rank[static_cast<std::size_t>(pin)]) {
+  if (pin >= 0 && im.credits.broken(pin)) {
     throw BrokenExecutor(std::string(api) + ": rank " + std::to_string(pin) +
                          (im.lost_rank[static_cast<std::size_t>(pin)] ? " was lost" : " cannot be reached"));
   }
@@ -496,7 +486,7 @@ void ExecutorCore::break_rank(int r, const std::string& why) {
   {
     std::lock_guard lock(im.mu);
     if (r < 0 || r >= im.size) throw ValueError("Executor: no rank " + std::to_string(r));
-    im.broken_rank[static_cast<std::size_t>(r)] = true;
+    im.credits.set_broken(r);
     if (!im.broken) im.broken_reason = "rank " + std::to_string(r) + " cannot be used (" + why + ")";
     im.broken = true;
     reason = "Executor: rank " + std::to_string(r) + " cannot be used (" + why + ")";
@@ -527,8 +517,8 @@ void ExecutorCore::lose_rank(int r, const std::string& why) {
     std::lock_guard lock(im.mu);
     if (r < 0 || r >= im.size || r == im.rank || im.lost_rank[static_cast<std::size_t>(r)]) return;
     im.lost_rank[static_cast<std::size_t>(r)] = true;
-    im.broken_rank[static_cast<std::size_t>(r)] = true;  // pick() skips it from now on
-    im.credits[static_cast<std::size_t>(r)] = 0;
+    im.credits.set_broken(r);  // pick() skips it from now on
+    im.credits.set(r, 0);
     im.lost_ranks.fetch_add(1, std::memory_order_relaxed);
     std::vector<std::unique_ptr<Envelope>> again;
     for (auto it = im.remote.begin(); it != im.remote.end();) {
@@ -583,7 +573,7 @@ void ExecutorCore::shutdown(bool wait, bool cancel_futures) {
   // Termination: every task submitted anywhere has ended and every record was handled.
   im.msgr->quiesce(Deadline::after(im.options.shutdown_timeout, "Executor::shutdown"));
   im.finished = true;
-  im.bad_records_at_stop = im.msgr->stats().bad_records;
+  im.stats_at_stop = im.msgr->stats();
   im.msgr.reset();
   im.pool->shutdown(true);
 }
@@ -596,7 +586,7 @@ ExecutorStats ExecutorCore::stats() const noexcept {
                        im.sent_remote.load(),
                        im.served_remote.load(),
                        im.cancelled_remote.load(),
-                       im.msgr ? im.msgr->stats().bad_records : im.bad_records_at_stop,
+                       im.msgr ? im.msgr->stats().bad_records : im.stats_at_stop.bad_records,
                        im.retried.load(),
                        im.lost_ranks.load()};
 }

@@ -95,8 +95,38 @@ struct Messenger::Impl {
     batches_sent.fetch_add(1, std::memory_order_relaxed);
   }
 
+  // The destinations whose batch went from empty to non-empty since the last flush (pushed
+  // by close() under the outbox's lock; lock order: an outbox, then pending_mu): a progress
+  // round visits only these, not all P outboxes (docs/scaling.md).
+  std::mutex pending_mu;
+  std::vector<int> pending;
+
   // The latency bound: every progress round sends what is batched (under the token).
   void flush_all() {
+    std::vector<int> todo;
+    {
+      std::lock_guard lock(pending_mu);
+      if (pending.empty()) return;
+      todo.swap(pending);
+    }
+    for (std::size_t i = 0; i < todo.size(); ++i) {
+      try {
+        std::lock_guard lock(out[todo[i]].mu);
+        hand_off(todo[i], out[todo[i]]);
+      } catch (...) {  // the engine is stopping: the rest stays pending for the final flush
+        std::lock_guard lock(pending_mu);
+        pending.insert(pending.end(), todo.begin() + static_cast<std::ptrdiff_t>(i), todo.end());
+        throw;
+      }
+    }
+    todo.clear();
+    std::lock_guard lock(pending_mu);
+    if (pending.empty()) pending.swap(todo);  // keeps the capacity: no allocation per round
+  }
+
+  // Every outbox, each under its lock (the last flush, when the messenger stops: it also
+  // waits out a send that is appending a record right now).
+  void flush_every_outbox() {
     for (int d = 0; d < size; ++d) {
       std::lock_guard lock(out[d].mu);
       hand_off(d, out[d]);
@@ -333,7 +363,7 @@ Messenger::Messenger(MPI_Comm comm, MessengerOptions options) : impl_(std::make_
 Messenger::~Messenger() {
   if (impl_->registered) troupe::detail::remove_progress_source(&impl_->progress_source);  // waits out polls in flight
   try {
-    impl_->flush_all();
+    impl_->flush_every_outbox();
   } catch (...) {  // stopping: what could not be handed over is abandoned
   }
   impl_->engine.reset();
@@ -408,6 +438,10 @@ void Messenger::close(Outgoing& out, bool sent) noexcept {
         handed = true;
       } catch (...) {  // the engine is stopping: the batch stays for the final flush
       }
+    }
+    if (out.was_empty && !handed) {  // a batch to flush at the next round
+      std::lock_guard lock(im.pending_mu);
+      im.pending.push_back(out.dest);
     }
   }
   o.mu.unlock();

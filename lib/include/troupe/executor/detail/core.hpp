@@ -22,7 +22,8 @@ class ThreadPool;
 struct ExecutorOptions;
 namespace messaging {
 class Messenger;
-}
+struct MessengerStats;
+}  // namespace messaging
 }  // namespace troupe
 
 namespace troupe::detail {
@@ -71,6 +72,9 @@ class ExecutorCore {
   std::size_t total_workers() const noexcept;
   ThreadPool& pool() noexcept;
   messaging::Messenger& messenger();
+  /// The messenger's counters (messages and bytes of this rank); after shutdown, as they
+  /// were when it stopped (the quiescence included). From any thread.
+  messaging::MessengerStats messenger_stats() const noexcept;
   Executor& owner() noexcept;
   bool closed() const noexcept;
   bool in_worker() const noexcept;

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "troupe/executor/executor.hpp"
+#include "troupe/messaging/messenger.hpp"
 
 namespace troupe::detail {
 
@@ -60,6 +61,8 @@ struct ExecutorTesting {
   static void break_rank(Executor& ex, int r) { ex.core_->break_rank(r, "marked unreachable by a test"); }
   /// The messenger under the executor.
   static messaging::Messenger& messenger(Executor& ex) { return ex.core_->messenger(); }
+  /// The messenger's counters, also after shutdown (as they were when it stopped).
+  static messaging::MessengerStats messenger_stats(const Executor& ex) { return ex.core_->messenger_stats(); }
 };
 
 }  // namespace troupe::detail
