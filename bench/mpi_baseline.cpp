@@ -1,7 +1,7 @@
 // Raw MPI baselines for issue 3's benchmarks: the floor that any MPI-based executor sits
 // on, on this machine, measured with nothing but the MPI C API between two ranks.
 //
-//   mpirun --allow-run-as-root -n 2 build-bench/bench/troupe_mpi_baseline [--thread-level=multiple|single]
+//   mpirun --allow-run-as-root -n 2 build-bench/bench/troupe_mpi_baseline [--thread-level=multiple|serialized|single]
 //
 // Measures (rank 0 <-> rank 1, one thread per rank):
 //   pingpong_{8,64,1024}B  full round trip (send + receive back), µs
@@ -293,10 +293,14 @@ int main(int argc, char** argv) {
       requested = MPI_THREAD_SINGLE;
       g_level_name = "single";
       g_suffix = "_single";
+    } else if (arg == "--thread-level=serialized") {
+      requested = MPI_THREAD_SERIALIZED;
+      g_level_name = "serialized";
+      g_suffix = "_serialized";
     } else if (arg == "--thread-level=multiple") {
       // the default
     } else {
-      std::fprintf(stderr, "usage: %s [--thread-level=multiple|single]\n  unknown argument: %s\n", argv[0], argv[i]);
+      std::fprintf(stderr, "usage: %s [--thread-level=multiple|serialized|single]\n  unknown argument: %s\n", argv[0], argv[i]);
       return 2;
     }
   }

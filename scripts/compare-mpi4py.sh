@@ -11,7 +11,9 @@
 #      (`python3 -m mpi4py.futures`): rank 0 is the client and only the other ranks run tasks,
 #      so 2 ranks = 1 worker. It also runs at 3 ranks (oversubscribed: 2 workers) to match a
 #      troupe run at 2 ranks in the number of ranks that execute tasks;
-#   3. build-bench/bench/troupe_executor_bench at 2 ranks, if that target/file exists.
+#   3. build-bench/bench/troupe_executor_bench at 2 ranks, if that target/file exists, in both
+#      MPI modes with progress threads: MpiMode::Multiple (the default) and MpiMode::Serialized
+#      (--level=serialized; raw baseline at MPI_THREAD_SERIALIZED beside it).
 # Every program prints lines `RESULT name=<key> unit=<unit> value=<median> min=.. max=..`.
 # The table matches keys; troupe's bench is expected to use these names (extra names are
 # listed as troupe-only rows):
@@ -89,6 +91,8 @@ run raw 120 "${mpirun[@]}" -n 2 "$build/bench/troupe_mpi_baseline"
 if [[ -x "$build/bench/troupe_executor_bench" ]]; then
   run troupe 300 "${mpirun[@]}" -n 2 "$build/bench/troupe_executor_bench"
   run raw_after 120 "${mpirun[@]}" -n 2 "$build/bench/troupe_mpi_baseline"
+  run raw_serialized 120 "${mpirun[@]}" -n 2 "$build/bench/troupe_mpi_baseline" --thread-level=serialized
+  run troupe_serialized 300 "${mpirun[@]}" -n 2 "$build/bench/troupe_executor_bench" --level=serialized
 else
   echo "== troupe: $build/bench/troupe_executor_bench not built yet; troupe columns left blank"
 fi
@@ -199,6 +203,26 @@ for label, unit, rk, mk, tk in rows:
 for key, fields in tr.items():  # troupe-only measures
     if key not in used:
         row(key + " (troupe only)", fields.get("unit", ""), None, None, None, float(fields["value"]))
+
+# Both modes side by side, each against raw MPI at its own thread level.
+rs, ts = load("raw_serialized"), load("troupe_serialized")
+if ts:
+    print()
+    print("Both MPI modes with progress threads (docs/thread-levels.md); raw MPI at the same level:")
+    print()
+    print("| measure | unit | Multiple: troupe | raw MULTIPLE | troupe/raw | Serialized: troupe | raw SERIALIZED | troupe/raw |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    pairs = [("submit->result round trip (raw: 8 B ping-pong)", "us", "submit_roundtrip", "pingpong_8B"),
+             ("remote-only empty tasks (raw: 16 B task/result)", "tasks/s", "tasks_remote_unchunked", "tasks_16B"),
+             ("empty tasks unchunked", "tasks/s", "tasks_unchunked", None),
+             ("map, automatic chunksize", "items/s", "map_auto", None),
+             ("map of 20 us elements", "items/s", "map_20us_elements", None),
+             ("SCOOP seed, time / ideal", "x", "scoop_10ms_vs_ideal", None),
+             ("idle serving rank", "% core", "idle_cpu", None)]
+    for label, unit, tk, rk in pairs:
+        tm, rm = value(tr, tk), value(raw, rk)
+        tsv, rsv = value(ts, tk), value(rs, (rk + "_serialized") if rk else None)
+        print(f"| {label} | {unit} | {fmt(tm)} | {fmt(rm)} | {ratio(tm, rm)} | {fmt(tsv)} | {fmt(rsv)} | {ratio(tsv, rsv)} |")
 
 after = load("raw_after")
 if after and raw.get("pingpong_8B"):
