@@ -311,7 +311,8 @@ class ThreadPool {
     const std::size_t n = source->size();
     const std::size_t chunk = chunking.grow ? detail::Chunking::auto_size(n, size()) : chunking.chunksize;
     using Slot = detail::map_slot_t<R>;
-    auto slots = std::make_shared<std::vector<Slot>>(n);
+    auto slots = std::make_shared<std::vector<Slot>>();
+    prepare_slots(*slots, n, api);
     auto submit_next = [this, source, shared_fn, slots, chunk, n,
                         lo = std::size_t{0}]() mutable -> std::optional<Future<Chunk>> {
       if (lo >= n) return std::nullopt;
@@ -342,6 +343,38 @@ class ThreadPool {
       });
     };
     return MapResult<R>(std::move(submit_next), chunking, unordered, api, true, std::move(slots));
+  }
+
+  // The map's result vector, sized n. Its page faults would otherwise all be taken by the
+  // caller in the vector's value-initialization (in perf, 2/3 of an automatic map of 10^6
+  // ints): for a large vector of a trivial type the pages are first touched by the workers
+  // and the caller in parallel, one store per page into the reserved storage, so that the
+  // caller's value-initialization runs at cache speed. std::vector<R> (what to_vector()
+  // hands over) cannot adopt elements constructed elsewhere, so the value-initialization
+  // itself stays (docs/scheduling.md, "map's output").
+  template <class Slot>
+  void prepare_slots(std::vector<Slot>& slots, std::size_t n, const char* api) {
+    if constexpr (std::is_trivially_default_constructible_v<Slot> && std::is_trivially_destructible_v<Slot>) {
+      constexpr std::size_t kPage = 4096;
+      constexpr std::size_t kMinBytes = std::size_t{256} << 10;  // below: malloc's heap, resident
+      if (n >= kMinBytes / sizeof(Slot)) {
+        slots.reserve(n);
+        auto* base = reinterpret_cast<unsigned char*>(slots.data());
+        const std::size_t pages = (n * sizeof(Slot) + kPage - 1) / kPage;
+        const CancellationToken none;
+        try {
+          run_chunks(
+              pages, detail::Chunking::auto_size(pages, size()), none,
+              [base](std::size_t lo, std::size_t hi) {
+                for (std::size_t p = lo; p < hi; ++p) base[p * kPage] = 0;
+              },
+              api);
+        } catch (const InvalidStateError&) {
+          // shut down meanwhile: the map itself reports it
+        }
+      }
+    }
+    slots.resize(n);
   }
 
   struct LoopState {
