@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "troupe/core/config.hpp"
 #include "troupe/core/detail/futex.hpp"
@@ -22,6 +23,72 @@ thread_local HelpHook* tls_help_hook = nullptr;
 
 HelpHook* current_help_hook() noexcept { return tls_help_hook; }
 HelpHook* set_help_hook(HelpHook* hook) noexcept { return std::exchange(tls_help_hook, hook); }
+
+// ---------------------------------------------------------------------------------------
+// Helping from outside. A gate is entered with a seq_cst RMW on `users` and then a look
+// at `generation`; closing bumps `generation` and then waits for `users` to reach zero:
+// one of the two sees the other, so no waiter calls into a pool that has ended.
+
+namespace {
+std::mutex g_gates_mu;
+std::vector<HelpGate*> g_free_gates;  // retired gates, reused; gates are never freed
+}  // namespace
+
+HelpTicket open_help_gate(HelpSource* source) {
+  HelpGate* gate = nullptr;
+  {
+    std::lock_guard lock(g_gates_mu);
+    if (!g_free_gates.empty()) {
+      gate = g_free_gates.back();
+      g_free_gates.pop_back();
+    }
+  }
+  if (gate == nullptr) gate = new HelpGate();  // never freed (see HelpGate)
+  gate->source.store(source, std::memory_order_seq_cst);
+  return HelpTicket{gate, gate->generation.load(std::memory_order_seq_cst)};
+}
+
+void close_help_gate(const HelpTicket& ticket) noexcept {
+  HelpGate* gate = ticket.gate;
+  if (gate == nullptr) return;
+  gate->generation.fetch_add(1, std::memory_order_seq_cst);
+  for (std::uint32_t u; (u = gate->users.load(std::memory_order_seq_cst)) != 0;) {
+    futex_wait(gate->users, u, Deadline{});
+  }
+  gate->source.store(nullptr, std::memory_order_seq_cst);
+  try {
+    std::lock_guard lock(g_gates_mu);
+    g_free_gates.push_back(gate);
+  } catch (...) {
+    // Out of memory for the free list: the gate is simply not reused.
+  }
+}
+
+bool OutsideHelp::help_one() {
+  if (stage_ == Stage::kNew) {
+    HelpGate* gate = ticket_.gate;
+    gate->users.fetch_add(1, std::memory_order_seq_cst);
+    if (gate->generation.load(std::memory_order_seq_cst) != ticket_.generation) {
+      if (gate->users.fetch_sub(1, std::memory_order_seq_cst) == 1) futex_wake(gate->users, INT_MAX);
+      stage_ = Stage::kClosed;
+      return false;
+    }
+    source_ = gate->source.load(std::memory_order_seq_cst);
+    stage_ = Stage::kIn;
+  }
+  if (stage_ != Stage::kIn) return false;
+  return source_->help_outside(seat_);
+}
+
+OutsideHelp::~OutsideHelp() {
+  if (stage_ != Stage::kIn) return;
+  source_->leave_outside(seat_);
+  HelpGate* gate = ticket_.gate;
+  if (gate->users.fetch_sub(1, std::memory_order_seq_cst) == 1 &&
+      gate->generation.load(std::memory_order_seq_cst) != ticket_.generation) {
+    futex_wake(gate->users, INT_MAX);  // close_help_gate is waiting
+  }
+}
 
 // ---------------------------------------------------------------------------------------
 // Progress sources: a fixed table, so that drive_progress() takes no lock. A slot's
@@ -167,7 +234,8 @@ WaitStatus wait_until(WaitTarget& t, const Deadline& deadline, const std::stop_t
   auto stopped = [&] { return stoppable && token->stop_requested(); };
   if (stopped()) return WaitStatus::kCancelled;
 
-  HelpHook* hook = params.help ? current_help_hook() : nullptr;
+  HelpHook* own = params.help ? current_help_hook() : nullptr;
+  HelpHook* hook = own != nullptr ? own : (params.help ? params.outside_help : nullptr);
   // The spin window: params.spin, or after progress moved here, the sources' linger.
   auto window = params.spin;
   auto useful = [&] {
@@ -213,7 +281,9 @@ WaitStatus wait_until(WaitTarget& t, const Deadline& deadline, const std::stop_t
     const auto ceiling = std::max(params.max_nap.count() > 0 ? params.max_nap : wait_backoff_ceiling(), kFirstNap);
     auto nap = kFirstNap;
     for (;;) {
-      const bool poll = params.poll_while_asleep && (hook != nullptr || has_progress_sources());
+      // An outside helper (no hook of its own) does not poll for tasks: it sleeps until its
+      // future is done, as it did before it could help.
+      const bool poll = params.poll_while_asleep && (own != nullptr || has_progress_sources());
       const std::uint32_t expected = t.arm();
       if (t.ready()) {
         t.disarm();

@@ -130,7 +130,19 @@ class StateTarget final : public WaitTarget {
 bool StateBase::wait(const Deadline& deadline, const std::stop_token* token) const {
   if (is_terminal()) return true;
   StateTarget target(state_);
-  return ready_or_timeout(wait_until(target, deadline, token), [] { throw_cancelled("wait (cancellation token)"); });
+  auto on_cancel = [] { throw_cancelled("wait (cancellation token)"); };
+  // A thread outside any pool, waiting without limit on a pool task, helps that pool
+  // (docs/scheduling.md, "The caller helps"): only without deadline or token, because a
+  // helped task cannot be interrupted; a worker keeps helping its own pool.
+  if (deadline.infinite() && (token == nullptr || !token->stop_possible()) && current_help_hook() == nullptr) {
+    if (const HelpTicket* ticket = help_ticket(); ticket != nullptr && ticket->gate != nullptr) {
+      OutsideHelp outside(*ticket);
+      WaitParams params;
+      params.outside_help = &outside;
+      return ready_or_timeout(wait_until(target, deadline, token, params), on_cancel);
+    }
+  }
+  return ready_or_timeout(wait_until(target, deadline, token), on_cancel);
 }
 
 [[noreturn]] void throw_timeout(const char* api, const Deadline& d) {

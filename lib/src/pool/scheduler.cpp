@@ -7,6 +7,7 @@
 #include <random>
 #include <string>
 #include <thread>
+#include <utility>
 
 #include "troupe/core/detail/futex.hpp"
 #include "troupe/core/detail/wait.hpp"
@@ -21,7 +22,8 @@ struct Scheduler::Worker final : HelpHook {
   std::size_t index = 0;
   WsDeque<TaskBase*> deque{1024};
   std::uint64_t rng = 0;
-  std::uint32_t takes = 0;  // tasks this worker took, for the fairness turn (owner only)
+  std::uint32_t takes = 0;        // tasks this worker took, for the fairness turn (owner only)
+  std::atomic<bool> lent{false};  // an outside seat: held by a helping waiter
   std::atomic<std::uint64_t> tasks_run{0};
   std::atomic<std::uint64_t> steals{0};
   std::atomic<std::uint64_t> sleeps{0};
@@ -46,6 +48,10 @@ struct Scheduler::Impl {
   explicit Impl(SchedulerConfig c) : config(std::move(c)), inject(kInjectCapacity) {}
   SchedulerConfig config;
   std::vector<std::unique_ptr<Worker>> workers;
+  // The seats lent to outside helpers (kOutsideSeats), then `workers`: every deque, for
+  // thieves and for has_work().
+  std::vector<std::unique_ptr<Worker>> seats;
+  std::vector<Worker*> deques;
   MpmcQueue<TaskBase*> inject;
   std::mutex overflow_mu;
   std::deque<TaskBase*> overflow;
@@ -74,17 +80,80 @@ Scheduler::Scheduler(SchedulerConfig config) : impl_(std::make_unique<Impl>(std:
     w->rng = (static_cast<std::uint64_t>(rd()) << 32) ^ rd() ^ (i * 0x9E3779B97F4A7C15ull) ^ 1ull;
     impl_->workers.push_back(std::move(w));
   }
+  if (impl_->config.outside_help) {
+    for (std::size_t i = 0; i < kOutsideSeats; ++i) {
+      auto w = std::make_unique<Worker>();
+      w->owner = this;
+      w->index = nthreads_ + i;
+      w->rng = (static_cast<std::uint64_t>(rd()) << 32) ^ rd() ^ ((nthreads_ + i) * 0x9E3779B97F4A7C15ull) ^ 1ull;
+      impl_->seats.push_back(std::move(w));
+    }
+  }
+  for (auto& w : impl_->workers) impl_->deques.push_back(w.get());
+  for (auto& w : impl_->seats) impl_->deques.push_back(w.get());
+  if (impl_->config.outside_help) ticket_ = open_help_gate(this);
   for (auto& w : impl_->workers) {
     Worker* raw = w.get();
     raw->thread = std::thread([this, raw] { worker_main(raw); });
   }
 }
 
-Scheduler::~Scheduler() { shutdown(true, false); }
+Scheduler::~Scheduler() {
+  shutdown(true, false);
+  // No outside waiter helps from now on; wait for those inside (their tasks are done).
+  close_help_gate(ticket_);
+  // Tasks an outside helper pushed to its seat after the workers had left: run them here,
+  // as shutdown() runs what is left in the injection queue.
+  for (;;) {
+    TaskBase* t = take_injected();
+    for (auto& seat : impl_->seats) {
+      if (t) break;
+      t = seat->deque.steal();
+    }
+    if (!t) break;
+    t->execute();
+  }
+}
 
 int Scheduler::worker_index() const noexcept {
   if (tls_scheduler != this) return -1;
-  return static_cast<int>(static_cast<Worker*>(tls_worker)->index);
+  const std::size_t i = static_cast<Worker*>(tls_worker)->index;
+  return i < nthreads_ ? static_cast<int>(i) : -1;
+}
+
+bool Scheduler::on_pool_thread() const noexcept { return tls_scheduler == this; }
+
+bool Scheduler::help_outside(void*& seat) noexcept {
+  auto* w = static_cast<Worker*>(seat);
+  if (w == nullptr) {
+    for (auto& s : impl_->seats) {
+      if (!s->lent.load(std::memory_order_relaxed) && !s->lent.exchange(true, std::memory_order_acquire)) {
+        w = s.get();
+        break;
+      }
+    }
+    if (w == nullptr) return false;  // every seat is taken: wait without helping
+    seat = w;
+  }
+  // For the length of the task this thread is the seat's worker: the task's pushes go to
+  // the seat's deque (LIFO, stolen by the workers) and its waits help as a worker does.
+  Scheduler* const prev_sched = std::exchange(tls_scheduler, this);
+  void* const prev_worker = std::exchange(tls_worker, w);
+  HelpHook* const prev_hook = set_help_hook(w);
+  TaskBase* t = find_task(w);
+  if (t) {
+    t->execute();
+    w->tasks_run.fetch_add(1, std::memory_order_relaxed);
+  }
+  set_help_hook(prev_hook);
+  tls_worker = prev_worker;
+  tls_scheduler = prev_sched;
+  return t != nullptr;
+}
+
+void Scheduler::leave_outside(void* seat) noexcept {
+  // Tasks left in the seat's deque stay there for the workers to steal (or the next holder).
+  if (seat != nullptr) static_cast<Worker*>(seat)->lent.store(false, std::memory_order_release);
 }
 
 void Scheduler::push(TaskBase* task, const char* api) {
@@ -152,7 +221,7 @@ TaskBase* Scheduler::take_injected() {
 bool Scheduler::has_work() const noexcept {
   auto& im = *impl_;
   if (!im.inject.empty_hint() || im.overflow_size.load(std::memory_order_acquire) != 0) return true;
-  for (auto& w : im.workers) {
+  for (Worker* w : im.deques) {
     if (!w->deque.empty()) return true;
   }
   return false;
@@ -178,11 +247,11 @@ TaskBase* Scheduler::find_task(Worker* self) {
     if (!im.inject.empty_hint()) notify_one();
     return t;
   }
-  const std::size_t n = im.workers.size();
+  const std::size_t n = im.deques.size();
   if (n == 0) return nullptr;
   const std::size_t start = self ? self->next_victim(n) : 0;
   for (std::size_t k = 0; k < n; ++k) {
-    Worker* victim = im.workers[(start + k) % n].get();
+    Worker* victim = im.deques[(start + k) % n];
     if (victim == self) continue;
     // A lost race returns nullptr although work remains; retry that victim a few times.
     for (int attempt = 0; attempt < 4 && !victim->deque.empty(); ++attempt) {
@@ -265,7 +334,7 @@ void Scheduler::cancel_queued() {
   for (;;) {
     TaskBase* t = take_injected();
     if (!t) {
-      for (auto& w : impl_->workers) {
+      for (Worker* w : impl_->deques) {
         while (TaskBase* s = w->deque.steal()) taken.push_back(s);
       }
       if (!impl_->inject.empty_hint() || impl_->overflow_size.load() != 0) continue;

@@ -13,6 +13,7 @@ ThreadPool::ThreadPool(PoolOptions options) {
   c.threads = options.threads != 0 ? options.threads : default_thread_count();
   c.spin = options.spin ? *options.spin : settings().pool_spin;
   if (c.spin.count() < 0) throw ValueError("ThreadPool: spin must be >= 0");
+  c.outside_help = options.caller_helps.value_or(!options.initializer);
   c.initializer = std::move(options.initializer);
   sched_ = std::make_unique<detail::Scheduler>(std::move(c));
 }

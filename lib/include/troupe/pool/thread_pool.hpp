@@ -41,6 +41,12 @@ struct PoolOptions {
   std::optional<std::chrono::microseconds> spin = std::nullopt;
   /// Run once in each worker thread before it takes tasks (ThreadPoolExecutor's initializer).
   std::function<void()> initializer = {};
+  /// Whether a thread outside the pool that waits, without deadline or token, on one of its
+  /// futures runs the pool's tasks meanwhile (as a thread in TBB's task_group::wait does;
+  /// docs/scheduling.md, "The caller helps"). nullopt: yes, unless an initializer is given
+  /// (a helping thread has not run it). Say false when tasks must run on the pool's own
+  /// threads, or when a waiter may hold a lock that a task of this pool takes.
+  std::optional<bool> caller_helps = std::nullopt;
 };
 
 /// @brief Options of parallel_for.
@@ -110,8 +116,10 @@ auto make_map_source(Range&& range) {
 /// Every method is thread safe. Tasks submitted from inside a worker go to that worker's
 /// own deque (LIFO, stolen FIFO by idle workers), so nested parallelism stays local;
 /// a worker that waits on a future runs other tasks meanwhile, so nested submit + result
-/// cannot deadlock even with one worker. Idle workers spin for PoolOptions::spin, then
-/// sleep in the kernel (no CPU use while idle).
+/// cannot deadlock even with one worker. A thread outside the pool that waits without
+/// deadline on one of its futures (result(), wait(), a map's results) runs its tasks too
+/// (PoolOptions::caller_helps), so the caller of a fork-join or a map takes part in it.
+/// Idle workers spin for PoolOptions::spin, then sleep in the kernel (no CPU use while idle).
 ///
 /// @code
 /// troupe::ThreadPool pool(4);
@@ -149,7 +157,7 @@ class ThreadPool {
       return std::invoke(std::move(f), std::move(a)...);
     };
     using Task = detail::FutureTask<R, decltype(call)>;
-    auto* task = new Task(std::move(call));
+    auto* task = new Task(std::move(call), sched_->ticket());
     auto fut = detail::make_future<R>(detail::StatePtr<detail::SharedState<R>>(task));
     try {
       sched_->push(task, "ThreadPool::submit");
@@ -268,10 +276,12 @@ class ThreadPool {
 
   /// @brief Per-worker counters (tasks run, steals, sleeps). Thread safe; values are approximate.
   PoolStats stats() const { return PoolStats{sched_->stats()}; }
-  /// @brief Index of the calling thread among this pool's workers, or -1.
+  /// @brief Index of the calling thread among this pool's workers, or -1 (also in a thread
+  /// outside the pool that runs one of its tasks while it waits).
   int worker_index() const noexcept { return sched_->worker_index(); }
-  /// @brief True when called from one of this pool's workers.
-  bool in_worker() const noexcept { return worker_index() >= 0; }
+  /// @brief True when called from one of this pool's workers, or from one of its tasks
+  /// that a waiting thread outside the pool runs (PoolOptions::caller_helps).
+  bool in_worker() const noexcept { return sched_->on_pool_thread(); }
 
  private:
   template <class F, class Range>
@@ -301,7 +311,8 @@ class ThreadPool {
     const std::size_t n = source->size();
     const std::size_t chunk = chunking.grow ? detail::Chunking::auto_size(n, size()) : chunking.chunksize;
     using Slot = detail::map_slot_t<R>;
-    auto slots = std::make_shared<std::vector<Slot>>(n);
+    auto slots = std::make_shared<std::vector<Slot>>();
+    prepare_slots(*slots, n, api);
     auto submit_next = [this, source, shared_fn, slots, chunk, n,
                         lo = std::size_t{0}]() mutable -> std::optional<Future<Chunk>> {
       if (lo >= n) return std::nullopt;
@@ -332,6 +343,38 @@ class ThreadPool {
       });
     };
     return MapResult<R>(std::move(submit_next), chunking, unordered, api, true, std::move(slots));
+  }
+
+  // The map's result vector, sized n. Its page faults would otherwise all be taken by the
+  // caller in the vector's value-initialization (in perf, 2/3 of an automatic map of 10^6
+  // ints): for a large vector of a trivial type the pages are first touched by the workers
+  // and the caller in parallel, one store per page into the reserved storage, so that the
+  // caller's value-initialization runs at cache speed. std::vector<R> (what to_vector()
+  // hands over) cannot adopt elements constructed elsewhere, so the value-initialization
+  // itself stays (docs/scheduling.md, "map's output").
+  template <class Slot>
+  void prepare_slots(std::vector<Slot>& slots, std::size_t n, const char* api) {
+    if constexpr (std::is_trivially_default_constructible_v<Slot> && std::is_trivially_destructible_v<Slot>) {
+      constexpr std::size_t kPage = 4096;
+      constexpr std::size_t kMinBytes = std::size_t{256} << 10;  // below: malloc's heap, resident
+      if (n >= kMinBytes / sizeof(Slot)) {
+        slots.reserve(n);
+        auto* base = reinterpret_cast<unsigned char*>(slots.data());
+        const std::size_t pages = (n * sizeof(Slot) + kPage - 1) / kPage;
+        const CancellationToken none;
+        try {
+          run_chunks(
+              pages, detail::Chunking::auto_size(pages, size()), none,
+              [base](std::size_t lo, std::size_t hi) {
+                for (std::size_t p = lo; p < hi; ++p) base[p * kPage] = 0;
+              },
+              api);
+        } catch (const InvalidStateError&) {
+          // shut down meanwhile: the map itself reports it
+        }
+      }
+    }
+    slots.resize(n);
   }
 
   struct LoopState {

@@ -6,6 +6,8 @@
 //   1. spin   for WaitParams::spin (kWaitSpin, 8 µs): look at the condition between short
 //             pause loops, and on each round
 //   2. help   run one other pool task if the waiting thread is a pool worker (HelpHook),
+//             or, for a thread outside any pool that waits on a pool task with no
+//             deadline, one task of that pool (OutsideHelp),
 //   3. drive  poll every registered ProgressSource once (an executor's MPI engine);
 //             anything useful done in 2 or 3 restarts the spin, which after progress
 //             lasts at least the sources' linger (a source without a progress thread:
@@ -48,6 +50,63 @@ class HelpHook {
 HelpHook* current_help_hook() noexcept;
 /// Installs a hook for the calling thread; returns the previous one.
 HelpHook* set_help_hook(HelpHook* hook) noexcept;
+
+// ---------------------------------------------------------------------------------------
+// Helping from outside: a thread that is no pool worker and waits on a pool task's future
+// runs that pool's tasks meanwhile (as a thread in TBB's task_group::wait does). The
+// future reaches its pool through a HelpTicket; the pool may be destroyed while a waiter
+// still holds the ticket, so the ticket names a HelpGate, which is never freed, and a
+// generation that the pool's end retires.
+
+/// A pool that outside waiters may help.
+class HelpSource {
+ public:
+  /// Runs at most one task in the calling thread, which is outside the pool and waits on
+  /// one of its tasks; true if it ran one. @p seat is the waiter's own state for the
+  /// length of one wait (nullptr before the first call): what the pool lends it.
+  virtual bool help_outside(void*& seat) noexcept = 0;
+  /// The end of that wait: gives back what help_outside lent in @p seat.
+  virtual void leave_outside(void* seat) noexcept = 0;
+
+ protected:
+  ~HelpSource() = default;
+};
+
+/// Where a waiter finds the pool of its task. Never freed: a retired gate is reused.
+struct HelpGate {
+  std::atomic<HelpSource*> source{nullptr};
+  std::atomic<std::uint32_t> generation{0};  // bumped when its pool ends
+  std::atomic<std::uint32_t> users{0};       // waiters helping through it now
+};
+
+/// What a pool task's future carries: the gate and the generation of its pool.
+struct HelpTicket {
+  HelpGate* gate = nullptr;
+  std::uint32_t generation = 0;
+};
+
+/// A gate for @p source (a pool at its start); its ticket goes into every task it makes.
+HelpTicket open_help_gate(HelpSource* source);
+/// The pool's end: no waiter helps through @p ticket's gate from now on; returns once no
+/// waiter is inside it (they leave as soon as their task is done). Then the gate is reused.
+void close_help_gate(const HelpTicket& ticket) noexcept;
+
+/// The HelpHook of one outside wait: enters the gate at the first help, leaves it (and
+/// gives back the seat) at the end of the wait. A gate closed meanwhile makes it do nothing.
+class OutsideHelp final : public HelpHook {
+ public:
+  explicit OutsideHelp(const HelpTicket& ticket) noexcept : ticket_(ticket) {}
+  ~OutsideHelp();
+  OutsideHelp(const OutsideHelp&) = delete;
+  OutsideHelp& operator=(const OutsideHelp&) = delete;
+  bool help_one() override;
+
+ private:
+  HelpTicket ticket_;
+  HelpSource* source_ = nullptr;
+  void* seat_ = nullptr;
+  enum class Stage { kNew, kIn, kClosed } stage_ = Stage::kNew;
+};
 
 // ---------------------------------------------------------------------------------------
 // Progress sources: things a waiting thread can advance itself (an executor's engine
@@ -104,6 +163,10 @@ struct WaitParams {
   std::chrono::nanoseconds spin = kWaitSpin;
   /// Run other pool tasks while waiting, if the caller is a pool worker.
   bool help = true;
+  /// The hook of a thread that has none of its own (it is no pool worker): the pool of
+  /// the awaited task (OutsideHelp). Used while spinning and, if the thread polls
+  /// anyway (progress sources), between naps; it never makes a thread poll by itself.
+  HelpHook* outside_help = nullptr;
   /// Keep helping / driving progress between naps once the spin is over. False for threads
   /// that something else wakes and that must cost nothing at rest: an idle pool worker
   /// (a push wakes it), a Timer's own thread.

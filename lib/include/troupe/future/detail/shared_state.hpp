@@ -17,6 +17,8 @@
 
 namespace troupe::detail {
 
+struct HelpTicket;  // core/detail/wait.hpp
+
 class StateBase {
  public:
   enum Phase : std::uint32_t { kPending = 0, kRunning = 1, kFinished = 2, kCancelled = 3 };
@@ -53,7 +55,8 @@ class StateBase {
 
   /// Waits until terminal (detail::wait_until: spin, help, drive progress, sleep). Returns
   /// false on deadline. Throws CancelledError when `token` is stopped first. A pool worker
-  /// helps (runs other tasks) while it waits.
+  /// helps (runs other tasks) while it waits; so does a thread outside any pool waiting
+  /// without deadline or token on a pool task (help_ticket()), with that task's pool.
   bool wait(const Deadline& deadline, const std::stop_token* token = nullptr) const;
 
   /// Runs `cb(this)` once terminal: now (in the caller) if already terminal, else in the
@@ -63,6 +66,8 @@ class StateBase {
  protected:
   virtual ~StateBase();
   virtual void destroy() noexcept { delete this; }
+  /// The pool a waiter outside it may help (a ThreadPool task); nullptr: none.
+  virtual const HelpTicket* help_ticket() const noexcept { return nullptr; }
   /// Moves to a terminal phase and runs callbacks; caller has stored value or error.
   bool finish(Phase terminal, bool from_pending_only = false) noexcept;
 

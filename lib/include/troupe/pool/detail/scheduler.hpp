@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "troupe/core/detail/wait.hpp"
 #include "troupe/pool/detail/task.hpp"
 
 namespace troupe::detail {
@@ -19,6 +20,8 @@ struct SchedulerConfig {
   std::chrono::microseconds spin{50};
   std::function<void()> initializer;
   std::string name;
+  /// Threads outside the pool that wait on one of its tasks run its tasks meanwhile.
+  bool outside_help = true;
 };
 
 struct WorkerStats {
@@ -40,7 +43,12 @@ struct WorkerStats {
 inline constexpr std::uint32_t kFairnessInterval = 64;
 inline constexpr std::uint32_t kOwnFairnessInterval = 8 * kFairnessInterval;
 
-class Scheduler {
+/// Seats lent to threads outside the pool that help while they wait (as TBB's arena
+/// reserves a slot for the thread that enters it): each is a worker's deque and identity
+/// for the length of one wait. A waiter that finds every seat taken waits without helping.
+inline constexpr std::size_t kOutsideSeats = 2;
+
+class Scheduler final : public HelpSource {
  public:
   explicit Scheduler(SchedulerConfig config);
   ~Scheduler();
@@ -53,10 +61,19 @@ class Scheduler {
   void push(TaskBase* task, const char* api);
   /// Runs one queued task in the calling thread if there is one (for helping waits).
   bool run_one();
+  /// What this pool's futures carry for outside waiters (empty gate: they do not help).
+  const HelpTicket& ticket() const noexcept { return ticket_; }
+  /// HelpSource: a waiting thread outside the pool takes a seat and runs one task there.
+  bool help_outside(void*& seat) noexcept override;
+  void leave_outside(void* seat) noexcept override;
 
   std::size_t size() const noexcept { return nthreads_; }
-  /// Index of the calling thread among this scheduler's workers, or -1.
+  /// Index of the calling thread among this scheduler's workers, or -1 (also for an
+  /// outside thread running one of its tasks on a lent seat).
   int worker_index() const noexcept;
+  /// True in this scheduler's workers and in an outside thread while it runs one of its
+  /// tasks (helping): the threads whose pushes go to a deque of this scheduler.
+  bool on_pool_thread() const noexcept;
   bool is_shutdown() const noexcept { return shutdown_.load(std::memory_order_acquire); }
 
   /// Stops accepting outside work; cancels queued futures when asked; joins when asked.
@@ -80,6 +97,7 @@ class Scheduler {
   std::unique_ptr<Impl> impl_;
   std::size_t nthreads_;
   std::atomic<bool> shutdown_{false};
+  HelpTicket ticket_;
 };
 
 }  // namespace troupe::detail

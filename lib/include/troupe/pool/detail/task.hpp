@@ -5,6 +5,7 @@
 #include <optional>
 #include <utility>
 
+#include "troupe/core/detail/wait.hpp"
 #include "troupe/future/detail/shared_state.hpp"
 
 namespace troupe::detail {
@@ -23,7 +24,10 @@ class TaskBase {
 template <class R, class Fn>
 class FutureTask final : public SharedState<R>, public TaskBase {
  public:
-  explicit FutureTask(Fn&& fn) : fn_(std::move(fn)) { this->add_ref(); }  // + the queue's reference
+  /// @p ticket: the pool's gate for outside waiters (empty: they do not help).
+  FutureTask(Fn&& fn, const HelpTicket& ticket) : fn_(std::move(fn)), ticket_(ticket) {
+    this->add_ref();  // + the queue's reference
+  }
 
   void execute() noexcept override {
     if (this->try_start()) {
@@ -46,8 +50,12 @@ class FutureTask final : public SharedState<R>, public TaskBase {
   }
   void cancel_pending() noexcept override { this->cancel(); }
 
+ protected:
+  const HelpTicket* help_ticket() const noexcept override { return &ticket_; }
+
  private:
   std::optional<Fn> fn_;
+  HelpTicket ticket_;
 };
 
 /// A fire-and-forget task; the callable must not throw (the library wraps user code).
