@@ -69,8 +69,9 @@ struct EngineStats {
   std::uint64_t bytes_received = 0;
 };
 
-/// @brief Message transport over one communicator (a private duplicate: the engine uses one
-/// tag and matches any source).
+/// @brief Message transport over one communicator (a private duplicate: the engine's
+/// messages use one tag and are matched from any source; bulk messages, the large parts of
+/// a record, use a second tag and are received from the source that announced them).
 ///
 /// Thread safety: send(), wake(), watch(), expect(), try_progress() and stats() from any
 /// thread (try_progress() does nothing on a thread that may not drive MPI); on_receive()
