@@ -443,6 +443,7 @@ class DeferredValue {
   void begin(Reader& r) {
     const auto& set = r.blocks();
     if (!set || !set->deferred) throw DecodeError("troupe wire: DeferredValue::begin needs deferred blocks");
+    const std::size_t start = r.offset();
     value_ = std::make_unique<T>();
     load(r, *value_);
     if (r.remaining() != 0) detail::throw_trailing(detail::type_name<T>(), r.offset(), r.bytes().size());
@@ -462,7 +463,8 @@ class DeferredValue {
     std::sort(recorded.begin(), recorded.end());
     if (now != recorded) {  // some part moved: receive into buffers, decode again at finish
       value_.reset();
-      record_.assign(r.bytes().begin(), r.bytes().end());
+      const auto bytes = r.bytes().subspan(start);
+      record_.assign(bytes.begin(), bytes.end());
       set->dest.clear();
       for (const auto n : set->sizes) {
         set->staged.emplace_back(new std::byte[static_cast<std::size_t>(n)]);
