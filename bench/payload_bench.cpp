@@ -97,9 +97,11 @@ int main(int argc, char** argv) {
   const int count = static_cast<int>(n);  // doubles: < INT_MAX up to 16 GiB
 
   // --- raw MPI: rank 1 -> rank 0 -------------------------------------------------------
-  std::vector<double> fresh_bw, pre_bw;
+  std::vector<double> fresh_bw, pre_bw, fresh_peak;
   for (int r = 0; r < reps; ++r) {
     MPI_Barrier(comm);
+    const long rss0 = status_kb("VmRSS:");
+    reset_hwm();
     const auto t0 = Clock::now();
     if (rank == 1) {
       const auto v = make_vector(n);
@@ -109,6 +111,7 @@ int main(int argc, char** argv) {
       MPI_Recv(v.data(), count, MPI_DOUBLE, 1, 7, comm, MPI_STATUS_IGNORE);
       fresh_bw.push_back(gb / seconds_since(t0));
     }
+    fresh_peak.push_back(static_cast<double>(status_kb("VmHWM:") - rss0) * 1024.0 / static_cast<double>(bytes));
   }
   {
     std::vector<double> buf = make_vector(rank <= 1 ? n : 1);
@@ -130,6 +133,7 @@ int main(int argc, char** argv) {
     std::printf("# payload bench: %ld MiB, %d ranks, %d reps\n", mib, ex.size(), reps);
     const double raw_fresh = result("raw_fresh_bw", "GB/s", fresh_bw, mib);
     const double raw_pre = result("raw_pre_bw", "GB/s", pre_bw, mib);
+    result("raw_fresh_root_peak", "x_payload", fresh_peak, mib);
     std::vector<double> vec_bw, vec_peak, str_bw, str_peak, arg_bw, arg_peak;
     double check = 0;
     for (int r = 0; r < reps; ++r) {

@@ -163,11 +163,17 @@ class CallEnvelope final : public Envelope {
   }
   void finish_blocks(const std::shared_ptr<wire::BlockSet>& blocks, bool ok) noexcept override {
     if constexpr (!std::is_void_v<R>) {
+      // The envelope lets go of the future's state as soon as the value is in: a waiter
+      // that finds its future the state's only holder takes the value without a copy.
+      Promise<R> promise = std::move(promise_);
       try {
         if (!ok) throw Error("Executor: the result's large parts could not be received");
-        promise_.set_result(deferred_->finish(blocks));
+        promise.set_result(deferred_->finish(blocks));
       } catch (...) {
-        fail(std::current_exception());
+        try {
+          promise.set_exception(std::current_exception());
+        } catch (...) {  // already done (cancelled): nothing to report to
+        }
       }
       deferred_.reset();
     } else {
