@@ -134,7 +134,7 @@ int main(int argc, char** argv) {
     const double raw_fresh = result("raw_fresh_bw", "GB/s", fresh_bw, mib);
     const double raw_pre = result("raw_pre_bw", "GB/s", pre_bw, mib);
     result("raw_fresh_root_peak", "x_payload", fresh_peak, mib);
-    std::vector<double> vec_bw, vec_peak, str_bw, str_peak, arg_bw, arg_peak;
+    std::vector<double> vec_bw, vec_peak, str_bw, str_peak, arg_bw, arg_peak, kept_peak;
     double check = 0;
     for (int r = 0; r < reps; ++r) {
       const long rss0 = status_kb("VmRSS:");
@@ -149,6 +149,17 @@ int main(int argc, char** argv) {
         if (v.size() != n || v[n - 1] != static_cast<double>(n - 1)) std::printf("# BAD vector result\n");
       }
       vec_peak.push_back(static_cast<double>(status_kb("VmHWM:") - rss0) * 1024.0 / static_cast<double>(bytes));
+
+      // The same, the future kept and its value read in place (never copied on take).
+      {
+        const long rssk = status_kb("VmRSS:");
+        reset_hwm();
+        auto fut = ex.submit_to(
+            1, [](std::size_t k) { return make_vector(k); }, n);
+        const auto& v = fut.result();
+        check += sum_of(v);
+        kept_peak.push_back(static_cast<double>(status_kb("VmHWM:") - rssk) * 1024.0 / static_cast<double>(bytes));
+      }
 
       const long rss1 = status_kb("VmRSS:");
       reset_hwm();
@@ -179,6 +190,7 @@ int main(int argc, char** argv) {
     std::printf("# check %g\n", check);
     const double v = result("executor_vector_result_bw", "GB/s", vec_bw, mib);
     result("executor_vector_result_root_peak", "x_payload", vec_peak, mib);
+    result("executor_vector_result_kept_future_root_peak", "x_payload", kept_peak, mib);
     const double s = result("executor_string_result_bw", "GB/s", str_bw, mib);
     result("executor_string_result_root_peak", "x_payload", str_peak, mib);
     const double a = result("executor_vector_argument_bw", "GB/s", arg_bw, mib);
