@@ -13,11 +13,14 @@
 #include <numeric>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <utility>
 #include <vector>
 
+#include "troupe/executor/detail/testing.hpp"
 #include "troupe/executor/executor.hpp"
+#include "troupe/messaging/messenger.hpp"
 #include "troupe/runtime/runtime.hpp"
 
 #include "mpi_test_util.hpp"
@@ -251,4 +254,64 @@ TEST(Payload, NestedContainersOfLargeVectors) {
     EXPECT_EQ(ex.stats().bad_records, 0u);
   }
   ex.shutdown();
+}
+
+namespace {
+
+bool saw_fault(Executor& ex) {
+  const auto until = std::chrono::steady_clock::now() + 60s;
+  while (troupe::detail::ExecutorTesting::messenger(ex).stats().bad_records == 0) {
+    if (std::chrono::steady_clock::now() > until) return false;
+    std::this_thread::yield();
+  }
+  return true;
+}
+
+// The root sends rank 1 a bad record of blocks (by @p send) while a task placed there is
+// pending: that task ends with BrokenExecutor naming @p cause, the blocks that were
+// announced are still received (shutdown ends on every rank), and nothing crashes.
+template <class Send>
+void inject_and_expect_broken(Send send, const std::string& cause) {
+  troupe::Runtime rt(quiet());
+  Executor ex(rt);
+  if (ex.is_root()) {
+    auto pending = ex.submit_to(
+        1, [](int) { return saw_fault(troupe::this_executor()) ? 1 : 0; }, 0);
+    send(troupe::detail::ExecutorTesting::messenger(ex));
+    try {
+      (void)pending.result(60s);
+      ADD_FAILURE() << "the task on the rank that found the fault completed normally";
+    } catch (const troupe::BrokenExecutor& e) {
+      EXPECT_NE(std::string(e.what()).find(cause), std::string::npos) << e.what();
+    }
+  }
+  ex.shutdown();
+  EXPECT_EQ(ex.stats().bad_records, ex.rank() == 1 ? 1u : 0u);
+}
+
+}  // namespace
+
+TEST(Payload, AResultWithBlocksThatIsNoValueBreaksTheOwner) {
+  if (troupe_test::world_size() < 2) GTEST_SKIP() << "needs a second rank to receive the record";
+  const auto data = std::make_shared<const std::vector<double>>(pattern(2 * kMiB / sizeof(double), 1));
+  inject_and_expect_broken(
+      [&](troupe::messaging::Messenger& m) {
+        const std::vector<troupe::wire::Writer::Block> blocks{
+            {reinterpret_cast<const std::byte*>(data->data()), data->size() * sizeof(double)}};
+        // A result record {id, outcome 1 (failed)} cannot come with blocks.
+        m.send_blocks(1, troupe::messaging::Kind::kResult, blocks, data, [](troupe::wire::Writer& w) {
+          troupe::wire::save(w, std::uint64_t{123456});
+          troupe::wire::save(w, std::uint8_t{1});
+        });
+      },
+      "result with blocks must be a value");
+}
+
+TEST(Payload, AMalformedBlocksHeadBreaksTheOwner) {
+  if (troupe_test::world_size() < 2) GTEST_SKIP() << "needs a second rank to receive the record";
+  inject_and_expect_broken(
+      [](troupe::messaging::Messenger& m) {
+        m.send_raw(1, static_cast<std::uint16_t>(troupe::messaging::Kind::kBlocks), std::vector<std::byte>(3));
+      },
+      "bad blocks record");
 }
