@@ -5,6 +5,7 @@
 #include <climits>
 #include <deque>
 #include <mutex>
+#include <span>
 #include <string>
 #include <thread>
 #include <utility>
@@ -55,12 +56,38 @@ struct OutMsg {
   int dest;
   std::vector<std::byte> bytes;
   OutMsg* next;
+  // A bulk message (send_bulk): sent from ptr on the bulk tag, keep owns the memory.
+  const std::byte* ptr = nullptr;
+  std::size_t len = 0;
+  std::shared_ptr<const void> keep = nullptr;
 };
 
 struct InFlight {
   MPI_Request request;
   std::vector<std::byte> bytes;
+  std::shared_ptr<const void> keep = nullptr;  // a bulk message's memory
 };
+
+// Bulk messages are at most this long: both sides cut a block the same way (and no count
+// reaches INT_MAX).
+constexpr std::size_t kBulkChunk = std::size_t{256} << 20;
+
+// The bulk messages announced by one record, received in order from one source.
+struct BulkJob {
+  int source = 0;
+  std::vector<std::span<std::byte>> chunks;
+  std::vector<MPI_Request> requests;
+  std::size_t pending = 0;
+  bool ok = true;
+  std::function<void(bool)> done;
+};
+
+std::vector<std::span<std::byte>> cut(std::span<std::byte> s) {
+  std::vector<std::span<std::byte>> out;
+  for (std::size_t at = 0; at < s.size(); at += kBulkChunk)
+    out.push_back(s.subspan(at, std::min(kBulkChunk, s.size() - at)));
+  return out;
+}
 
 struct Watched {
   MPI_Request request;
@@ -106,6 +133,14 @@ struct Engine::Impl {
 
   std::atomic<std::uint64_t> messages_sent{0}, messages_received{0}, bytes_sent{0}, bytes_received{0};
 
+  // Bulk receives (receive_bulk): queued by any thread, posted and tested under the token.
+  std::mutex bulk_mu;
+  std::vector<BulkJob> new_bulk;
+  std::atomic<bool> has_new_bulk{false};
+  std::vector<BulkJob> bulk;           // under the token
+  std::atomic<std::size_t> n_bulk{0};  // bulk.size() plus queued jobs, for the nap length
+
+
   // In MpiMode::Serialized every engine of the process shares the one token of
   // troupe/runtime/mpi_token.hpp (the program's with_mpi calls take it too); otherwise each
   // engine has its own.
@@ -134,10 +169,14 @@ struct Engine::Impl {
 
   bool has_work() const noexcept {
     return outbox.load(std::memory_order_seq_cst) != nullptr || has_new_watched.load(std::memory_order_seq_cst) ||
-           wake_requested.load(std::memory_order_seq_cst);
+           wake_requested.load(std::memory_order_seq_cst) || has_new_bulk.load(std::memory_order_seq_cst);
   }
 
   void post(OutMsg& m) {
+    if (m.ptr) {
+      post_bulk(m);
+      return;
+    }
     InFlight f{MPI_REQUEST_NULL, std::move(m.bytes)};
     Layout l(f.bytes.size());
     // buffer, count and type of the bytes; destination; the engine's tag; private comm
@@ -146,6 +185,79 @@ struct Engine::Impl {
     bytes_sent.fetch_add(f.bytes.size(), std::memory_order_relaxed);
     in_flight.push_back(std::move(f));
     n_in_flight.store(in_flight.size(), std::memory_order_relaxed);
+  }
+
+  // A bulk message: straight from the sender's memory, on the bulk tag.
+  void post_bulk(OutMsg& m) {
+    InFlight f{MPI_REQUEST_NULL, {}, std::move(m.keep)};
+    // buffer and byte count (< kBulkChunk); destination; the bulk tag; private comm
+    TROUPE_MPI_CHECK(MPI_Isend(m.ptr, static_cast<int>(m.len), MPI_BYTE, m.dest, kBulkTag, comm, &f.request));
+    messages_sent.fetch_add(1, std::memory_order_relaxed);
+    bytes_sent.fetch_add(m.len, std::memory_order_relaxed);
+    in_flight.push_back(std::move(f));
+    n_in_flight.store(in_flight.size(), std::memory_order_relaxed);
+  }
+
+  // Posts the queued bulk receives (in the order they were queued: MPI matches a source's
+  // messages on one tag in order) and tests those in flight; finished jobs go to @p done.
+  bool bulk_round(std::vector<BulkJob>& done) {
+    bool did = false;
+    if (has_new_bulk.exchange(false, std::memory_order_acq_rel)) {
+      std::vector<BulkJob> fresh;
+      {
+        std::lock_guard lock(bulk_mu);
+        fresh.swap(new_bulk);
+      }
+      for (auto& j : fresh) {
+        j.requests.assign(j.chunks.size(), MPI_REQUEST_NULL);
+        for (std::size_t i = 0; i < j.chunks.size(); ++i) {
+          // straight into the destination; exactly this chunk's bytes; from the announcing
+          // source on the bulk tag; private comm
+          if (MPI_Irecv(j.chunks[i].data(), static_cast<int>(j.chunks[i].size()), MPI_BYTE, j.source, kBulkTag, comm,
+                        &j.requests[i]) != MPI_SUCCESS) {
+            j.ok = false;  // nothing posted after a failure: the job ends once the rest do
+            break;
+          }
+          ++j.pending;
+        }
+        bulk.push_back(std::move(j));
+      }
+      did = true;
+    }
+    for (std::size_t k = 0; k < bulk.size();) {
+      auto& j = bulk[k];
+      for (std::size_t i = 0; i < j.requests.size(); ++i) {
+        if (j.requests[i] == MPI_REQUEST_NULL) continue;
+        int flag = 0;
+        MPI_Status st;
+        if (MPI_Test(&j.requests[i], &flag, &st) != MPI_SUCCESS) {
+          j.ok = false;
+          j.requests[i] = MPI_REQUEST_NULL;
+          flag = 1;
+        } else if (flag) {
+          MPI_Count got = 0;
+          if (MPI_Get_elements_x(&st, MPI_BYTE, &got) != MPI_SUCCESS ||
+              static_cast<std::size_t>(got) != j.chunks[i].size()) {
+            j.ok = false;  // a shorter message than announced
+          }
+          messages_received.fetch_add(1, std::memory_order_relaxed);
+          bytes_received.fetch_add(static_cast<std::size_t>(got), std::memory_order_relaxed);
+        }
+        if (flag) {
+          --j.pending;
+          did = true;
+        }
+      }
+      if (j.pending == 0) {
+        done.push_back(std::move(j));
+        bulk[k] = std::move(bulk.back());
+        bulk.pop_back();
+        n_bulk.fetch_sub(1, std::memory_order_relaxed);
+      } else {
+        ++k;
+      }
+    }
+    return did;
   }
 
   bool drain_outbox() {
@@ -261,6 +373,7 @@ struct Engine::Impl {
   int poll_once() {
     if (!take_token()) return -1;
     std::vector<std::pair<Watched, MPI_Status>> done;
+    std::vector<BulkJob> bulk_done;
     bool did = false;
     try {
       if (wake_requested.exchange(false, std::memory_order_acq_rel)) did = true;
@@ -268,6 +381,7 @@ struct Engine::Impl {
       did |= drain_outbox();
       did |= test_watched(done);
       did |= receive();
+      if (n_bulk.load(std::memory_order_relaxed) != 0) did |= bulk_round(bulk_done);
       did |= complete_sends();
     } catch (...) {
       give_token();
@@ -276,6 +390,7 @@ struct Engine::Impl {
     give_token();
     deliver();
     for (auto& [w, st] : done) w.done(st);
+    for (auto& j : bulk_done) j.done(j.ok);
     return did ? 1 : 0;
   }
 
@@ -329,7 +444,8 @@ struct Engine::Impl {
       // The one wait loop (core/detail/wait.hpp) as a plain timed sleep: this thread is the
       // progress, so it neither spins (done above), helps a pool nor polls sources there.
       auto nap = backoff;
-      if (n_in_flight.load(std::memory_order_relaxed) != 0 || expecting.load(std::memory_order_relaxed) > 0) {
+      if (n_in_flight.load(std::memory_order_relaxed) != 0 || expecting.load(std::memory_order_relaxed) > 0 ||
+          n_bulk.load(std::memory_order_relaxed) != 0) {
         nap = std::min(nap, std::chrono::microseconds(20));
       }
       detail::WaitParams sleep_only;
@@ -348,6 +464,16 @@ struct Engine::Impl {
     for (auto& f : in_flight) TROUPE_MPI_UNCHECKED(MPI_Request_free(&f.request));
     in_flight.clear();
     n_in_flight.store(0, std::memory_order_relaxed);
+    // Bulk receives nobody completed (the peer stopped sending): abandoned with their jobs.
+    for (auto& j : bulk) {
+      for (auto& r : j.requests) {
+        if (r != MPI_REQUEST_NULL) {
+          TROUPE_MPI_UNCHECKED(MPI_Cancel(&r));
+          TROUPE_MPI_UNCHECKED(MPI_Request_free(&r));
+        }
+      }
+    }
+    bulk.clear();
   }
 };
 
@@ -407,6 +533,34 @@ void Engine::send(int dest, std::vector<std::byte> message) {
   check_dest(dest, size_);
   if (impl_->stop.load(std::memory_order_acquire)) throw InvalidStateError("Engine::send: engine is stopping");
   impl_->push(new OutMsg{dest, std::move(message), nullptr});
+}
+
+void Engine::send_bulk(int dest, std::span<const std::byte> data, std::shared_ptr<const void> keep) {
+  check_dest(dest, size_);
+  if (impl_->stop.load(std::memory_order_acquire)) throw InvalidStateError("Engine::send_bulk: engine is stopping");
+  for (std::size_t at = 0; at < data.size(); at += kBulkChunk) {
+    impl_->push(new OutMsg{dest, {}, nullptr, data.data() + at, std::min(kBulkChunk, data.size() - at), keep});
+  }
+}
+
+void Engine::receive_bulk(int source, const std::vector<std::span<std::byte>>& into, std::function<void(bool)> done) {
+  if (source < 0 || source >= size_) {
+    throw ValueError("Engine::receive_bulk: source rank must be in [0, " + std::to_string(size_) + "), got " +
+                     std::to_string(source));
+  }
+  BulkJob j;
+  j.source = source;
+  for (const auto& s : into) {
+    for (auto c : cut(s)) j.chunks.push_back(c);
+  }
+  j.done = std::move(done);
+  {
+    std::lock_guard lock(impl_->bulk_mu);
+    impl_->new_bulk.push_back(std::move(j));
+    impl_->n_bulk.fetch_add(1, std::memory_order_relaxed);
+  }
+  impl_->has_new_bulk.store(true, std::memory_order_seq_cst);
+  impl_->poke();
 }
 
 void Engine::deliver_here(int source, std::vector<std::byte> message) {

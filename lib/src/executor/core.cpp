@@ -42,9 +42,11 @@ struct ResultRecord {  // followed by the value (kOk) or an exception record (kF
 
 // Runs an encoded call ([callable id][state][args]) as a serving rank does: the result
 // into @p out, or the exception as an encode_exception record.
-Outcome run_encoded(std::span<const std::byte> call, wire::Writer& out, int rank, const std::string& host, int size) {
+Outcome run_encoded(std::span<const std::byte> call, wire::Writer& out, int rank, const std::string& host, int size,
+                    const std::shared_ptr<wire::BlockSet>& blocks = nullptr) {
   try {
     wire::Reader args(call);
+    if (blocks) args.attach_blocks(blocks);  // the arguments' large parts (staged)
     wire::decode_and_invoke(args, out);
     return Outcome::kOk;
   } catch (...) {
@@ -157,11 +159,15 @@ struct ExecutorCore::Impl {
       return;
     }
     try {
-      // The call is encoded straight into the batch for the target: no copy on the way.
-      msgr->send(target, Kind::kTask, [&](wire::Writer& w) {
-        wire::save(w, TaskRecord{env->id});
-        env->encode(w);
-      });
+      if (env->may_hold_blocks()) {
+        send_task_blocks(target, *env);
+      } else {
+        // The call is encoded straight into the batch for the target: no copy on the way.
+        msgr->send(target, Kind::kTask, [&](wire::Writer& w) {
+          wire::save(w, TaskRecord{env->id});
+          env->encode(w);
+        });
+      }
     } catch (...) {
       credits.add(target, +1);
       env->fail(std::current_exception());
@@ -170,6 +176,67 @@ struct ExecutorCore::Impl {
     }
     sent_remote.fetch_add(1, std::memory_order_relaxed);
     track(std::move(env));
+  }
+
+  // Large payloads (docs/wire.md): a call whose arguments hold blocks sends them as bulk
+  // messages straight from the arguments (kept alive with the sends), the rest as a record.
+  void send_task_blocks(int target, Envelope& env) {
+    wire::Writer call;
+    call.enable_blocks();
+    env.encode(call);
+    auto encode = [&](wire::Writer& w) {
+      wire::save(w, TaskRecord{env.id});
+      w.write_bytes(call.buffer().data(), call.size());
+    };
+    if (call.blocks().empty()) {
+      msgr->send(target, Kind::kTask, encode);
+    } else {
+      msgr->send_blocks(target, Kind::kTask, call.blocks(), keep_of(call), encode);
+    }
+  }
+  static std::shared_ptr<const void> keep_of(wire::Writer& w) {
+    return std::make_shared<const std::vector<std::shared_ptr<const void>>>(w.take_keep());
+  }
+
+  // A result with blocks: the value was kept alive by the writer (wire::save_kept).
+  void reply_blocks(int dest, const ResultRecord& head, wire::Writer& body) {
+    try {
+      msgr->send_blocks(dest, Kind::kResult, body.blocks(), keep_of(body), [&](wire::Writer& w) {
+        wire::save(w, head);
+        w.write_bytes(body.buffer().data(), body.size());
+      });
+    } catch (...) {  // stopping: nobody is left to tell
+    }
+    msgr->end_work();
+  }
+
+  // A result whose blocks are on their way: decoded now, the blocks are received straight
+  // into the value, the future completes when they arrived.
+  std::function<void(bool)> on_result_blocks(int src, wire::Reader& in, ExecutorCore* self) {
+    ResultRecord head;
+    wire::load(in, head);
+    if (head.outcome != static_cast<std::uint8_t>(Outcome::kOk)) {
+      throw wire::DecodeError("a result with blocks must be a value, got outcome " + std::to_string(head.outcome));
+    }
+    std::unique_ptr<Envelope> env;
+    {
+      std::lock_guard lock(mu);
+      auto it = remote.find(head.id);
+      if (it == remote.end()) return {};  // failed already (its rank was declared broken)
+      env = untrack(it);
+    }
+    try {
+      env->begin_blocks(in);
+    } catch (...) {
+      env->fail(std::current_exception());
+      on_done(src, self);
+      throw;  // the messenger's error policy: the owner breaks, the blocks are drained
+    }
+    std::shared_ptr<Envelope> e(std::move(env));
+    return [this, e, src, self, blocks = in.blocks()](bool ok) {
+      e->finish_blocks(blocks, ok);
+      on_done(src, self);
+    };
   }
 
   void run_oldest_local(ExecutorCore* self) {
@@ -230,7 +297,7 @@ struct ExecutorCore::Impl {
     std::vector<std::byte> call(view.begin(), view.end());
     const std::uint32_t epoch = cancel_epoch[static_cast<std::size_t>(src)].load(std::memory_order_acquire);
     msgr->begin_work();  // ends once the reply is on its way
-    pool->submit([self, src, id = head.id, epoch, call = std::move(call)] {
+    pool->submit([self, src, id = head.id, epoch, call = std::move(call), blocks = in.blocks()] {
       auto& im = *self->impl_;
       if (im.cancel_epoch[static_cast<std::size_t>(src)].load(std::memory_order_acquire) != epoch) {
         // Its sender cancelled it while it was queued here.
@@ -239,8 +306,13 @@ struct ExecutorCore::Impl {
         return;
       }
       wire::Writer out;
-      const Outcome outcome = run_encoded(call, out, im.rank, im.rt.host(), im.size);
+      out.enable_blocks();  // a large result is sent from where it is (docs/wire.md)
+      const Outcome outcome = run_encoded(call, out, im.rank, im.rt.host(), im.size, blocks);
       im.served_remote.fetch_add(1, std::memory_order_relaxed);
+      if (!out.blocks().empty()) {
+        im.reply_blocks(src, ResultRecord{id, static_cast<std::uint8_t>(outcome)}, out);
+        return;
+      }
       im.reply(src, ResultRecord{id, static_cast<std::uint8_t>(outcome)}, out.buffer());
     });
   }
@@ -350,6 +422,8 @@ ExecutorCore::ExecutorCore(Executor& owner, Runtime& rt, const ExecutorOptions& 
     im.credits = CreditTable(im.size);  // no credits until the census in start()
     im.msgr->on(Kind::kTask, [this](int src, wire::Reader& in) { impl_->on_task(src, in, this); });
     im.msgr->on(Kind::kResult, [this](int src, wire::Reader& in) { impl_->on_result(src, in, this); });
+    im.msgr->on_blocks(Kind::kResult,
+                       [this](int src, wire::Reader& in) { return impl_->on_result_blocks(src, in, this); });
     im.msgr->on(Kind::kCancelQueued, [this](int src, wire::Reader&) { impl_->on_cancel_queued(src); });
     im.msgr->on_broken([this](int r, const std::string& cause) { break_rank(r, cause); });
     im.msgr->on_lost([this](int r, const std::string& cause) { lose_rank(r, cause); });

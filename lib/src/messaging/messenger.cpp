@@ -48,6 +48,7 @@ struct Messenger::Impl {
   int size = 1;
   int rank = 0;
   std::vector<Handler> handlers = std::vector<Handler>(kKindLimit);
+  std::vector<BlocksHandler> blocks_handlers = std::vector<BlocksHandler>(kKindLimit);
   BrokenHandler on_broken;
   LostHandler on_lost;
   std::atomic<bool> started{false};
@@ -258,13 +259,15 @@ struct Messenger::Impl {
     }
   }
 
-  void dispatch(int source, std::uint16_t kind, std::span<const std::byte> record, Messenger& self) noexcept {
+  void dispatch(int source, std::uint16_t kind, std::span<const std::byte> record, Messenger& self,
+                const std::shared_ptr<wire::BlockSet>& blocks = nullptr) noexcept {
     records_handled.fetch_add(1, std::memory_order_relaxed);
     const char* name = kind_name(kind);
     const bool is_counted = !name || counted(static_cast<Kind>(kind));
     std::string problem;
     try {
       wire::Reader in(record);
+      if (blocks) in.attach_blocks(blocks);
       if (static_cast<Kind>(kind) == Kind::kMail) {
         MailRecord m;
         wire::load(in, m);
@@ -292,6 +295,8 @@ struct Messenger::Impl {
         }
         if (on_broken)
           on_broken(source, "rank " + std::to_string(source) + " could not use a record of this rank: " + b.cause);
+      } else if (static_cast<Kind>(kind) == Kind::kBlocks) {
+        dispatch_blocks(source, in, self);
       } else if (!name || !handlers[kind]) {
         problem = "record of unknown kind " + std::to_string(kind) + " (" + std::to_string(record.size()) + " bytes)";
       } else {
@@ -308,6 +313,112 @@ struct Messenger::Impl {
       fault(source, problem + " from rank " + std::to_string(source), static_cast<Kind>(kind) != Kind::kBroken, self);
     }
     if (is_counted) handled_from[static_cast<std::size_t>(source)].fetch_add(1, std::memory_order_seq_cst);
+  }
+
+  // --- large payloads (docs/wire.md, "Large payloads") -----------------------------------
+  // Buffers of their own for the blocks of @p set (staged mode).
+  static void stage(wire::BlockSet& set) {
+    set.deferred = false;
+    set.next = 0;
+    set.dest.clear();
+    set.staged.clear();
+    for (const auto n : set.sizes) {
+      set.staged.emplace_back(new std::byte[static_cast<std::size_t>(n)]);  // not zero-filled: MPI writes it
+      set.dest.emplace_back(set.staged.back().get(), static_cast<std::size_t>(n));
+    }
+  }
+
+  // A kBlocks frame: the head announces the bulk messages that follow from @p source on the
+  // engine's bulk tag. They are always received (in order with the source's other blocks,
+  // or every later record's blocks would land in the wrong place): into the value an
+  // on_blocks handler decoded (deferred), into buffers of their own before the ordinary
+  // handler runs (staged), or into buffers that are dropped (a record that failed). The
+  // record is counted as handled, and its work ends, once its blocks arrived.
+  void dispatch_blocks(int source, wire::Reader& in, Messenger& self) {
+    BlocksHead head;
+    wire::load(in, head);
+    if (head.sizes.empty()) throw wire::DecodeError("a blocks record without blocks");
+    for (const auto n : head.sizes) {
+      if (n < wire::kBlockMin || n > (std::uint64_t{1} << 48)) {
+        throw wire::DecodeError("a block of " + std::to_string(n) + " bytes");
+      }
+    }
+    const std::uint16_t inner = head.kind;
+    const char* name = kind_name(inner);
+    const bool is_counted = !name || counted(static_cast<Kind>(inner));
+    auto set = std::make_shared<wire::BlockSet>();
+    set->sizes = std::move(head.sizes);
+    const auto rest = in.read_view(in.remaining());
+    begun.fetch_add(1, std::memory_order_seq_cst);  // quiescence waits for the blocks
+    auto settle = [this, source, is_counted](bool count) noexcept {
+      if (count && is_counted) handled_from[static_cast<std::size_t>(source)].fetch_add(1, std::memory_order_seq_cst);
+      ended.fetch_add(1, std::memory_order_seq_cst);
+    };
+    const std::string from = " from rank " + std::to_string(source);
+    if (name && !internal(static_cast<Kind>(inner)) && blocks_handlers[inner]) {
+      std::function<void(bool)> then;
+      std::string problem;
+      try {
+        set->deferred = true;
+        wire::Reader r(rest);
+        r.attach_blocks(set);
+        then = blocks_handlers[inner](source, r);
+        if (then && r.remaining() != 0) {
+          throw wire::DecodeError(std::to_string(r.remaining()) + " bytes after the record");
+        }
+        if (then && set->dest.size() != set->sizes.size()) {
+          throw wire::DecodeError("it used " + std::to_string(set->dest.size()) + " of its " +
+                                  std::to_string(set->sizes.size()) + " blocks");
+        }
+      } catch (const std::exception& e) {
+        problem = std::string("bad ") + name + " record with blocks (" + std::to_string(rest.size()) +
+                  " bytes): " + e.what() + from;
+        then = nullptr;
+      }
+      if (then) {
+        engine->receive_bulk(source, set->dest, [this, &self, then, settle, set, from, source](bool ok) {
+          try {
+            then(ok);
+          } catch (...) {  // the handler's completion must not throw; nothing to do here
+          }
+          if (!ok) fault(source, "the blocks of a record" + from + " could not be received", true, self);
+          settle(true);
+        });
+        return;
+      }
+      if (!problem.empty()) fault(source, problem, true, self);
+      drain(source, set, settle);
+      return;
+    }
+    // Staged: the record waits for its blocks, then goes to the ordinary handler.
+    try {
+      stage(*set);
+    } catch (...) {
+      settle(true);
+      throw;  // no memory for them: the owner breaks (dispatch's error policy)
+    }
+    std::vector<std::byte> record(rest.begin(), rest.end());
+    engine->receive_bulk(source, set->dest, [this, &self, record, set, settle, inner, source, from](bool ok) {
+      if (ok) {
+        set->next = 0;
+        dispatch(source, inner, record, self, set);  // counts it as handled
+      } else {
+        fault(source, "the blocks of a record" + from + " could not be received", true, self);
+      }
+      settle(!ok);
+    });
+  }
+
+  // Receives @p set's blocks into buffers that are dropped (nobody can use them).
+  template <class Settle>
+  void drain(int source, const std::shared_ptr<wire::BlockSet>& set, Settle settle) {
+    try {
+      stage(*set);
+    } catch (...) {
+      settle(true);
+      return;  // the source's later blocks are misaligned now, but its owner is broken
+    }
+    engine->receive_bulk(source, set->dest, [set, settle](bool) { settle(true); });
   }
 
   std::vector<int> live_ranks() const {
@@ -376,6 +487,21 @@ void Messenger::on(Kind kind, Handler handler) {
     throw ValueError("Messenger::on: kind " + std::to_string(k) + " is not a client kind");
   }
   impl_->handlers[k] = std::move(handler);
+}
+
+void Messenger::on_blocks(Kind kind, BlocksHandler handler) {
+  if (impl_->started.load()) throw InvalidStateError("Messenger::on_blocks: register handlers before start()");
+  const auto k = static_cast<std::uint16_t>(kind);
+  if (k >= kKindLimit || internal(kind)) {
+    throw ValueError("Messenger::on_blocks: kind " + std::to_string(k) + " is not a client kind");
+  }
+  impl_->blocks_handlers[k] = std::move(handler);
+}
+
+void Messenger::queue_blocks(Outgoing& out, const std::vector<wire::Writer::Block>& blocks,
+                             std::shared_ptr<const void> keep) {
+  if (impl_->lost_flag[static_cast<std::size_t>(out.dest)].load(std::memory_order_acquire)) return;
+  for (const auto& b : blocks) impl_->engine->send_bulk(out.dest, std::span<const std::byte>(b.data, b.size), keep);
 }
 
 void Messenger::on_broken(BrokenHandler handler) {

@@ -150,14 +150,15 @@ UserTypes& user_types() {
 }
 
 std::string origin(const Record& r) {
-  std::string s = "[rank " + std::to_string(r.rank);
+  // append(), not "literal" + string: GCC 12 warns falsely (-Wrestrict) about the latter.
+  std::string s = std::string("[rank ").append(std::to_string(r.rank));
   if (r.size > 0) {
-    s += "/" + std::to_string(r.size);
+    s.append("/").append(std::to_string(r.size));
   }
   if (!r.host.empty()) {
-    s += " on " + r.host;
+    s.append(" on ").append(r.host);
   }
-  s += "] " + r.type;
+  s.append("] ").append(r.type);
   if (!r.message.empty()) {
     s += ": " + r.message;
   }

@@ -54,6 +54,16 @@ void throw_valueless_variant(std::string_view what) {
   throw ValueError("troupe::wire::save: cannot send a valueless_by_exception " + str(what));
 }
 
+void throw_bad_block(std::string_view what, std::size_t bytes, std::size_t index, std::uint64_t announced,
+                     std::size_t count) {
+  if (index >= count) {
+    throw DecodeError("troupe wire: " + str(what) + " needs a block of " + std::to_string(bytes) +
+                      " bytes, but the record announced only " + std::to_string(count) + " blocks");
+  }
+  throw DecodeError("troupe wire: " + str(what) + " needs a block of " + std::to_string(bytes) + " bytes, block " +
+                    std::to_string(index) + " of the record has " + std::to_string(announced));
+}
+
 void throw_boost_failure(std::string_view what, std::size_t offset, const char* reason) {
   throw DecodeError("troupe wire: Boost.Serialization archive of " + str(what) + " at offset " +
                     std::to_string(offset) + " could not be decoded: " + reason);

@@ -31,6 +31,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <vector>
 
 #include "troupe/core/error.hpp"
@@ -68,8 +69,9 @@ struct EngineStats {
   std::uint64_t bytes_received = 0;
 };
 
-/// @brief Message transport over one communicator (a private duplicate: the engine uses one
-/// tag and matches any source).
+/// @brief Message transport over one communicator (a private duplicate: the engine's
+/// messages use one tag and are matched from any source; bulk messages, the large parts of
+/// a record, use a second tag and are received from the source that announced them).
 ///
 /// Thread safety: send(), wake(), watch(), expect(), try_progress() and stats() from any
 /// thread (try_progress() does nothing on a thread that may not drive MPI); on_receive()
@@ -97,6 +99,18 @@ class Engine {
   /// messages travel as one element of a derived type). Never blocks.
   /// @throws ValueError for a bad rank; InvalidStateError once the engine is stopping.
   void send(int dest, std::vector<std::byte> message);
+  /// @brief Queues the @p data bytes for rank @p dest as bulk messages (at most 256 MiB
+  /// each, on kBulkTag), sent straight from that memory: @p keep owns it until the sends
+  /// complete. Ordered with the other bulk messages to @p dest (what the receiver's
+  /// receive_bulk() relies on). Never blocks.
+  /// @throws ValueError for a bad rank; InvalidStateError once the engine is stopping.
+  void send_bulk(int dest, std::span<const std::byte> data, std::shared_ptr<const void> keep);
+  /// @brief Receives the next bulk messages from @p source straight into @p into (each span
+  /// cut as send_bulk() cuts it), in order with earlier receive_bulk() calls for that source,
+  /// then calls @p done(ok) outside the token (ok false: an MPI error, or a message of
+  /// another size than announced). The spans must stay valid until then. Never blocks.
+  /// @throws ValueError for a bad rank.
+  void receive_bulk(int source, const std::vector<std::span<std::byte>>& into, std::function<void(bool)> done);
   /// @brief Queues @p message for the receiver as if it had arrived from @p source, in order
   /// with the real arrivals (delivered by the next progress round, outside the token): the
   /// messaging layer reports what it finds inside a round (a silent peer) this way, so its
@@ -131,6 +145,8 @@ class Engine {
 
   /// @brief The MPI tag of engine traffic (the comm is private, so one tag suffices).
   static constexpr int kTag = 0x7270;
+  /// @brief The MPI tag of bulk messages (send_bulk / receive_bulk: large payloads).
+  static constexpr int kBulkTag = 0x7271;
 
  private:
   struct Impl;

@@ -128,15 +128,66 @@ class CallEnvelope final : public Envelope {
   Future<R> future() const { return promise_.get_future(); }
   bool start() noexcept override { return promise_.set_running_or_notify_cancel(); }
   void encode(wire::Writer& out) override {
-    std::apply([&](const auto&... a) { wire::encode_call(out, fn_, a...); }, args_);
+    if constexpr (!std::is_move_constructible_v<std::tuple<Args...>>) {
+      const bool on = out.blocks_enabled();  // the arguments cannot move to the heap: copied
+      out.enable_blocks(false);
+      std::apply([&](const auto&... a) { wire::encode_call(out, fn_, a...); }, args_);
+      out.enable_blocks(on);
+      return;
+    }
+    const wire::Writer::Mark at = out.mark();
+    std::apply([&](const auto&... a) { wire::encode_call(out, fn_, a...); }, args());
+    if (out.blocks_enabled() && out.blocks().size() != at.blocks) {
+      // Parts of the arguments travel from where they are: the arguments move to the heap
+      // (once), encoded again from there, and live as long as the sends need them.
+      if (!held_) {
+        if constexpr (std::is_move_constructible_v<std::tuple<Args...>>) {
+          held_ = std::make_shared<std::tuple<Args...>>(std::move(args_));
+        }
+        out.rewind(at);
+        std::apply([&](const auto&... a) { wire::encode_call(out, fn_, a...); }, *held_);
+      }
+      out.keep(held_);
+    }
+  }
+  bool may_hold_blocks() const noexcept override {
+    return std::apply([](const auto&... a) { return (wire::detail::may_hold_blocks(a) || ...); }, args_);
+  }
+  void begin_blocks(wire::Reader& result) override {
+    if constexpr (std::is_void_v<R>) {
+      Envelope::begin_blocks(result);
+    } else {
+      deferred_ = std::make_unique<wire::DeferredValue<R>>();
+      deferred_->begin(result);
+    }
+  }
+  void finish_blocks(const std::shared_ptr<wire::BlockSet>& blocks, bool ok) noexcept override {
+    if constexpr (!std::is_void_v<R>) {
+      // The envelope lets go of the future's state as soon as the value is in: a waiter
+      // that finds its future the state's only holder takes the value without a copy.
+      Promise<R> promise = std::move(promise_);
+      try {
+        if (!ok) throw Error("Executor: the result's large parts could not be received");
+        promise.set_result(deferred_->finish(blocks));
+      } catch (...) {
+        try {
+          promise.set_exception(std::current_exception());
+        } catch (...) {  // already done (cancelled): nothing to report to
+        }
+      }
+      deferred_.reset();
+    } else {
+      (void)blocks;
+      (void)ok;
+    }
   }
   void run_local() noexcept override {
     try {
       if constexpr (std::is_void_v<R>) {
-        std::apply([&](auto&... a) { std::invoke(fn_, std::move(a)...); }, args_);
+        std::apply([&](auto&... a) { std::invoke(fn_, std::move(a)...); }, args());
         promise_.set_result();
       } else {
-        R value = std::apply([&](auto&... a) -> R { return std::invoke(fn_, std::move(a)...); }, args_);
+        R value = std::apply([&](auto&... a) -> R { return std::invoke(fn_, std::move(a)...); }, args());
         if constexpr (is_chunk_result_v<R>) {  // a map chunk's error: as if it had travelled
           if (value.failed) value.error = as_sent(value.error);
         }
@@ -166,8 +217,12 @@ class CallEnvelope final : public Envelope {
   void cancel() noexcept override { promise_.get_future().cancel(); }
 
  private:
+  std::tuple<Args...>& args() noexcept { return held_ ? *held_ : args_; }
+
   F fn_;
   std::tuple<Args...> args_;
+  std::shared_ptr<std::tuple<Args...>> held_;                       // the arguments once their blocks were sent
+  std::unique_ptr<wire::DeferredValue<exec_value_t<R>>> deferred_;  // a result whose blocks are coming
   Promise<R> promise_;
 };
 

@@ -21,10 +21,11 @@ enum class Kind : std::uint16_t {
   kLost = 8,          ///< messaging: a rank was declared lost (LostRecord)
   kObject = 9,        ///< cross-rank objects: a call or notice to one object (ObjectRecord)
   kReply = 10,        ///< cross-rank objects: the answer to a call (ReplyRecord)
+  kBlocks = 11,       ///< messaging: a record whose large parts follow as bulk messages (BlocksHead)
 };
 
 /// @brief One past the largest kind (handler table size).
-inline constexpr std::uint16_t kKindLimit = 11;
+inline constexpr std::uint16_t kKindLimit = 12;
 
 /// @brief The kind's name for error messages ("task", "result", ...), or nullptr if unknown.
 constexpr const char* kind_name(std::uint16_t k) noexcept {
@@ -49,6 +50,8 @@ constexpr const char* kind_name(std::uint16_t k) noexcept {
       return "object";
     case Kind::kReply:
       return "reply";
+    case Kind::kBlocks:
+      return "blocks";
   }
   return nullptr;
 }
@@ -56,7 +59,8 @@ constexpr const char* kind_name(std::uint16_t k) noexcept {
 /// @brief True for the messaging layer's own kinds (mailbox, error and liveness notices):
 /// clients cannot register handlers for them.
 constexpr bool internal(Kind k) noexcept {
-  return k == Kind::kMail || k == Kind::kBroken || k == Kind::kPing || k == Kind::kPong || k == Kind::kLost;
+  return k == Kind::kMail || k == Kind::kBroken || k == Kind::kPing || k == Kind::kPong || k == Kind::kLost ||
+         k == Kind::kBlocks;
 }
 
 /// @brief True for kinds that quiescence counts (work of the layers above); the messaging

@@ -81,6 +81,13 @@ struct BrokenRecord {
   std::string cause;
   TROUPE_FIELDS(cause)
 };
+/// @brief The head of a kBlocks frame: the inner record's kind and the sizes of its blocks,
+/// which follow as bulk messages (engine::Engine::send_bulk); the inner record comes next.
+struct BlocksHead {
+  std::uint16_t kind = 0;
+  std::vector<std::uint64_t> sizes;
+  TROUPE_FIELDS(kind, sizes)
+};
 /// @brief A rank was declared lost (by the sender, or by this rank's own detector).
 struct LostRecord {
   std::int32_t rank = -1;
@@ -99,6 +106,11 @@ class Messenger {
   /// @brief Told once per lost rank, on the thread that delivers messages (never under the
   /// progress token).
   using LostHandler = std::function<void(int rank, const std::string& cause)>;
+  /// @brief Reads a record whose blocks are still on their way (on_blocks): decodes it with
+  /// @p record in deferred mode (record.blocks()->dest: where each block goes, the decoded
+  /// value's own memory) and returns what to call once they arrived (true) or could not be
+  /// received (false); an empty function drops them.
+  using BlocksHandler = std::function<std::function<void(bool ok)>(int source, wire::Reader& record)>;
   /// @brief Combines two partial results of a reduction: (lower ranks, higher ranks).
   using Combine = std::function<std::vector<std::byte>(std::vector<std::byte> left, std::vector<std::byte> right)>;
 
@@ -112,6 +124,11 @@ class Messenger {
 
   /// @brief Registers the handler of @p kind. Before start().
   void on(Kind kind, Handler handler);
+  /// @brief Registers the handler of @p kind's records that come with blocks, decoded before
+  /// the blocks arrive so that they are received straight into the value. Without one, such
+  /// records wait until their blocks arrived (staged in buffers of their own) and go to the
+  /// kind's ordinary handler. Before start().
+  void on_blocks(Kind kind, BlocksHandler handler);
   /// @brief Registers the owner's broken handler. Before start(). Without one, faults are
   /// only counted (stats().bad_records) and kept (errors()).
   void on_broken(BrokenHandler handler);
@@ -141,6 +158,36 @@ class Messenger {
       detail::append_frame(*out.batch, static_cast<std::uint16_t>(kind), encode);
     } catch (...) {
       close(out, false);
+      throw;
+    }
+    close(out, true);
+  }
+  /// @brief Sends a record of @p kind whose large parts @p blocks (recorded by a block-enabled
+  /// wire::Writer) travel as bulk messages straight from their memory, which @p keep owns
+  /// until they are sent; @p encode writes the rest of the record. The receiver decodes it
+  /// with its on_blocks handler, or its ordinary one once the blocks arrived. A record with
+  /// blocks may overtake records sent after it. Never blocks on the network.
+  /// @throws ValueError for a bad rank or no blocks; what @p encode throws (nothing sent).
+  template <class Encode>
+  void send_blocks(int dest, Kind kind, const std::vector<wire::Writer::Block>& blocks,
+                   std::shared_ptr<const void> keep, Encode&& encode) {
+    Outgoing out = open(dest, counted(kind), "Messenger::send_blocks");
+    try {
+      BlocksHead head{static_cast<std::uint16_t>(kind), {}};
+      for (const auto& b : blocks) head.sizes.push_back(b.size);
+      if (head.sizes.empty()) throw ValueError("Messenger::send_blocks: no blocks");
+      detail::append_frame(*out.batch, static_cast<std::uint16_t>(Kind::kBlocks), [&](wire::Writer& w) {
+        wire::save(w, head);
+        encode(w);
+      });
+    } catch (...) {
+      close(out, false);
+      throw;
+    }
+    try {
+      queue_blocks(out, blocks, std::move(keep));  // in the order of the frames (under the lock)
+    } catch (...) {                                // the engine is stopping
+      close(out, true);
       throw;
     }
     close(out, true);
@@ -223,6 +270,7 @@ class Messenger {
     bool counted;
   };
   Outgoing open(int dest, bool is_counted, const char* api);
+  void queue_blocks(Outgoing& out, const std::vector<wire::Writer::Block>& blocks, std::shared_ptr<const void> keep);
   void close(Outgoing& out, bool sent) noexcept;
 
   struct Impl;

@@ -379,7 +379,12 @@ struct Invoker {
       apply_args(fn, args);
     } else {
       decltype(auto) result = apply_args(fn, args);
-      save(out, static_cast<const result_type&>(result));
+      if (out.blocks_enabled()) {
+        // Its large parts are sent from where they are: the value lives on with the writer.
+        save_kept(out, std::forward<decltype(result)>(result));
+      } else {
+        save(out, static_cast<const result_type&>(result));
+      }
     }
   }
 

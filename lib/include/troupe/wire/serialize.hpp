@@ -40,6 +40,7 @@
 /// `bool` or an enum that may receive an out-of-range value) nothing can detect it. Give such
 /// a type a troupe_fields hook.
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstddef>
@@ -81,12 +82,50 @@ class DecodeError : public troupe::Error {
 template <class T>
 struct use_boost_serialization : std::false_type {};
 
+/// @brief The smallest contiguous part of a value (the elements of a `std::vector` of
+/// trivially copyable elements, the characters of a `std::string`) that a block-enabled
+/// Writer records by reference instead of copying: such a block travels as its own MPI
+/// message (docs/wire.md, "Large payloads"). Sender and receiver use the same constant.
+inline constexpr std::size_t kBlockMin = std::size_t{1} << 20;
+
+/// @brief The blocks of one received record (docs/wire.md, "Large payloads"): their sizes
+/// as announced by the sender, and either their bytes (staged: received into buffers of
+/// their own before decoding) or, filled while decoding (deferred), where each must go.
+struct BlockSet {
+  /// Announced sizes, in the order the value's blocks are encoded.
+  std::vector<std::uint64_t> sizes;
+  /// Staged mode: each block's bytes (sizes[i] long). Empty in deferred mode.
+  std::vector<std::unique_ptr<std::byte[]>> staged;
+  /// Deferred mode: where decoding put each block (the final memory of the value's parts).
+  std::vector<std::span<std::byte>> dest;
+  /// Blocks consumed so far by the reader.
+  std::size_t next = 0;
+  /// True: read_block leaves the memory alone and records it in dest.
+  bool deferred = false;
+};
+
 /// @brief Appends encoded values to an owned byte buffer.
 ///
 /// Not thread-safe (one writer per thread); never blocks. Throws std::bad_alloc when the
 /// buffer cannot grow, and troupe::ValueError for a valueless `std::variant`.
+///
+/// **Blocks.** After enable_blocks(), write_block() records a contiguous part of at least
+/// troupe::wire::kBlockMin bytes by reference (blocks()) instead of copying it: the memory
+/// must stay valid and unchanged until whoever sends the blocks is done with them (keep()
+/// ties owners to the writer). Only the messaging layer's large-payload path enables it.
 class Writer {
  public:
+  /// @brief A part of a value recorded by reference (see enable_blocks()).
+  struct Block {
+    const std::byte* data;
+    std::size_t size;
+  };
+  /// @brief A position in the writer (bytes and blocks written), for rewind().
+  struct Mark {
+    std::size_t bytes;
+    std::size_t blocks;
+  };
+
   /// @brief An empty writer.
   Writer() = default;
   /// @brief A writer that appends to @p buffer (e.g. after a frame header already in it).
@@ -118,6 +157,36 @@ class Writer {
     write_bytes(le.data(), le.size());
   }
 
+  /// @brief Appends the @p n bytes at @p p, a contiguous part of a value that stays where it
+  /// is (a vector's or string's elements): recorded by reference when blocks are enabled and
+  /// @p n >= kBlockMin, else copied as write_bytes() does.
+  void write_block(const void* p, std::size_t n) {
+    if (blocks_on_ && n >= kBlockMin) {
+      blocks_.push_back(Block{static_cast<const std::byte*>(p), n});
+      return;
+    }
+    write_bytes(p, n);
+  }
+  /// @brief Records parts of at least kBlockMin bytes by reference from now on (or, with
+  /// false, copies everything again).
+  void enable_blocks(bool on = true) noexcept { blocks_on_ = on; }
+  /// @brief True after enable_blocks().
+  bool blocks_enabled() const noexcept { return blocks_on_; }
+  /// @brief The blocks recorded so far, in encoding order.
+  std::vector<Block>& blocks() noexcept { return blocks_; }
+  /// @brief Ties the life of @p owner (the memory of recorded blocks) to whoever takes it
+  /// with take_keep().
+  void keep(std::shared_ptr<const void> owner) { keep_.push_back(std::move(owner)); }
+  /// @brief Moves the owners out (see keep()).
+  std::vector<std::shared_ptr<const void>> take_keep() noexcept { return std::exchange(keep_, {}); }
+  /// @brief The current position.
+  Mark mark() const noexcept { return Mark{buf_.size(), blocks_.size()}; }
+  /// @brief Drops what was written after @p m (bytes and blocks).
+  void rewind(Mark m) {
+    buf_.resize(m.bytes);
+    blocks_.resize(m.blocks);
+  }
+
   /// @brief Makes room for @p extra more bytes.
   void reserve(std::size_t extra) { buf_.reserve(buf_.size() + extra); }
 
@@ -133,6 +202,9 @@ class Writer {
  private:
   static constexpr std::size_t kSmallWrite = 64;
   std::vector<std::byte> buf_;
+  std::vector<Block> blocks_;
+  std::vector<std::shared_ptr<const void>> keep_;
+  bool blocks_on_ = false;
 };
 
 /// @brief A bounds-checked, non-owning cursor over encoded bytes.
@@ -171,6 +243,39 @@ class Reader {
     return n;
   }
 
+  /// @brief Reads the length of a sequence whose @p elem_size -byte elements are read with
+  /// read_block(): when they form a block of a record received with blocks (attach_blocks),
+  /// the length must match the next announced block, else the bytes that remain.
+  std::uint64_t read_block_length(std::string_view what, std::size_t elem_size) {
+    if (!blocks_) return read_length(what, elem_size);
+    require(8, what);
+    const auto n = detail::load_le<std::uint64_t>(data_.data() + pos_);
+    if (n > SIZE_MAX / elem_size || n * elem_size < kBlockMin) return read_length(what, elem_size);
+    pos_ += 8;
+    check_block(what, n * elem_size);
+    return n;
+  }
+  /// @brief Reads @p n bytes of a contiguous part into @p p: from the record itself, or,
+  /// for a block of a record received with blocks, from its staged bytes (staged mode) or
+  /// not at all (deferred mode: @p p is recorded as where the block goes).
+  void read_block(std::string_view what, void* p, std::size_t n) {
+    if (!blocks_ || n < kBlockMin) {
+      read_bytes_for(what, p, n);
+      return;
+    }
+    check_block(what, n);
+    const std::size_t i = blocks_->next++;
+    if (blocks_->deferred) {
+      blocks_->dest.emplace_back(static_cast<std::byte*>(p), n);
+    } else {
+      std::memcpy(p, blocks_->staged[i].get(), n);
+    }
+  }
+  /// @brief Reads the record's blocks from @p blocks (see BlockSet).
+  void attach_blocks(std::shared_ptr<BlockSet> blocks) noexcept { blocks_ = std::move(blocks); }
+  /// @brief The blocks attached, or null.
+  const std::shared_ptr<BlockSet>& blocks() const noexcept { return blocks_; }
+
   /// @brief Skips @p n bytes. @throws DecodeError if fewer remain.
   void skip(std::size_t n) {
     require(n, "skipped bytes");
@@ -197,8 +302,16 @@ class Reader {
   std::span<const std::byte> bytes() const noexcept { return data_; }
 
  private:
+  void check_block(std::string_view what, std::size_t n) const {
+    const std::size_t i = blocks_->next;
+    if (i >= blocks_->sizes.size() || blocks_->sizes[i] != n || (!blocks_->deferred && i >= blocks_->staged.size())) {
+      detail::throw_bad_block(what, n, i, i < blocks_->sizes.size() ? blocks_->sizes[i] : 0, blocks_->sizes.size());
+    }
+  }
+
   std::span<const std::byte> data_;
   std::size_t pos_ = 0;
+  std::shared_ptr<BlockSet> blocks_;
 };
 
 template <class T>
@@ -286,6 +399,95 @@ T deserialize(std::span<const std::byte> bytes) {
     return v;
   }
 }
+
+/// @brief Appends @p v like save(); when @p w records blocks by reference and @p v has some,
+/// the value is first moved (an lvalue: copied) to the heap and kept alive by @p w
+/// (Writer::keep), so that its blocks outlive the caller's object.
+template <class T>
+void save_kept(Writer& w, T&& v) {
+  using V = std::remove_cvref_t<T>;
+  if constexpr (!std::is_constructible_v<V, T&&>) {
+    const bool on = w.blocks_enabled();
+    w.enable_blocks(false);  // nothing to keep it alive with: copy it
+    save(w, static_cast<const V&>(v));
+    w.enable_blocks(on);
+  } else {
+    const Writer::Mark at = w.mark();
+    if constexpr (std::is_rvalue_reference_v<T&&>) {
+      save(w, static_cast<const V&>(v));
+      if (!w.blocks_enabled() || w.blocks().size() == at.blocks) return;  // nothing by reference
+      w.rewind(at);
+    } else if (!w.blocks_enabled()) {
+      save(w, static_cast<const V&>(v));
+      return;
+    }
+    auto held = std::make_shared<const V>(std::forward<T>(v));
+    save(w, *held);
+    if (w.blocks().size() != at.blocks) w.keep(std::move(held));
+  }
+}
+
+/// @brief A value decoded before its blocks arrived (docs/wire.md, "Large payloads"): the
+/// first step of receiving a record's blocks straight into the value's memory.
+///
+/// begin() decodes a T from a reader whose BlockSet is in deferred mode; its dest then
+/// lists where each block must be received. If decoding moved a part after recording its
+/// place (a type that copies instead of moving), the blocks are received into staged
+/// buffers instead and finish() decodes again from them. finish() returns the value once
+/// every block arrived. Not thread-safe; never blocks.
+template <class T>
+class DeferredValue {
+ public:
+  /// @brief Decodes @p r (all of it) with its blocks in deferred mode.
+  /// @throws DecodeError for a malformed record or one whose blocks do not fit the value.
+  void begin(Reader& r) {
+    const auto& set = r.blocks();
+    if (!set || !set->deferred) throw DecodeError("troupe wire: DeferredValue::begin needs deferred blocks");
+    const std::size_t start = r.offset();
+    value_ = std::make_unique<T>();
+    load(r, *value_);
+    if (r.remaining() != 0) detail::throw_trailing(detail::type_name<T>(), r.offset(), r.bytes().size());
+    if (set->next != set->sizes.size()) {
+      throw DecodeError("troupe wire: " + std::string(detail::type_name<T>()) + " used " + std::to_string(set->next) +
+                        " of the record's " + std::to_string(set->sizes.size()) + " blocks");
+    }
+    // Where the value's parts are now, in the value's own order: the same places as those
+    // recorded while decoding (as a set: unordered containers may list them differently).
+    Writer scan;
+    scan.enable_blocks();
+    save(scan, *value_);
+    std::vector<std::pair<const std::byte*, std::size_t>> now, recorded;
+    for (const auto& b : scan.blocks()) now.emplace_back(b.data, b.size);
+    for (const auto& d : set->dest) recorded.emplace_back(d.data(), d.size());
+    std::sort(now.begin(), now.end());
+    std::sort(recorded.begin(), recorded.end());
+    if (now != recorded) {  // some part moved: receive into buffers, decode again at finish
+      value_.reset();
+      const auto bytes = r.bytes().subspan(start);
+      record_.assign(bytes.begin(), bytes.end());
+      set->dest.clear();
+      for (const auto n : set->sizes) {
+        set->staged.emplace_back(new std::byte[static_cast<std::size_t>(n)]);
+        set->dest.emplace_back(set->staged.back().get(), static_cast<std::size_t>(n));
+      }
+    }
+  }
+  /// @brief The value, once every block of @p set arrived where begin() said.
+  T finish(const std::shared_ptr<BlockSet>& set) {
+    if (value_) return std::move(*value_);
+    set->deferred = false;
+    set->next = 0;
+    Reader r(record_);
+    r.attach_blocks(set);
+    T v{};
+    load(r, v);
+    return v;
+  }
+
+ private:
+  std::unique_ptr<T> value_;
+  std::vector<std::byte> record_;
+};
 
 template <class T>
 void Writer::write(const T& v) {

@@ -42,6 +42,21 @@ class Envelope {
   virtual void complete_remote(std::span<const std::byte> result) noexcept = 0;
   /// Completes the future with an exception.
   virtual void fail(std::exception_ptr e) noexcept = 0;
+  /// Large payloads (docs/wire.md): true when the call's arguments may hold parts of at least
+  /// wire::kBlockMin bytes, which then travel as bulk messages (encode() into a writer with
+  /// blocks enabled keeps the arguments alive with it).
+  virtual bool may_hold_blocks() const noexcept { return false; }
+  /// Decodes a result record whose blocks are still on their way (@p result in deferred
+  /// mode: its BlockSet lists where they go). Throws wire::DecodeError when it cannot.
+  virtual void begin_blocks(wire::Reader& result) {
+    (void)result;
+    throw wire::DecodeError("Executor: this task's result cannot have blocks");
+  }
+  /// Completes the future once the blocks begin_blocks() placed arrived (@p ok) or not.
+  virtual void finish_blocks(const std::shared_ptr<wire::BlockSet>& blocks, bool ok) noexcept {
+    (void)blocks;
+    (void)ok;
+  }
   /// Cancels the future if it has not started.
   virtual void cancel() noexcept = 0;
 

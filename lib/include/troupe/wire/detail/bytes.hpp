@@ -59,6 +59,8 @@ constexpr std::string_view type_name() noexcept {
 [[noreturn]] void throw_trailing(std::string_view what, std::size_t consumed, std::size_t total);
 [[noreturn]] void throw_too_many_empty(std::string_view what, std::uint64_t count, std::size_t offset);
 [[noreturn]] void throw_valueless_variant(std::string_view what);
+[[noreturn]] void throw_bad_block(std::string_view what, std::size_t bytes, std::size_t index, std::uint64_t announced,
+                                  std::size_t count);
 [[noreturn]] void throw_boost_failure(std::string_view what, std::size_t offset, const char* reason);
 
 }  // namespace troupe::wire::detail

@@ -386,12 +386,12 @@ struct Codec<std::basic_string<C, Tr, A>> {
 
   static void save(Writer& w, const S& s) {
     w.write_length(s.size());
-    w.write_bytes(s.data(), s.size() * sizeof(C));
+    w.write_block(s.data(), s.size() * sizeof(C));
   }
   static void load(Reader& r, S& s) {
-    const auto n = r.read_length(type_name<S>(), sizeof(C));
+    const auto n = r.read_block_length(type_name<S>(), sizeof(C));
     s.resize(static_cast<std::size_t>(n));
-    r.read_bytes_for(type_name<S>(), s.data(), s.size() * sizeof(C));
+    r.read_block(type_name<S>(), s.data(), s.size() * sizeof(C));
   }
   static constexpr void explain() {
     static_assert(dependent_false<C>,
@@ -412,18 +412,19 @@ struct SequenceCodec {
   static void save(Writer& w, const Seq& s) {
     w.write_length(s.size());
     if constexpr (Codec<E>::bitwise && is_instance_of<Seq, std::vector>) {
-      w.write_bytes(s.data(), s.size() * sizeof(E));  // the memcpy fast path
+      w.write_block(s.data(), s.size() * sizeof(E));  // the memcpy fast path (or a block)
     } else {
       for (const auto& e : s) wire::save(w, e);
     }
   }
   static void load(Reader& r, Seq& s) {
     constexpr std::string_view what = type_name<Seq>();
-    const auto n = r.read_length(what, Codec<E>::min_size);
     if constexpr (Codec<E>::bitwise && is_instance_of<Seq, std::vector>) {
+      const auto n = r.read_block_length(what, sizeof(E));
       s.resize(static_cast<std::size_t>(n));
-      r.read_bytes_for(what, s.data(), s.size() * sizeof(E));
+      r.read_block(what, s.data(), s.size() * sizeof(E));
     } else {
+      const auto n = r.read_length(what, Codec<E>::min_size);
       s.clear();
       if constexpr (requires { s.reserve(std::size_t{}); }) s.reserve(safe_reserve<E>(r, n));
       load_each<E>(r, n, what, [&](std::uint64_t, std::size_t) { wire::load(r, s.emplace_back()); });
@@ -696,6 +697,34 @@ struct Codec<std::chrono::time_point<Clock, Dur>> {
   }
   static constexpr void explain() { explain_if_unsupported<Dur>(); }
 };
+
+// ---- blocks ---------------------------------------------------------------------------------
+
+/// Whether @p v may hold a block (a contiguous part of at least kBlockMin bytes that a
+/// block-enabled Writer records by reference): exact for scalars, vectors of trivially
+/// copyable elements, strings and vectors of these; true for anything else (a guess that
+/// only chooses the path, both are correct).
+template <class T>
+bool may_hold_blocks(const T& v) {
+  if constexpr (Codec<T>::bitwise || std::is_arithmetic_v<T> || std::is_enum_v<T>) {
+    static_cast<void>(v);
+    return false;
+  } else if constexpr (is_instance_of<T, std::basic_string>) {
+    return v.size() * sizeof(typename T::value_type) >= kBlockMin;
+  } else if constexpr (is_instance_of<T, std::vector>) {
+    using E = typename T::value_type;
+    if constexpr (std::is_same_v<E, bool>) {
+      return false;
+    } else if constexpr (Codec<E>::bitwise) {
+      return v.size() * sizeof(E) >= kBlockMin;
+    } else {
+      return std::any_of(v.begin(), v.end(), [](const E& e) { return may_hold_blocks(e); });
+    }
+  } else {
+    static_cast<void>(v);
+    return true;
+  }
+}
 
 // ---- size hints -----------------------------------------------------------------------------
 
