@@ -27,6 +27,12 @@ namespace {
 
 using messaging::Kind;
 
+// Credits of a rank whose cores are shared (Runtime::shared_cores()), per credit of
+// ExecutorOptions::credits_per_thread: 4 x 256 = 1024 tasks in flight per thread. Measured
+// at 4 ranks on 2 cores (bench/oversub_bench.cpp): the root ran 98% of a chunksize-1 map
+// with 4 per thread, 57% with 256, 27% (an even share) with 1024.
+constexpr std::uint64_t kSharedCreditFactor = 256;
+
 // The executor's records (messaging/kinds.hpp lists their kinds).
 struct TaskRecord {  // followed by the encoded call: [callable id][state][args]
   std::uint64_t id = 0;
@@ -384,10 +390,11 @@ void ExecutorCore::start() {
     im.msgr->start();
     // Same callable table everywhere, or a clear error; and every rank's thread count, in
     // rank order (one tree allreduce).
-    // The census is {min digest, max digest, threads of each rank in rank order}.
+    // The census is {min digest, max digest, then per rank in rank order: its threads and
+    // whether its cores are shared}.
     const std::uint64_t digest = wire::callable_table_digest();
     const auto all = im.msgr->allreduce_value(
-        std::vector<std::uint64_t>{digest, digest, im.pool->size()},
+        std::vector<std::uint64_t>{digest, digest, im.pool->size(), im.rt.shared_cores() ? 1U : 0U},
         [](std::vector<std::uint64_t> a, const std::vector<std::uint64_t>& b) {
           a[0] = std::min(a[0], b[0]);
           a[1] = std::max(a[1], b[1]);
@@ -403,8 +410,13 @@ void ExecutorCore::start() {
     // credits come back on top of these.
     std::lock_guard lock(im.mu);
     for (std::size_t r = 0; r < static_cast<std::size_t>(im.size); ++r) {
-      im.total_threads += static_cast<std::size_t>(all[r + 2]);
-      im.credits[r] += static_cast<long long>(all[r + 2] * im.options.credits_per_thread);
+      const std::uint64_t threads = all[2 * r + 2];
+      // A rank whose cores are shared answers when the scheduler runs it (milliseconds on a
+      // loaded node) while this rank's own credits come back at once: with the usual window
+      // it would get almost nothing. Its window covers that latency (kSharedCreditFactor).
+      const std::uint64_t factor = all[2 * r + 3] != 0 ? kSharedCreditFactor : 1;
+      im.total_threads += static_cast<std::size_t>(threads);
+      im.credits[r] += static_cast<long long>(threads * im.options.credits_per_thread * factor);
     }
   } catch (...) {
     {
