@@ -5,6 +5,7 @@
 // Root-driven (rank 0 submits); rank 0 prints
 //   RESULT name=<key> unit=<unit> value=<median> reps=<n> min=<..> max=<..> n=<items> ranks=<P>
 // Run: mpirun --oversubscribe -n 4 build/bench/troupe_oversub_bench [--reps N] [--tasks N]
+//      [--task-us N] [--credits N (ExecutorOptions::credits_per_thread)] [--idle-seconds N]
 //      (and -n 2 for the not-oversubscribed case)
 #include <dirent.h>
 #include <mpi.h>
@@ -102,6 +103,7 @@ int main(int argc, char** argv) {
   const int reps = bench::reps_arg(argc, argv, 3);
   const long n = arg_value(argc, argv, "--tasks", 1'000'000);
   const int task_us = static_cast<int>(arg_value(argc, argv, "--task-us", 5));
+  const long idle_s = std::max(1L, arg_value(argc, argv, "--idle-seconds", 1));
   int pid = static_cast<int>(getpid());
   std::vector<int> pids(static_cast<std::size_t>(rt.size()));
   MPI_Gather(&pid, 1, MPI_INT, pids.data(), 1, MPI_INT, 0, MPI_COMM_WORLD);
@@ -209,7 +211,7 @@ int main(int argc, char** argv) {
     std::this_thread::sleep_for(100ms);
     const auto c0 = cpu_of(pids);
     const auto t0 = Clock::now();
-    std::this_thread::sleep_for(1s);
+    std::this_thread::sleep_for(std::chrono::seconds(idle_s));
     const auto c1 = cpu_of(pids);
     const double el = seconds_since(t0);
     double worst = 0;
