@@ -52,7 +52,9 @@ struct ExecutorOptions {
   std::optional<MPI_Comm> comm = std::nullopt;
   /// Tasks kept in flight per worker thread of a rank (prefetch): enough to hide the
   /// network round trip, few enough that undispatched tasks stay cancellable and the
-  /// load stays balanced (a map's chunks are handed out as workers free up).
+  /// load stays balanced (a map's chunks are handed out as workers free up). A rank whose
+  /// cores are shared with other ranks (Runtime::shared_cores()) gets 256 times as many:
+  /// its answers wait for the scheduler (docs/executor.md, "Scheduling").
   std::size_t credits_per_thread = 4;
   /// Run once by every worker thread of every rank before it runs tasks (Pool's initializer).
   std::function<void()> initializer = {};
