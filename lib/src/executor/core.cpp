@@ -27,10 +27,11 @@ namespace {
 
 using messaging::Kind;
 
-// Credits of a rank whose cores are shared (Runtime::shared_cores()), per credit of
-// ExecutorOptions::credits_per_thread: 4 x 256 = 1024 tasks in flight per thread. Measured
+// The default of ExecutorOptions::credits_per_thread, and the factor for a rank whose cores
+// are shared (Runtime::shared_cores()): 4 x 256 = 1024 tasks in flight per thread. Measured
 // at 4 ranks on 2 cores (bench/oversub_bench.cpp): the root ran 98% of a chunksize-1 map
 // with 4 per thread, 57% with 256, 27% (an even share) with 1024.
+constexpr std::uint64_t kCreditsPerThread = 4;
 constexpr std::uint64_t kSharedCreditFactor = 256;
 
 // The executor's records (messaging/kinds.hpp lists their kinds).
@@ -320,7 +321,9 @@ struct ExecutorCore::Impl {
 ExecutorCore::ExecutorCore(Executor& owner, Runtime& rt, const ExecutorOptions& options)
     : impl_(std::make_unique<Impl>(owner, rt, options)) {
   auto& im = *impl_;
-  if (options.credits_per_thread == 0) throw ValueError("Executor: credits_per_thread must be >= 1, got 0");
+  if (options.credits_per_thread && *options.credits_per_thread == 0) {
+    throw ValueError("Executor: credits_per_thread must be >= 1, got 0");
+  }
   const MPI_Comm base = options.comm.value_or(rt.comm());
   if (base == MPI_COMM_NULL)
     throw ValueError("Executor: options.comm is MPI_COMM_NULL (is this rank outside the split?)");
@@ -414,9 +417,11 @@ void ExecutorCore::start() {
       // A rank whose cores are shared answers when the scheduler runs it (milliseconds on a
       // loaded node) while this rank's own credits come back at once: with the usual window
       // it would get almost nothing. Its window covers that latency (kSharedCreditFactor).
-      const std::uint64_t factor = all[2 * r + 3] != 0 ? kSharedCreditFactor : 1;
+      // A window the program gave holds for every rank.
+      const std::uint64_t per_thread = im.options.credits_per_thread.value_or(
+          all[2 * r + 3] != 0 ? kCreditsPerThread * kSharedCreditFactor : kCreditsPerThread);
       im.total_threads += static_cast<std::size_t>(threads);
-      im.credits[r] += static_cast<long long>(threads * im.options.credits_per_thread * factor);
+      im.credits[r] += static_cast<long long>(threads * per_thread);
     }
   } catch (...) {
     {
