@@ -766,3 +766,28 @@ TEST(Executor, TwoExecutorsAtOnceOnTheWorldAndOnASplit) {
   }
   MPI_Comm_free(&half);
 }
+
+// Where ranks share cores (forced here with TROUPE_SHARED_CORES=1 on every rank), waits sleep
+// instead of spinning and every rank gets a deeper credit window: a chunksize-1 map is still
+// complete, in order, and reaches every rank.
+TEST(Executor, ChunksizeOneMapSpreadsWhenCoresAreShared) {
+  struct Env {
+    Env() { ::setenv("TROUPE_SHARED_CORES", "1", 1); }
+    ~Env() { ::unsetenv("TROUPE_SHARED_CORES"); }
+  } env;
+  troupe::Runtime rt(quiet());
+  ASSERT_TRUE(rt.shared_cores());
+  Executor ex(rt);
+  if (ex.is_root()) {
+    std::vector<int> in(4000);
+    std::iota(in.begin(), in.end(), 0);
+    auto out = ex.map([](int x) { return 3 * x; }, in, {.chunksize = 1, .timeout = 120s}).to_vector();
+    ASSERT_EQ(out.size(), in.size());
+    for (std::size_t i = 0; i < in.size(); ++i) ASSERT_EQ(out[i], 3 * in[i]) << i;
+    for (int r = 1; r < ex.size(); ++r) {
+      EXPECT_GT(ex.submit_to(r, [] { return troupe::this_executor().stats().served_remote; }).result(60s), 0u)
+          << "rank " << r << " ran none of the map";
+    }
+  }
+  ex.shutdown();
+}

@@ -9,6 +9,7 @@
 #include "troupe/core/error.hpp"
 #include "troupe/runtime/detail/mpi_check.hpp"
 #include "troupe/runtime/detail/same_binary.hpp"
+#include "troupe/core/detail/wait.hpp"
 #include "troupe/runtime/runtime.hpp"
 #include "troupe/runtime/topology.hpp"
 
@@ -318,4 +319,49 @@ TEST(RuntimeMpi, InfoDescribesThisRank) {
   EXPECT_NE(line.find("rank=" + std::to_string(rt.rank()) + "/" + std::to_string(rt.size())), std::string::npos)
       << line;
   EXPECT_NE(line.find("level=MPI_THREAD_MULTIPLE"), std::string::npos) << line;
+}
+
+// Whether the node's ranks share cores: the Runtime's answer equals the rule applied to the
+// masks and thread counts gathered here independently, and the wait policy follows it while
+// the Runtime lives.
+TEST(RuntimeMpi, SharedCoresFollowsTheNodesMasks) {
+  ScopedEnv e("TROUPE_SHARED_CORES", nullptr);
+  troupe::Runtime rt(quiet());
+  const int width = static_cast<int>(troupe::online_cpu_count()) + 1024;
+  std::vector<int> mask(static_cast<std::size_t>(width), 0);
+  const auto mine = troupe::affinity_cpus();
+  for (int c : mine) {
+    if (c < width) mask[static_cast<std::size_t>(c)] = 1;
+  }
+  std::vector<int> per_cpu(mask.size(), 0);
+  MPI_Allreduce(mask.data(), per_cpu.data(), width, MPI_INT, MPI_SUM, rt.node_comm());
+  unsigned long threads = rt.threads(), total = 0;
+  MPI_Allreduce(&threads, &total, 1, MPI_UNSIGNED_LONG, MPI_SUM, rt.node_comm());
+  troupe::CoreSharingInputs in;
+  in.affinity = mine;
+  in.ranks_per_cpu = per_cpu;
+  in.node_threads = total;
+  EXPECT_EQ(rt.shared_cores(), troupe::resolve_shared_cores(in));
+  EXPECT_EQ(troupe::detail::cores_shared(), rt.shared_cores());
+  EXPECT_NE(rt.describe_settings().find(std::string("shared_cores=") + (rt.shared_cores() ? "1" : "0")),
+            std::string::npos);
+  if (rt.node_size() > static_cast<int>(troupe::online_cpu_count())) {
+    EXPECT_TRUE(rt.shared_cores()) << "more ranks than CPUs on the node";
+  }
+}
+
+TEST(RuntimeMpi, SharedCoresFromTheKnobWinsAndEndsWithTheRuntime) {
+  {
+    ScopedEnv e("TROUPE_SHARED_CORES", "1");
+    {
+      troupe::Runtime rt(quiet());
+      EXPECT_TRUE(rt.shared_cores());
+      EXPECT_TRUE(troupe::detail::cores_shared());
+      EXPECT_NE(rt.describe_settings().find("shared_cores=1 (TROUPE_SHARED_CORES)"), std::string::npos);
+    }
+  }
+  ScopedEnv e("TROUPE_SHARED_CORES", "0");
+  troupe::Runtime rt(quiet());
+  EXPECT_FALSE(rt.shared_cores());
+  EXPECT_FALSE(troupe::detail::cores_shared());
 }

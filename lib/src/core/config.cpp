@@ -51,6 +51,8 @@ constexpr Knob kKnobs[] = {
    "the progress thread keeps polling this long after traffic before it naps"},
   {"TROUPE_WAIT_BACKOFF_US", &Settings::wait_backoff, 1, kMaxMicros,
    "longest nap of a thread that waits while helping or driving progress"},
+  {"TROUPE_SHARED_CORES", &Settings::shared_cores, 0, 1,
+   "1: this rank's threads share cores with other ranks', so waits sleep instead of spinning; 0: they do not (auto: detected from the node's affinity masks)"},
   {"TROUPE_WIRE_LOCAL", &Settings::wire_local, 0, 1,
    "1: every task goes through the wire format, also when it runs on the submitting rank (debug)"},
   {"TROUPE_STARTUP_TIMEOUT_MS", &Settings::startup_timeout, 1, kMaxMillis,
@@ -60,11 +62,15 @@ constexpr Knob kKnobs[] = {
 };
 // clang-format on
 
+// A knob whose unset value is a rule (nullopt) also takes the word "auto".
+bool takes_auto(const Knob& k) { return std::holds_alternative<std::optional<std::size_t> Settings::*>(k.field); }
+
 std::string rule(const Knob& k) {
   const bool micros = std::holds_alternative<Micros Settings::*>(k.field);
   const bool millis = std::holds_alternative<Millis Settings::*>(k.field);
   std::string r =
       k.max == 1 ? "0 or 1" : "an integer in [" + std::to_string(k.min) + ", " + std::to_string(k.max) + "]";
+  if (takes_auto(k)) r += " or auto";
   return micros ? r + " (microseconds)" : millis ? r + " (milliseconds)" : r;
 }
 
@@ -82,6 +88,12 @@ std::string value_text(const Settings& s, const Knob& k) {
         }
       },
       k.field);
+}
+
+std::string_view trimmed(std::string_view s) {
+  const auto first = s.find_first_not_of(kBlank);
+  if (first == std::string_view::npos) return {};
+  return s.substr(first, s.find_last_not_of(kBlank) - first + 1);
 }
 
 std::mutex g_mutex;
@@ -129,6 +141,10 @@ Settings read_settings(const std::function<const char*(const char*)>& getenv_fn)
       // Most often `TROUPE_X=$N` with N unset in a job script: never silently the default.
       throw ValueError(std::string(k.name) + " is set but empty; unset it for the default (" +
                        value_text(Settings{}, k) + "), or set it to " + rule(k));
+    }
+    if (takes_auto(k) && trimmed(text) == "auto") {  // the rule, as when unset
+      s.from_env.emplace_back(k.name);
+      continue;
     }
     const auto v = detail::parse_count(text);
     if (!v || *v < k.min || *v > k.max) {

@@ -175,6 +175,34 @@ std::chrono::nanoseconds progress_linger() noexcept {
 }
 
 // ---------------------------------------------------------------------------------------
+// Shared cores
+
+namespace {
+// -1: not set by a Runtime (TROUPE_SHARED_CORES decides, read on first use); 0 or 1: set.
+std::atomic<int> g_shared{-1};
+}  // namespace
+
+bool cores_shared() noexcept {
+  const int v = g_shared.load(std::memory_order_relaxed);
+  if (v >= 0) return v != 0;
+  bool on = false;
+  try {
+    on = settings().shared_cores.value_or(0) == 1;
+  } catch (...) {  // a malformed knob: reported by the Runtime and the pool, not by a wait
+  }
+  int expected = -1;
+  g_shared.compare_exchange_strong(expected, on ? 1 : 0, std::memory_order_relaxed);
+  return g_shared.load(std::memory_order_relaxed) != 0;
+}
+
+void set_cores_shared(bool shared) noexcept { g_shared.store(shared ? 1 : 0, std::memory_order_relaxed); }
+void reset_cores_shared() noexcept { g_shared.store(-1, std::memory_order_relaxed); }
+
+std::chrono::nanoseconds effective_spin(std::chrono::nanoseconds spin) noexcept {
+  return cores_shared() ? std::chrono::nanoseconds(0) : spin;
+}
+
+// ---------------------------------------------------------------------------------------
 // The policy
 
 std::chrono::nanoseconds wait_backoff_ceiling() noexcept {
@@ -236,17 +264,20 @@ WaitStatus wait_until(WaitTarget& t, const Deadline& deadline, const std::stop_t
 
   HelpHook* own = params.help ? current_help_hook() : nullptr;
   HelpHook* hook = own != nullptr ? own : (params.help ? params.outside_help : nullptr);
-  // The spin window: params.spin, or after progress moved here, the sources' linger.
-  auto window = params.spin;
+  // Shared cores: no spin window, but a waiter that can help or drive progress still does
+  // so while that finds work (it costs no core that another thread needs).
+  const auto spin = effective_spin(params.spin);
+  const bool shared = spin.count() == 0 && params.spin.count() > 0;
+  // The spin window: the spin, or after progress moved here, the sources' linger.
+  auto window = spin;
   auto useful = [&] {
     if (hook != nullptr && hook->help_one()) return true;
     if (!drive_progress()) return false;
-    window = std::max(params.spin, progress_linger());
+    window = std::max(spin, progress_linger());
     return true;
   };
   // Registered before the first sleep only: a spinning thread looks at the token itself.
   std::optional<std::stop_callback<Poke>> on_stop;
-
   for (;;) {
     // 1-3. Spin, help, drive progress.
     if (params.spin.count() > 0) {
@@ -262,6 +293,7 @@ WaitStatus wait_until(WaitTarget& t, const Deadline& deadline, const std::stop_t
           timing = false;
           continue;
         }
+        if (shared) break;  // nothing to do: sleep, leave the core to others
         if (relax(t)) return WaitStatus::kReady;
         if (++round % kRoundsPerYield == 0) std::this_thread::yield();
         const auto now = Clock::now();

@@ -23,6 +23,11 @@ namespace {
 
 constexpr std::size_t kGiB = std::size_t{1} << 30;
 
+// After this long without traffic the progress thread's naps may grow to kDeepIdleFactor
+// times EngineOptions::max_backoff (docs/engine.md, "Idle back-off").
+constexpr std::chrono::milliseconds kDeepIdleAfter{50};
+constexpr int kDeepIdleFactor = 5;
+
 // MPI counts are ints: more than INT_MAX bytes travel as one element of a struct type
 // (1 GiB blocks plus a tail), so no message hits the 2 GiB limit.
 struct Layout {
@@ -423,9 +428,12 @@ struct Engine::Impl {
       // for `linger`: a reply or the next request usually comes soon. Then spin briefly and
       // sleep with a doubling back-off up to max_backoff; queued work ends the sleep at once,
       // MPI traffic is seen at the next wake-up. While replies are expected, naps stay short.
+      // Where ranks share cores (detail::cores_shared()), neither: a polling thread would
+      // take the core from the ranks that do the work; the doubling nap alone follows traffic.
       const auto now = Clock::now();
-      const bool lingering = now - last_activity < linger;
-      const auto spin = backoff >= max_backoff ? std::chrono::microseconds(0) : options.spin;
+      const bool shared = detail::cores_shared();
+      const bool lingering = !shared && now - last_activity < linger;
+      const auto spin = backoff >= max_backoff || shared ? std::chrono::microseconds(0) : options.spin;
       const auto spin_until = now + (lingering ? std::chrono::microseconds(5) : spin);
       bool work = false;
       for (int rounds = 1; Clock::now() < spin_until; ++rounds) {
@@ -454,7 +462,12 @@ struct Engine::Impl {
       sleep_only.poll_while_asleep = false;
       (void)wake.wait([&] { return has_work() || stop.load(std::memory_order_acquire); },
                       Deadline::at(Clock::now() + nap), nullptr, "Engine", sleep_only);
-      backoff = std::min(backoff * 2, max_backoff);
+      // Deep idle: no traffic for kDeepIdleAfter, the naps grow to kDeepIdleFactor times the
+      // ceiling, so that an idle rank costs well under 1% of a core (a wake-up with its MPI
+      // poll costs ~25 µs on a loaded 2-core node); the first request after a long rest
+      // waits up to that much longer.
+      const auto ceiling = Clock::now() - last_activity > kDeepIdleAfter ? max_backoff * kDeepIdleFactor : max_backoff;
+      backoff = std::min(backoff * 2, ceiling);
     }
     // Complete what was posted; a peer that never receives must not hang the exit.
     const auto give_up = Clock::now() + std::chrono::seconds(10);

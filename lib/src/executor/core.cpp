@@ -28,6 +28,13 @@ namespace {
 
 using messaging::Kind;
 
+// The default of ExecutorOptions::credits_per_thread, and the factor for a rank whose cores
+// are shared (Runtime::shared_cores()): 4 x 256 = 1024 tasks in flight per thread. Measured
+// at 4 ranks on 2 cores (bench/oversub_bench.cpp): the root ran 98% of a chunksize-1 map
+// with 4 per thread, 57% with 256, 27% (an even share) with 1024.
+constexpr std::uint64_t kCreditsPerThread = 4;
+constexpr std::uint64_t kSharedCreditFactor = 256;
+
 // The executor's records (messaging/kinds.hpp lists their kinds).
 struct TaskRecord {  // followed by the encoded call: [callable id][state][args]
   std::uint64_t id = 0;
@@ -372,7 +379,9 @@ struct ExecutorCore::Impl {
 ExecutorCore::ExecutorCore(Executor& owner, Runtime& rt, const ExecutorOptions& options)
     : impl_(std::make_unique<Impl>(owner, rt, options)) {
   auto& im = *impl_;
-  if (options.credits_per_thread == 0) throw ValueError("Executor: credits_per_thread must be >= 1, got 0");
+  if (options.credits_per_thread && *options.credits_per_thread == 0) {
+    throw ValueError("Executor: credits_per_thread must be >= 1, got 0");
+  }
   const MPI_Comm base = options.comm.value_or(rt.comm());
   if (base == MPI_COMM_NULL)
     throw ValueError("Executor: options.comm is MPI_COMM_NULL (is this rank outside the split?)");
@@ -444,10 +453,11 @@ void ExecutorCore::start() {
     im.msgr->start();
     // Same callable table everywhere, or a clear error; and every rank's thread count, in
     // rank order (one tree allreduce).
-    // The census is {min digest, max digest, threads of each rank in rank order}.
+    // The census is {min digest, max digest, then per rank in rank order: its threads and
+    // whether its cores are shared}.
     const std::uint64_t digest = wire::callable_table_digest();
     const auto all = im.msgr->allreduce_value(
-        std::vector<std::uint64_t>{digest, digest, im.pool->size()},
+        std::vector<std::uint64_t>{digest, digest, im.pool->size(), im.rt.shared_cores() ? 1U : 0U},
         [](std::vector<std::uint64_t> a, const std::vector<std::uint64_t>& b) {
           a[0] = std::min(a[0], b[0]);
           a[1] = std::max(a[1], b[1]);
@@ -463,9 +473,16 @@ void ExecutorCore::start() {
     // credits come back on top of these.
     std::lock_guard lock(im.mu);
     for (int r = 0; r < im.size; ++r) {
-      const std::uint64_t threads = all[static_cast<std::size_t>(r) + 2];
+      const auto ri = static_cast<std::size_t>(r);
+      const std::uint64_t threads = all[2 * ri + 2];
+      // A rank whose cores are shared answers when the scheduler runs it (milliseconds on a
+      // loaded node) while this rank's own credits come back at once: with the usual window
+      // it would get almost nothing. Its window covers that latency (kSharedCreditFactor).
+      // A window the program gave holds for every rank.
+      const std::uint64_t per_thread = im.options.credits_per_thread.value_or(
+          all[2 * ri + 3] != 0 ? kCreditsPerThread * kSharedCreditFactor : kCreditsPerThread);
       im.total_threads += static_cast<std::size_t>(threads);
-      im.credits.add(r, static_cast<long long>(threads * im.options.credits_per_thread));
+      im.credits.add(r, static_cast<long long>(threads * per_thread));
     }
   } catch (...) {
     {

@@ -4,12 +4,15 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <string>
+#include <vector>
 
 #include "state.hpp"
 #include "troupe/core/config.hpp"
+#include "troupe/core/detail/wait.hpp"
 #include "troupe/core/error.hpp"
 #include "troupe/runtime/detail/mpi_check.hpp"
 #include "troupe/runtime/detail/same_binary.hpp"
@@ -40,6 +43,27 @@ ThreadLevel from_mpi(int level) noexcept {
   if (level >= MPI_THREAD_SERIALIZED) return ThreadLevel::Serialized;
   if (level >= MPI_THREAD_FUNNELED) return ThreadLevel::Funneled;
   return ThreadLevel::Single;
+}
+
+// Whether the node's ranks share cores (topology.hpp, resolve_shared_cores()). Collective
+// over @p node_comm: how many ranks may run on each CPU, and the node's worker threads.
+bool detect_shared_cores(const Settings& cfg, MPI_Comm node_comm, std::size_t threads) {
+  CoreSharingInputs in;
+  in.setting = cfg.shared_cores;
+  in.affinity = affinity_cpus();
+  // Every rank takes part in both reductions, whatever the setting: the collectives match.
+  int width = in.affinity.empty() ? 0 : in.affinity.back() + 1;
+  TROUPE_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &width, 1, MPI_INT, MPI_MAX, node_comm));
+  // [0, width): ranks per CPU; [width]: worker threads on the node.
+  std::vector<int> counts(static_cast<std::size_t>(width) + 1, 0);
+  for (int cpu : in.affinity) counts[static_cast<std::size_t>(cpu)] = 1;
+  counts.back() = static_cast<int>(std::min<std::size_t>(threads, 1 << 20));
+  TROUPE_MPI_CHECK(
+      MPI_Allreduce(MPI_IN_PLACE, counts.data(), static_cast<int>(counts.size()), MPI_INT, MPI_SUM, node_comm));
+  in.node_threads = static_cast<std::size_t>(counts.back());
+  counts.pop_back();
+  in.ranks_per_cpu = std::move(counts);
+  return resolve_shared_cores(in);
 }
 
 std::string host_name() {
@@ -148,6 +172,7 @@ void Runtime::start(int* argc, char*** argv, const std::optional<MPI_Comm>& user
     in.node_ranks = static_cast<std::size_t>(node_size_);
     in.node_rank = static_cast<std::size_t>(node_rank_);
     threads_ = resolve_thread_count(in);
+    shared_cores_ = detect_shared_cores(cfg, node_comm_, threads_.count);
 
     exe_digest_ = detail::executable_digest_for_check();
     if (options_.check_same_binary) {
@@ -170,6 +195,7 @@ void Runtime::start(int* argc, char*** argv, const std::optional<MPI_Comm>& user
     st.rank.store(rank_);
     st.size.store(size_);
     st.threads.store(threads_.count, std::memory_order_release);
+    detail::set_cores_shared(shared_cores_);
     st.alive.store(true, std::memory_order_release);
 
     if (rank_ == 0 && cfg.print_settings) {
@@ -240,6 +266,7 @@ Runtime::~Runtime() {
   st.alive.store(false, std::memory_order_release);
   st.threads.store(0, std::memory_order_release);
   release();
+  detail::reset_cores_shared();
   g_current.store(nullptr, std::memory_order_release);
 }
 
@@ -251,7 +278,9 @@ std::string Runtime::describe_settings() const {
          "\ncpus=" + format_cpu_list(cpus) + " (" + std::to_string(cpus.size()) + " of " +
          std::to_string(online_cpu_count()) + " online" +
          (threads_.bound_to_part_of_node ? ", bound to part of the node" : "") +
-         ")\nnode_rank=" + std::to_string(node_rank_) + "/" + std::to_string(node_size_) + " on " + host_ + "\n" +
+         ")\nshared_cores=" + (shared_cores_ ? "1" : "0") +
+         (settings().shared_cores ? " (TROUPE_SHARED_CORES)" : " (detected)") +
+         "\nnode_rank=" + std::to_string(node_rank_) + "/" + std::to_string(node_size_) + " on " + host_ + "\n" +
          describe(settings());
 }
 

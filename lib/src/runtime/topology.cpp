@@ -5,6 +5,7 @@
 #include <sched.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <string>
@@ -72,6 +73,18 @@ ThreadCount resolve_thread_count(const ThreadCountInputs& in) {
   r.count = 1;
   r.source = ThreadCountSource::Fallback;
   return r;
+}
+
+bool resolve_shared_cores(const CoreSharingInputs& in) noexcept {
+  if (in.setting) return *in.setting != 0;
+  bool overlap = false;
+  for (int cpu : in.affinity) {
+    const auto c = static_cast<std::size_t>(cpu);
+    if (cpu >= 0 && c < in.ranks_per_cpu.size() && in.ranks_per_cpu[c] > 1) overlap = true;
+  }
+  const auto covered = static_cast<std::size_t>(
+      std::count_if(in.ranks_per_cpu.begin(), in.ranks_per_cpu.end(), [](int n) { return n > 0; }));
+  return overlap && in.node_threads > covered;
 }
 
 std::vector<int> affinity_cpus() {

@@ -57,6 +57,10 @@ const std::vector<KnobCase>& knobs() {
        {"0", "-5", "fast"}},
       {"TROUPE_ENGINE_LINGER_US", "0", [](const Settings& s) { return s.engine_linger == 0us; }, {"-1", "1e3"}},
       {"TROUPE_WAIT_BACKOFF_US", "64", [](const Settings& s) { return s.wait_backoff == 64us; }, {"0", "-64", "x"}},
+      {"TROUPE_SHARED_CORES",
+       "0",
+       [](const Settings& s) { return s.shared_cores == std::size_t{0}; },
+       {"2", "yes", "on", "automatic"}},
       {"TROUPE_WIRE_LOCAL", "1", [](const Settings& s) { return s.wire_local; }, {"2", "yes", "on"}},
       {"TROUPE_STARTUP_TIMEOUT_MS",
        "2500",
@@ -84,6 +88,7 @@ TEST(CoreConfig, DefaultsWhenNothingIsSet) {
   EXPECT_EQ(s.startup_timeout, std::chrono::milliseconds(60'000));
   EXPECT_EQ(s.failure_timeout, std::chrono::milliseconds(10'000));
   EXPECT_FALSE(s.wire_local);
+  EXPECT_FALSE(s.shared_cores.has_value());
   EXPECT_TRUE(s.from_env.empty());
 }
 
@@ -101,7 +106,7 @@ TEST(CoreConfig, EveryKnobRejectsAnEmptyValueNamingTheVariable) {
   }
   EXPECT_EQ(error_of("TROUPE_THREADS", ""),
             "TROUPE_THREADS is set but empty; unset it for the default (auto), or set it to an integer in "
-            "[1, 65536]");
+            "[1, 65536] or auto");
   EXPECT_EQ(error_of("TROUPE_SPIN_US", ""),
             "TROUPE_SPIN_US is set but empty; unset it for the default (50), or set it to an integer in "
             "[0, 10000000] (microseconds)");
@@ -119,7 +124,7 @@ TEST(CoreConfig, EveryKnobRejectsOverflowGarbageAndNegativeValuesTheSameWay) {
       const std::string what = error_of(k.name, bad);
       EXPECT_EQ(what.rfind(std::string(k.name) + " must be ", 0), 0U) << "accepted " << k.name << "=" << bad;
       EXPECT_NE(what.find(std::string(", got '") + bad + "'"), std::string::npos) << what;
-      EXPECT_TRUE(what.find(" must be 0 or 1, ") != std::string::npos ||
+      EXPECT_TRUE(what.find(" must be 0 or 1") != std::string::npos ||
                   what.find(" must be an integer in [") != std::string::npos)
           << what;
     }
@@ -133,6 +138,17 @@ TEST(CoreConfig, EveryKnobTakesAGoodValue) {
     EXPECT_TRUE(k.holds_good(s)) << k.name << "=" << k.good;
     EXPECT_EQ(s.from_env, std::vector<std::string>{k.name});
   }
+}
+
+// A knob whose default is a rule (nullopt) takes the word "auto" for that rule, as when unset,
+// and says where it came from.
+TEST(CoreConfig, AutoMeansTheRuleForKnobsThatHaveOne) {
+  const Settings s = read({{"TROUPE_THREADS", "auto"}, {"TROUPE_SHARED_CORES", " auto "}});
+  EXPECT_FALSE(s.threads.has_value());
+  EXPECT_FALSE(s.shared_cores.has_value());
+  EXPECT_EQ(s.from_env.size(), 2U);
+  EXPECT_EQ(read({{"TROUPE_SHARED_CORES", "1"}}).shared_cores, std::size_t{1});
+  EXPECT_NE(error_of("TROUPE_SPIN_US", "auto"), "");  // a knob with a number for default does not
 }
 
 TEST(CoreConfig, SpacesAroundANumberAreAccepted) {
@@ -152,7 +168,8 @@ TEST(CoreConfig, EveryBadValueIsAValueErrorNamingTheVariableTheValueAndTheRule) 
 }
 
 TEST(CoreConfig, TheRuleIsInTheMessage) {
-  EXPECT_EQ(error_of("TROUPE_THREADS", "0"), "TROUPE_THREADS must be an integer in [1, 65536], got '0'");
+  EXPECT_EQ(error_of("TROUPE_THREADS", "0"), "TROUPE_THREADS must be an integer in [1, 65536] or auto, got '0'");
+  EXPECT_EQ(error_of("TROUPE_SHARED_CORES", "on"), "TROUPE_SHARED_CORES must be 0 or 1 or auto, got 'on'");
   EXPECT_EQ(error_of("TROUPE_QUIET", "yes"), "TROUPE_QUIET must be 0 or 1, got 'yes'");
   EXPECT_EQ(error_of("TROUPE_ENGINE_BACKOFF_US", "0"),
             "TROUPE_ENGINE_BACKOFF_US must be an integer in [1, 10000000] (microseconds), got '0'");

@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "troupe/core/config.hpp"
 #include "troupe/core/detail/wait.hpp"
 #include "troupe/future/future.hpp"
 
@@ -180,3 +181,66 @@ TEST(WaitWord, ManyNotifiersManyWaiters) {
 }
 
 }  // namespace
+
+// The policy switch: where cores are shared, waits have no spin window (they sleep at once),
+// but a waiter that can drive progress still does so while that finds work.
+namespace {
+struct SharedCores {
+  explicit SharedCores(bool on) { troupe::detail::set_cores_shared(on); }
+  ~SharedCores() { troupe::detail::reset_cores_shared(); }
+};
+}  // namespace
+
+TEST(SharedCores, TheSpinWindowIsZeroOnlyWhileCoresAreShared) {
+  {
+    SharedCores shared(true);
+    EXPECT_TRUE(troupe::detail::cores_shared());
+    EXPECT_EQ(troupe::detail::effective_spin(std::chrono::microseconds(50)), std::chrono::nanoseconds(0));
+  }
+  SharedCores not_shared(false);
+  EXPECT_FALSE(troupe::detail::cores_shared());
+  EXPECT_EQ(troupe::detail::effective_spin(std::chrono::microseconds(50)), std::chrono::microseconds(50));
+  EXPECT_EQ(troupe::detail::effective_spin(troupe::detail::kWaitSpin), troupe::detail::kWaitSpin);
+}
+
+TEST(SharedCores, ResetFallsBackToTheKnob) {
+  troupe::detail::set_cores_shared(true);
+  troupe::detail::reset_cores_shared();
+  // TROUPE_SHARED_CORES is unset in the unit tests' environment: not shared.
+  EXPECT_EQ(troupe::detail::cores_shared(), troupe::settings().shared_cores.value_or(0) == 1);
+}
+
+TEST(SharedCores, AWaiterStillDrivesProgressUntilItsConditionHolds) {
+  SharedCores shared(true);
+  // Each poll is useful; the fifth makes the condition true.
+  struct Steps final : ProgressSource {
+    std::atomic<int> polls{0};
+    std::atomic<bool> done{false};
+    WaitWord* word = nullptr;
+    bool try_progress() noexcept override {
+      if (polls.fetch_add(1) + 1 == 5) {
+        done.store(true);
+        word->notify_all();
+      }
+      return !done.load();
+    }
+  } src;
+  WaitWord w;
+  src.word = &w;
+  Registered reg(&src);
+  EXPECT_TRUE(w.wait([&] { return src.done.load(); }, Deadline::after(std::chrono::seconds(30), "test")));
+  EXPECT_GE(src.polls.load(), 5);
+}
+
+TEST(SharedCores, ANotifiedSleeperWakesAndADeadlineStillEndsAWait) {
+  SharedCores shared(true);
+  WaitWord w;
+  std::atomic<bool> flag{false};
+  std::thread t([&] {
+    flag.store(true);
+    w.notify_all();
+  });
+  EXPECT_TRUE(w.wait([&] { return flag.load(); }, Deadline::after(std::chrono::seconds(30), "test")));
+  t.join();
+  EXPECT_FALSE(w.wait([] { return false; }, Deadline::after(std::chrono::milliseconds(5), "test")));
+}

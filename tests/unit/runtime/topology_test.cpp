@@ -3,6 +3,8 @@
 
 #include <cstdlib>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "troupe/core/config.hpp"
 #include "troupe/core/error.hpp"
@@ -144,4 +146,52 @@ TEST(RuntimeLog, RankTagFromEnvironment) {
   ::unsetenv("PMIX_RANK");
   ::unsetenv("SLURM_PROCID");
   EXPECT_EQ(troupe::rank_tag(), "[rank 0/1]");
+}
+
+// Whether the node's ranks share cores (resolve_shared_cores): the setting, else overlapping
+// masks and more worker threads on the node than the CPUs the masks cover.
+namespace {
+troupe::CoreSharingInputs sharing(std::vector<int> mine, std::vector<int> ranks_per_cpu, std::size_t node_threads) {
+  troupe::CoreSharingInputs in;
+  in.affinity = std::move(mine);
+  in.ranks_per_cpu = std::move(ranks_per_cpu);
+  in.node_threads = node_threads;
+  return in;
+}
+}  // namespace
+
+TEST(RuntimeSharedCores, FourUnboundRanksOnTwoCpusShare) {
+  EXPECT_TRUE(troupe::resolve_shared_cores(sharing({0, 1}, {4, 4}, 4)));
+}
+
+TEST(RuntimeSharedCores, TwoUnboundRanksOfOneThreadOnTwoCpusDoNot) {
+  EXPECT_FALSE(troupe::resolve_shared_cores(sharing({0, 1}, {2, 2}, 2)));
+}
+
+TEST(RuntimeSharedCores, RanksBoundToTheirOwnCoresNeverShareWhateverTheirThreads) {
+  EXPECT_FALSE(troupe::resolve_shared_cores(sharing({0}, {1, 1}, 2)));
+  EXPECT_FALSE(troupe::resolve_shared_cores(sharing({1}, {1, 1}, 16)));
+}
+
+TEST(RuntimeSharedCores, TwoRanksBoundToOneCoreShare) {
+  // --bind-to core --oversubscribe: ranks 0 and 2 on CPU 0, 1 and 3 on CPU 1.
+  EXPECT_TRUE(troupe::resolve_shared_cores(sharing({0}, {2, 2}, 4)));
+}
+
+TEST(RuntimeSharedCores, ASingletonNeverShares) {
+  EXPECT_FALSE(troupe::resolve_shared_cores(sharing({0, 1, 2, 3}, {1, 1, 1, 1}, 8)));
+  EXPECT_FALSE(troupe::resolve_shared_cores(troupe::CoreSharingInputs{}));  // nothing known
+}
+
+TEST(RuntimeSharedCores, TheSettingWinsOverDetection) {
+  auto on = sharing({0}, {1, 1}, 2);
+  on.setting = 1;
+  EXPECT_TRUE(troupe::resolve_shared_cores(on));
+  auto off = sharing({0, 1}, {4, 4}, 4);
+  off.setting = 0;
+  EXPECT_FALSE(troupe::resolve_shared_cores(off));
+}
+
+TEST(RuntimeSharedCores, CpuIdsOutsideTheCountsAreIgnored) {
+  EXPECT_FALSE(troupe::resolve_shared_cores(sharing({5, -1}, {4, 4}, 4)));
 }

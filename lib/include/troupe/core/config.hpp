@@ -29,6 +29,8 @@ namespace troupe {
 /// A default-constructed Settings holds every default. One rule for every knob: an unset
 /// variable means the default; a set one must satisfy the knob's rule (spaces around the
 /// number allowed), and a set but empty or blank one is an error, like any other bad value.
+/// A knob whose default is a rule rather than a number (`TROUPE_THREADS`,
+/// `TROUPE_SHARED_CORES`) also takes the word `auto`: that rule, as when unset.
 struct Settings {
   /// `TROUPE_THREADS` (an integer in [1, 65536]): threads per rank; nullopt: the rule of
   /// troupe/runtime/topology.hpp.
@@ -46,6 +48,10 @@ struct Settings {
   /// `TROUPE_WAIT_BACKOFF_US` (> 0): longest nap of a thread that waits while helping or
   /// driving progress.
   std::chrono::microseconds wait_backoff{500};
+  /// `TROUPE_SHARED_CORES` (auto, 0 or 1): whether this rank's threads share cores with
+  /// other ranks' threads (then waits sleep instead of spinning, see docs/guide.md "How troupe
+  /// waits"); nullopt (auto): troupe::Runtime detects it (troupe/runtime/topology.hpp).
+  std::optional<std::size_t> shared_cores;
   /// `TROUPE_WIRE_LOCAL` (0 or 1): the default of ExecutorOptions::wire_local (every task
   /// goes through the wire format, also when it runs on the submitting rank; a debug switch).
   bool wire_local = false;

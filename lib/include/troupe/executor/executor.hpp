@@ -52,8 +52,11 @@ struct ExecutorOptions {
   std::optional<MPI_Comm> comm = std::nullopt;
   /// Tasks kept in flight per worker thread of a rank (prefetch): enough to hide the
   /// network round trip, few enough that undispatched tasks stay cancellable and the
-  /// load stays balanced (a map's chunks are handed out as workers free up).
-  std::size_t credits_per_thread = 4;
+  /// load stays balanced (a map's chunks are handed out as workers free up). nullopt: 4,
+  /// and 4 x 256 = 1024 for a rank whose cores are shared with other ranks
+  /// (Runtime::shared_cores()), whose answers wait for the scheduler (docs/executor.md,
+  /// "Scheduling"). A given value holds for every rank. 0 is a ValueError.
+  std::optional<std::size_t> credits_per_thread = std::nullopt;
   /// Run once by every worker thread of every rank before it runs tasks (Pool's initializer).
   std::function<void()> initializer = {};
   /// Drive MPI from a progress thread (taken only at MPI_THREAD_MULTIPLE; below it the

@@ -145,6 +145,11 @@ class Runtime {
   std::size_t threads() const noexcept { return threads_.count; }
   /// @brief Which rule chose threads().
   ThreadCountSource threads_source() const noexcept { return threads_.source; }
+  /// @brief True when this rank's threads share cores with other ranks' threads on the node
+  /// (resolve_shared_cores(): `TROUPE_SHARED_CORES`, else the node's affinity masks and
+  /// thread counts). While this Runtime lives, troupe's waits and its progress threads then
+  /// sleep instead of spinning (docs/guide.md, "How troupe waits").
+  bool shared_cores() const noexcept { return shared_cores_; }
   /// @brief MPI thread level provided.
   ThreadLevel thread_level() const noexcept { return provided_; }
   /// @brief How troupe shares MPI with the program: Multiple at MPI_THREAD_MULTIPLE,
@@ -191,6 +196,7 @@ class Runtime {
   int node_size_ = 1;
   std::string host_;
   ThreadCount threads_;
+  bool shared_cores_ = false;
   ThreadLevel provided_ = ThreadLevel::Single;
   std::uint64_t exe_digest_ = 0;
   std::mutex release_mu_;

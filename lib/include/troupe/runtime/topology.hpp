@@ -69,6 +69,32 @@ struct ThreadCount {
 /// @note Pure function: thread-safe, never blocks, never throws.
 ThreadCount resolve_thread_count(const ThreadCountInputs& in);
 
+/// @brief What decides whether a rank's threads share cores with other ranks' threads.
+///
+/// Plain data, gathered by troupe::Runtime over the node's ranks (one `MPI_Allreduce` on
+/// Runtime::node_comm()), so that the rule can be tested without MPI or a scheduler.
+struct CoreSharingInputs {
+  std::optional<std::size_t> setting;  ///< Settings::shared_cores (`TROUPE_SHARED_CORES`): 0, 1 or nullopt (auto)
+  std::vector<int> affinity;           ///< this rank's CPUs (affinity_cpus())
+  /// Indexed by CPU id: how many of the node's ranks (this one included) may run there.
+  std::vector<int> ranks_per_cpu;
+  std::size_t node_threads = 0;  ///< worker threads of all the node's ranks together
+};
+
+/// @brief Whether this rank's threads share cores with other ranks' threads.
+///
+/// The setting wins when given (0: no, 1: yes). Otherwise (auto) the cores are shared when
+/// both hold: a CPU of this rank's mask is also in another rank's mask (the masks overlap:
+/// `--bind-to none`, `--oversubscribe`, or two ranks bound to one core), and the node's ranks
+/// run more worker threads than the CPUs their masks cover together. So 4 ranks of 1 thread
+/// on 2 CPUs share, 2 unbound ranks of 1 thread on 2 CPUs do not (the scheduler gives each
+/// a CPU), and 2 ranks each bound to its own core never do, whatever their thread count (the
+/// threads of one rank share their cores; spinning between them is what the wait's yields are
+/// for).
+/// @return true when waits should sleep rather than spin.
+/// @note Pure function: thread-safe, never blocks, never throws.
+bool resolve_shared_cores(const CoreSharingInputs& in) noexcept;
+
 /// @brief CPU ids in this process's affinity mask (`sched_getaffinity`), ascending.
 /// Empty if the mask cannot be read.
 /// @note Thread-safe, never blocks, never throws.

@@ -19,6 +19,11 @@
 //             that can do neither sleeps until it is notified or its deadline passes, with
 //             no polling at all.
 //
+// When the process's threads share cores with other ranks' (cores_shared() below), step 1
+// has no window: the thread helps and drives progress while that finds something to do,
+// then goes to step 4 at once, without pause loops or yields, since a spinning thread there
+// takes the core from the thread it waits for.
+//
 // A deadline ends the wait with WaitStatus::kTimeout, a stop request on the token with
 // kCancelled; a condition that holds wins over both. docs/guide.md ("How troupe waits")
 // explains the constants.
@@ -147,6 +152,23 @@ std::chrono::nanoseconds progress_linger() noexcept;
 bool has_progress_sources() noexcept;
 
 // ---------------------------------------------------------------------------------------
+// Shared cores: the one fact that switches the policy from spinning to sleeping.
+
+/// True when this process's threads share cores with other processes' troupe threads (ranks
+/// oversubscribing a node): waits, idle pool workers and the engine's progress thread then
+/// sleep instead of spinning. Set by troupe::Runtime (TROUPE_SHARED_CORES, else detected
+/// from the node's affinity masks, troupe/runtime/topology.hpp); without a Runtime, true
+/// only for TROUPE_SHARED_CORES=1. Thread-safe, one relaxed load once known; never throws.
+bool cores_shared() noexcept;
+/// Sets the fact for this process (troupe::Runtime at start-up; tests). Thread-safe.
+void set_cores_shared(bool shared) noexcept;
+/// Forgets what set_cores_shared() said: back to TROUPE_SHARED_CORES (a Runtime that ends).
+void reset_cores_shared() noexcept;
+
+/// The spin window a wait with @p params uses: params.spin, or zero when cores are shared.
+std::chrono::nanoseconds effective_spin(std::chrono::nanoseconds spin) noexcept;
+
+// ---------------------------------------------------------------------------------------
 // The policy and the primitive.
 
 /// How long a wait spins before it sleeps: long enough to catch "the worker is about to
@@ -159,7 +181,9 @@ std::chrono::nanoseconds wait_backoff_ceiling() noexcept;
 
 /// How one wait may behave; the defaults are the policy above.
 struct WaitParams {
-  /// Length of the spin phase (0: go straight to sleep).
+  /// Length of the spin phase (0: go straight to sleep). Zero in effect when cores are
+  /// shared (cores_shared()), except that a waiter that may help or drive progress still
+  /// does so until that finds nothing to do.
   std::chrono::nanoseconds spin = kWaitSpin;
   /// Run other pool tasks while waiting, if the caller is a pool worker.
   bool help = true;
