@@ -300,7 +300,8 @@ int main(int argc, char** argv) {
     } else if (arg == "--thread-level=multiple") {
       // the default
     } else {
-      std::fprintf(stderr, "usage: %s [--thread-level=multiple|serialized|single]\n  unknown argument: %s\n", argv[0], argv[i]);
+      std::fprintf(stderr, "usage: %s [--thread-level=multiple|serialized|single]\n  unknown argument: %s\n", argv[0],
+                   argv[i]);
       return 2;
     }
   }

@@ -140,8 +140,9 @@ int main(int argc, char** argv) {
     report_switches(comm, "rt_raw", sw, kTrips * reps);
   }
 
-  // engine
-  {
+  // engine and messenger layers: with a progress thread only (MpiMode::Funneled has the
+  // executor line alone)
+  if (progress_thread) {
     MPI_Comm ec;
     MPI_Comm_dup(comm, &ec);
     {
@@ -182,6 +183,7 @@ int main(int argc, char** argv) {
 
   // messenger, and messenger + pool hand-off
   for (const bool via_pool : {false, true}) {
+    if (!progress_thread) break;
     MPI_Comm mc;
     MPI_Comm_dup(comm, &mc);
     {

@@ -145,7 +145,6 @@ struct Engine::Impl {
   std::vector<BulkJob> bulk;           // under the token
   std::atomic<std::size_t> n_bulk{0};  // bulk.size() plus queued jobs, for the nap length
 
-
   // In MpiMode::Serialized every engine of the process shares the one token of
   // troupe/runtime/mpi_token.hpp (the program's with_mpi calls take it too); otherwise each
   // engine has its own.
