@@ -127,7 +127,8 @@ TEST(WireBlocks, DeferredValueFallsBackWhenDecodingCopies) {
 TEST(WireBlocks, MismatchedBlocksAreDecodeErrors) {
   wire::Writer w;
   w.enable_blocks();
-  wire::save(w, ramp(kBig, 1));
+  const auto value = ramp(kBig, 1);  // a block is recorded by reference: keep it alive
+  wire::save(w, value);
   auto set = staged_from(w);
   set->sizes[0] += 8;  // announced otherwise
   wire::Reader r(w.buffer());
