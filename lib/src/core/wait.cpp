@@ -31,16 +31,23 @@ HelpHook* set_help_hook(HelpHook* hook) noexcept { return std::exchange(tls_help
 
 namespace {
 std::mutex g_gates_mu;
-std::vector<HelpGate*> g_free_gates;  // retired gates, reused; gates are never freed
+// Retired gates, reused; gates are never freed. The list itself is never destroyed either,
+// so that the gates stay reachable to the very end (a static vector destroyed at exit would
+// leave them for LeakSanitizer to report).
+std::vector<HelpGate*>& free_gates() {
+  static auto* gates = new std::vector<HelpGate*>();
+  return *gates;
+}
 }  // namespace
 
 HelpTicket open_help_gate(HelpSource* source) {
   HelpGate* gate = nullptr;
   {
     std::lock_guard lock(g_gates_mu);
-    if (!g_free_gates.empty()) {
-      gate = g_free_gates.back();
-      g_free_gates.pop_back();
+    auto& gates = free_gates();
+    if (!gates.empty()) {
+      gate = gates.back();
+      gates.pop_back();
     }
   }
   if (gate == nullptr) gate = new HelpGate();  // never freed (see HelpGate)
@@ -58,7 +65,7 @@ void close_help_gate(const HelpTicket& ticket) noexcept {
   gate->source.store(nullptr, std::memory_order_seq_cst);
   try {
     std::lock_guard lock(g_gates_mu);
-    g_free_gates.push_back(gate);
+    free_gates().push_back(gate);
   } catch (...) {
     // Out of memory for the free list: the gate is simply not reused.
   }
