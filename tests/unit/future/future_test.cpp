@@ -1,6 +1,8 @@
 // Future and Promise semantics, without a pool: every state built by hand.
 #include "troupe/future/future.hpp"
 
+#include "troupe/future/wait.hpp"
+
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -276,4 +278,110 @@ TEST(Future, CallbacksOfAnAbandonedFutureDoNotKeepItAlive) {
   }
   token.reset();
   EXPECT_TRUE(watch.expired()) << "the callbacks' state outlived every handle on it";
+}
+
+namespace {
+// A value that counts its copy constructions (moves are free), to tell a taken value from
+// a copied one.
+struct Counted {
+  static inline std::atomic<int> copies{0};
+  std::vector<int> data;
+  explicit Counted(std::vector<int> d) : data(std::move(d)) {}
+  Counted(const Counted& o) : data(o.data) { copies.fetch_add(1, std::memory_order_relaxed); }
+  Counted(Counted&&) noexcept = default;
+  Counted& operator=(const Counted&) = delete;
+  Counted& operator=(Counted&&) noexcept = default;
+};
+}  // namespace
+
+// Issue 10 item 6: a producer that still holds the state after setting the value (a live
+// Promise, an executor's envelope) does not make an rvalue result() copy: it never reads
+// the value again. Another Future handle does.
+TEST(Future, RvalueResultMovesWhileOnlyTheProducerStillHoldsTheState) {
+  Counted::copies = 0;
+  Promise<Counted> p;
+  auto f = p.get_future();
+  p.set_result(Counted({1, 2, 3}));
+  Counted v = std::move(f).result();  // p is alive and holds the state
+  EXPECT_EQ(v.data, (std::vector<int>{1, 2, 3}));
+  EXPECT_EQ(Counted::copies.load(), 0) << "the value was copied though no other future could read it";
+
+  Counted::copies = 0;
+  Promise<Counted> q;
+  auto g = q.get_future();
+  auto other = g;  // a second reader
+  q.set_result(Counted({4, 5}));
+  Counted w = std::move(g).result();
+  EXPECT_EQ(Counted::copies.load(), 1) << "another future shares the state: the value must be copied";
+  EXPECT_EQ(w.data, (std::vector<int>{4, 5}));
+  EXPECT_EQ(other.result().data, (std::vector<int>{4, 5})) << "the other future lost its value";
+}
+
+// The same with the value set from another thread while the taker waits, the promise
+// alive on the producer's side throughout (what the executor does); run under TSan.
+TEST(Future, RvalueResultMovesWhenSetFromAnotherThread) {
+  for (int round = 0; round < 200; ++round) {
+    Counted::copies = 0;
+    auto p = std::make_shared<Promise<Counted>>();
+    auto f = p->get_future();
+    std::thread producer([p, round] { p->set_result(Counted({round, 7})); });
+    Counted v = std::move(f).result(5s);
+    producer.join();
+    ASSERT_EQ(v.data, (std::vector<int>{round, 7}));
+    ASSERT_EQ(Counted::copies.load(), 0) << "round " << round;
+  }
+}
+
+// A callback added through a future may read the value: until it has run, it is a reader
+// and the value is copied (the callback still sees it); once it has run, it is moved.
+TEST(Future, RvalueResultCopiesWhileAReadingCallbackIsPendingOrRunning) {
+  Counted::copies = 0;
+  Promise<Counted> p;
+  auto f = p.get_future();
+  std::latch started(1);
+  std::latch release(1);
+  std::atomic<std::size_t> seen{0};
+  f.add_done_callback([&](const Future<Counted>& g) {
+    started.count_down();
+    release.wait();
+    seen = g.result().data.size();  // still intact: the taker copied
+  });
+  std::thread producer([&] { p.set_result(Counted({1, 2, 3, 4})); });  // runs the callback
+  started.wait();                                                      // terminal, callback running
+  Counted v = std::move(f).result();
+  EXPECT_EQ(Counted::copies.load(), 1) << "a running callback may still read the value";
+  release.count_down();
+  producer.join();
+  EXPECT_EQ(seen.load(), 4u);
+  EXPECT_EQ(v.data.size(), 4u);
+
+  Counted::copies = 0;
+  Promise<Counted> q;
+  auto h = q.get_future();
+  std::size_t in_then = 0;
+  auto next = h.then([&](Counted& c) {
+    in_then = c.data.size();
+    return 0;
+  });
+  h.add_done_callback([] {});     // does not read: not a reader
+  q.set_result(Counted({5, 6}));  // runs both callbacks here
+  Counted w = std::move(h).result();
+  EXPECT_EQ(in_then, 2u);
+  EXPECT_EQ(w.data.size(), 2u);
+  EXPECT_EQ(Counted::copies.load(), 0) << "the callbacks have run: nothing else reads the value";
+}
+
+// when_all's output holds the inputs as futures: taking one of them by value copies while
+// that output lives.
+TEST(Future, WhenAllInputsAreReaders) {
+  Counted::copies = 0;
+  Promise<Counted> p;
+  auto f = p.get_future();
+  auto all = troupe::when_all(std::vector<Future<Counted>>{f});
+  p.set_result(Counted({8}));
+  ASSERT_TRUE(all.done());
+  Counted v = std::move(f).result();
+  EXPECT_EQ(Counted::copies.load(), 1);
+  EXPECT_EQ(all.result()[0].result().data, (std::vector<int>{8}));
+  EXPECT_EQ(v.data, (std::vector<int>{8}));
 }

@@ -102,8 +102,12 @@ class Future {
   /// On an lvalue future, a reference to the value held by the shared state (valid while
   /// any copy of this future lives). On an rvalue future (`pool.submit(f).result()`), the
   /// value itself, so that `for (auto x : pool.submit(f).result())` does not read freed
-  /// memory: moved out when this future is the state's last handle, else copied (a
-  /// move-only value is moved out in any case; other copies then see a moved-from value).
+  /// memory: moved out when this future is the state's only Future handle (whatever the
+  /// producer, such as a Promise or an executor, still holds: it never reads the value
+  /// again), else copied. Other copies of the future, and callbacks added through
+  /// add_done_callback / then that have not run yet, count as handles. A move-only value
+  /// is moved out in any case; other copies then see a moved-from value, and so does a
+  /// future obtained afterwards (Promise::get_future after the value was taken).
   /// @throws CancelledError if cancelled; the task's exception if it threw.
   decltype(auto) result() const& { return result_impl(Deadline{}, nullptr, "Future::result"); }
   /// @brief As result(), returning the value by value (see there).
@@ -177,9 +181,12 @@ class Future {
     // The callback holds the state by raw pointer: the state owns the callback and is alive
     // while it runs (its completer or the adding caller holds it). A copy of the future here
     // would keep a state that never finishes (its promise dropped) alive for ever.
-    state_->add_callback([fn = std::forward<F>(fn), raw = state_.get()]() mutable {
+    // A callback given the future may read the value: it is a reader from now until it has
+    // run, so that a waiter woken before it runs copies the value rather than taking it.
+    constexpr bool reads = std::is_invocable_v<F&, const Future<T>&>;
+    add_reading_callback(reads, [fn = std::forward<F>(fn), raw = state_.get()]() mutable {
       try {
-        if constexpr (std::is_invocable_v<F&, const Future<T>&>) {
+        if constexpr (reads) {
           const Future<T> self = detail::borrow_future(raw);
           fn(self);
         } else {
@@ -190,6 +197,7 @@ class Future {
       } catch (...) {
         detail::report_callback_exception("Future::add_done_callback");
       }
+      if constexpr (reads) raw->drop_reader();
     });
   }
 
@@ -204,8 +212,10 @@ class Future {
     using U = detail::then_result_t<T, F>;
     check("Future::then");
     auto next = detail::StatePtr<detail::SharedState<U>>(new detail::SharedState<U>());
-    // As in add_done_callback: the state, not a future, so that no cycle keeps it alive.
-    state_->add_callback([fn = std::forward<F>(fn), raw = state_.get(), next]() mutable {
+    // As in add_done_callback: the state, not a future, so that no cycle keeps it alive; a
+    // reader until it has run (fn reads the value or the future).
+    constexpr bool reads = !std::is_void_v<T> || std::is_invocable_v<F&, const Future<T>&>;
+    add_reading_callback(reads, [fn = std::forward<F>(fn), raw = state_.get(), next]() mutable {
       try {
         if constexpr (std::is_invocable_v<F&, const Future<T>&>) {
           const Future<T> self = detail::borrow_future(raw);
@@ -237,6 +247,7 @@ class Future {
       } catch (...) {
         next->set_error(std::current_exception());
       }
+      if constexpr (reads) raw->drop_reader();
     });
     return detail::make_future<U>(std::move(next));
   }
@@ -245,7 +256,9 @@ class Future {
   const void* id() const noexcept { return state_.get(); }
   friend bool operator==(const Future& a, const Future& b) noexcept { return a.state_.get() == b.state_.get(); }
 
-  /// @internal Access to the state for the library's own algorithms.
+  /// @internal Access to the state for the library's own algorithms: waits and error checks
+  /// only (a raw pointer is no reader, so reading the value through it could race with an
+  /// rvalue result() that moves the value out).
   detail::SharedState<T>* state() const noexcept { return state_.get(); }
 
  private:
@@ -256,6 +269,17 @@ class Future {
 
   void check(const char* api) const {
     if (!state_) detail::throw_no_state(api);
+  }
+  // Adds a callback; when @p reads, it counts as a reader of the state from now until it
+  // has run (the callback ends with drop_reader()).
+  void add_reading_callback(bool reads, std::function<void()> cb) const {
+    if (reads) state_->add_reader();
+    try {
+      state_->add_callback(std::move(cb));
+    } catch (...) {  // not added (out of memory): it will never run
+      if (reads) state_->drop_reader();
+      throw;
+    }
   }
   void wait_or_throw(const Deadline& d, const CancellationToken* token, const char* api) const {
     check(api);
@@ -271,15 +295,18 @@ class Future {
       return static_cast<const T&>(state_->value());
     }
   }
-  // result() of an rvalue future: the value is moved out when no other handle can read it
-  // (or when it cannot be copied), copied otherwise.
+  // result() of an rvalue future: the value is moved out when no other reader can read it
+  // (no other Future handle, no pending callback that may read it; a producer still
+  // holding the state does not count) or when it cannot be copied, copied otherwise. No
+  // reader can appear meanwhile: a new one is a copy of an existing Future, a callback
+  // added through one, or a producer's get_future() (documented on result()).
   T take_result(const Deadline& d, const CancellationToken* token, const char* api) const {
     if constexpr (std::is_void_v<T>) {
       result_impl(d, token, api);
     } else {
       const T& value = result_impl(d, token, api);
       if constexpr (std::is_copy_constructible_v<T>) {
-        if (!state_->unique()) return value;
+        if (!state_->sole_reader()) return value;
       } else {
         (void)value;
       }
@@ -292,14 +319,14 @@ class Future {
     return state_->error();
   }
 
-  detail::StatePtr<detail::SharedState<T>> state_;
+  detail::ReaderPtr<detail::SharedState<T>> state_;
 };
 
 namespace detail {
 template <class T>
 Future<T> make_future(StatePtr<SharedState<T>> s) noexcept {
   Future<T> f;
-  f.state_ = std::move(s);
+  f.state_ = ReaderPtr<SharedState<T>>(std::move(s));
   return f;
 }
 /// A new handle on a state the caller knows to be alive (a callback, run by its state).

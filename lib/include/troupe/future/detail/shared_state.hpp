@@ -39,6 +39,17 @@ class StateBase {
   /// True when the caller's reference is the only one (no other handle, no task holding it).
   bool unique() const noexcept { return refs_.load(std::memory_order_acquire) == 1; }
 
+  /// Readers: the Future handles on this state, plus each callback added through a Future
+  /// that may read the value (counted from its addition until it has run). A producer's
+  /// reference (a Promise, a pool task, an executor envelope) is a reference, not a reader:
+  /// once it has set the value it never reads it, so it does not stop a taker.
+  void add_reader() noexcept { readers_.fetch_add(1, std::memory_order_relaxed); }
+  /// Ends a reader; its reads happen before a later sole_reader() that sees it gone.
+  void drop_reader() noexcept { readers_.fetch_sub(1, std::memory_order_release); }
+  /// True when the caller's Future is the only reader: nothing else can read the value, so
+  /// it may be moved out (what a producer still holds does not count).
+  bool sole_reader() const noexcept { return readers_.load(std::memory_order_acquire) == 1; }
+
   Phase phase(std::memory_order mo = std::memory_order_acquire) const noexcept {
     return static_cast<Phase>(state_.load(mo) & kPhaseMask);
   }
@@ -84,6 +95,7 @@ class StateBase {
 
   mutable std::atomic<std::uint32_t> state_{kPending};
   std::atomic<std::uint32_t> refs_{1};
+  std::atomic<std::uint32_t> readers_{0};
   Callback* callbacks_ = nullptr;       // guarded by kLocked
   Callback* callbacks_tail_ = nullptr;  // guarded by kLocked
 };
@@ -139,6 +151,33 @@ class StatePtr {
 
  private:
   S* p_ = nullptr;
+};
+
+/// A Future's pointer to its state: one reference and one reader (StateBase::add_reader).
+template <class S>
+class ReaderPtr {
+ public:
+  ReaderPtr() noexcept = default;
+  explicit ReaderPtr(StatePtr<S> p) noexcept : p_(std::move(p)) {
+    if (p_) p_->add_reader();
+  }
+  ReaderPtr(const ReaderPtr& o) noexcept : p_(o.p_) {
+    if (p_) p_->add_reader();
+  }
+  ReaderPtr(ReaderPtr&& o) noexcept = default;  // the source's StatePtr is left empty
+  ReaderPtr& operator=(ReaderPtr o) noexcept {
+    std::swap(p_, o.p_);
+    return *this;
+  }
+  ~ReaderPtr() {
+    if (p_) p_->drop_reader();
+  }
+  S* get() const noexcept { return p_.get(); }
+  S* operator->() const noexcept { return p_.get(); }
+  explicit operator bool() const noexcept { return static_cast<bool>(p_); }
+
+ private:
+  StatePtr<S> p_;
 };
 
 }  // namespace troupe::detail
