@@ -26,6 +26,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench_util.hpp"
 #include "troupe/across/bag.hpp"
 #include "troupe/runtime/runtime.hpp"
 
@@ -34,21 +35,8 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-struct Stat {
-  double median, min, max;
-};
-Stat stat_of(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return {v[v.size() / 2], v.front(), v.back()};
-}
-void result(const char* name, const char* unit, const std::vector<double>& reps, long n,
-            const std::string& extra = "") {
-  const auto s = stat_of(reps);
-  std::printf("RESULT name=%s unit=%s value=%.4g reps=%zu min=%.4g max=%.4g n=%ld%s\n", name, unit, s.median,
-              reps.size(), s.min, s.max, n, extra.c_str());
-  std::fflush(stdout);
-}
-double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+using bench::seconds_since;
+using bench::stat_of;
 
 std::uint64_t mix(std::uint64_t x) {
   x += 0x9E3779B97F4A7C15ull;
@@ -78,18 +66,9 @@ struct Workload {
   }
 };
 
-// A barrier whose waiters sleep (MPI_Barrier busy-polls: with 4 ranks on 2 cores, ranks
-// that finished early would take the CPU from those still working).
-void quiet_barrier(MPI_Comm comm) {
-  MPI_Request req = MPI_REQUEST_NULL;
-  MPI_Ibarrier(comm, &req);
-  int done = 0;
-  for (;;) {
-    MPI_Test(&req, &done, MPI_STATUS_IGNORE);
-    if (done) return;
-    std::this_thread::sleep_for(200us);
-  }
-}
+// MPI_Barrier busy-polls: with 4 ranks on 2 cores, ranks that finished early would take the
+// CPU from those still working.
+using bench::quiet_barrier;
 
 // The slowest rank's time for one phase (every rank's clock starts after a barrier).
 double timed(MPI_Comm comm, auto&& phase) {
@@ -161,15 +140,16 @@ int main(int argc, char** argv) {
       bag_nominal.push_back(tg / (nominal / P));
     }
     if (r == 0) {
-      result((pre + "serial").c_str(), "s", serial, kItems);
-      result((pre + "static_block").c_str(), "s", block, kItems);
-      result((pre + "static_cyclic").c_str(), "s", cyclic, kItems);
-      result((pre + "bag").c_str(), "s", bag, kItems, " min_items_on_a_rank=" + std::to_string(min_items_on_a_rank));
-      result((pre + "static_block_vs_ideal").c_str(), "ratio", block_ratio, kItems);
-      result((pre + "static_cyclic_vs_ideal").c_str(), "ratio", cyclic_ratio, kItems);
-      result((pre + "bag_vs_ideal").c_str(), "ratio", bag_ratio, kItems, " target=1.2");
-      result((pre + "bag_vs_nominal_ideal").c_str(), "ratio", bag_nominal, kItems,
-             " nominal_serial_s=" + std::to_string(nominal));
+      bench::print_result_n((pre + "serial").c_str(), "s", serial, kItems);
+      bench::print_result_n((pre + "static_block").c_str(), "s", block, kItems);
+      bench::print_result_n((pre + "static_cyclic").c_str(), "s", cyclic, kItems);
+      bench::print_result_n((pre + "bag").c_str(), "s", bag, kItems,
+                            " min_items_on_a_rank=" + std::to_string(min_items_on_a_rank));
+      bench::print_result_n((pre + "static_block_vs_ideal").c_str(), "ratio", block_ratio, kItems);
+      bench::print_result_n((pre + "static_cyclic_vs_ideal").c_str(), "ratio", cyclic_ratio, kItems);
+      bench::print_result_n((pre + "bag_vs_ideal").c_str(), "ratio", bag_ratio, kItems, " target=1.2");
+      bench::print_result_n((pre + "bag_vs_nominal_ideal").c_str(), "ratio", bag_nominal, kItems,
+                            " nominal_serial_s=" + std::to_string(nominal));
     }
   };
   compare(Workload{"", 2000, 20us, 2000us, false});
@@ -197,8 +177,8 @@ int main(int argc, char** argv) {
       ranks_ns.push_back(t / static_cast<double>(n / P) * 1e9);
     }
     if (r == 0) {
-      result("push_pop_scope_threads", "ns/item", local_ns, n);
-      result("push_pop_scope_ranks", "ns/item_per_rank", ranks_ns, n);
+      bench::print_result_n("push_pop_scope_threads", "ns/item", local_ns, n);
+      bench::print_result_n("push_pop_scope_ranks", "ns/item_per_rank", ranks_ns, n);
     }
   }
   return 0;

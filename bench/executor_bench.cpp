@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench_util.hpp"
 #include "troupe/executor/executor.hpp"
 #include "troupe/runtime/runtime.hpp"
 
@@ -22,34 +23,9 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-struct Stat {
-  double median, min, max;
-};
-Stat stat_of(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return {v[v.size() / 2], v.front(), v.back()};
-}
-void result(const char* name, const char* unit, const std::vector<double>& reps, long n,
-            const std::string& extra = "") {
-  const auto s = stat_of(reps);
-  std::printf("RESULT name=%s unit=%s value=%.4g reps=%zu min=%.4g max=%.4g n=%ld%s\n", name, unit, s.median,
-              reps.size(), s.min, s.max, n, extra.c_str());
-  std::fflush(stdout);
-}
-double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
-// CPU seconds used so far by process @p pid (same node), from /proc/<pid>/stat.
-double process_cpu_seconds(int pid) {
-  std::FILE* f = std::fopen(("/proc/" + std::to_string(pid) + "/stat").c_str(), "r");
-  if (!f) return 0;
-  char buf[4096];
-  const std::size_t n = std::fread(buf, 1, sizeof buf - 1, f);
-  std::fclose(f);
-  buf[n] = 0;
-  const char* p = std::strrchr(buf, ')');  // the command name may hold spaces
-  unsigned long utime = 0, stime = 0;
-  if (p) std::sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime);
-  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
-}
+using bench::process_cpu_seconds;
+using bench::seconds_since;
+using bench::stat_of;
 
 }  // namespace
 
@@ -92,7 +68,7 @@ int main(int argc, char** argv) {
               .result();
         us.push_back(seconds_since(t0) / n * 1e6);
       }
-      result("submit_roundtrip", "us", us, n, " bytes=8");
+      bench::print_result_n("submit_roundtrip", "us", us, n, " bytes=8");
     }
 
     // Empty tasks, one task per submit (unchunked), all submitted then all awaited.
@@ -112,7 +88,7 @@ int main(int argc, char** argv) {
           static_cast<double>(ex.stats().sent_remote - remote_before) / (static_cast<double>(n) * reps);
       char extra[64];
       std::snprintf(extra, sizeof extra, " remote_share=%.2f", remote_share);
-      result("tasks_unchunked", "tasks/s", rate, n, extra);
+      bench::print_result_n("tasks_unchunked", "tasks/s", rate, n, extra);
     }
 
     // The same empty tasks, all placed on another rank (what crosses the network).
@@ -129,7 +105,7 @@ int main(int argc, char** argv) {
         for (auto& f : fs) f.result();
         rate.push_back(n / seconds_since(t0));
       }
-      result("tasks_remote_unchunked", "tasks/s", rate, n);
+      bench::print_result_n("tasks_remote_unchunked", "tasks/s", rate, n);
     }
 
     // map of trivial elements at several chunk sizes, and with the automatic one.
@@ -149,11 +125,11 @@ int main(int argc, char** argv) {
           if (out.size() != in.size() || out.back() != 2 * in.back()) std::printf("# WRONG map result\n");
         }
         const std::string name = chunk ? "map_chunk" + std::to_string(chunk) : "map_auto";
-        result(name.c_str(), "items/s", rate, n);
+        bench::print_result_n(name.c_str(), "items/s", rate, n);
         if (chunk) best = std::max(best, stat_of(rate).median);
       }
-      result("map_chunk_best", "items/s", {best}, n);
-      result("tasks_chunked", "tasks/s", {best}, n);
+      bench::print_result_n("map_chunk_best", "items/s", {best}, n);
+      bench::print_result_n("tasks_chunked", "tasks/s", {best}, n);
     }
 
     // A map whose elements cost ~20 µs each: the work spreads over the ranks, and the rate
@@ -180,7 +156,7 @@ int main(int argc, char** argv) {
       const double ideal = static_cast<double>(ex.workers()) / 20e-6;
       char extra[96];
       std::snprintf(extra, sizeof extra, " remote_task_share=%.2f ideal=%.4g", tasks > 0 ? sent / tasks : 0.0, ideal);
-      result("map_20us_elements", "items/s", rate, n, extra);
+      bench::print_result_n("map_20us_elements", "items/s", rate, n, extra);
     }
 
     // SCOOP's mapReduce seed with 10 ms per element, against the ideal elements x 10 ms / workers.
@@ -200,7 +176,7 @@ int main(int argc, char** argv) {
         ratio.push_back(seconds_since(t0) / ideal);
         if (s != k) std::printf("# WRONG map_reduce result\n");
       }
-      result("scoop_10ms_vs_ideal", "x", ratio, k);
+      bench::print_result_n("scoop_10ms_vs_ideal", "x", ratio, k);
     }
 
     // Idle: the other ranks have been serving (inside shutdown()) all along; after 100 ms
@@ -211,7 +187,7 @@ int main(int argc, char** argv) {
     const auto t0 = Clock::now();
     std::this_thread::sleep_for(1s);
     const double pct = (process_cpu_seconds(watched) - c0) / seconds_since(t0) * 100.0;
-    result("idle_cpu", "%core", {pct}, 1, " rank=" + std::to_string(peer));
+    bench::print_result_n("idle_cpu", "%core", {pct}, 1, " rank=" + std::to_string(peer));
     const auto st = ex.stats();
     std::printf("# root: submitted %llu, ran here %llu, sent to other ranks %llu\n",
                 static_cast<unsigned long long>(st.submitted), static_cast<unsigned long long>(st.ran_here),

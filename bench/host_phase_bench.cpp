@@ -29,12 +29,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-double cpu_seconds() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
-         1e-6 * static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
-}
+using bench::self_cpu_seconds;
 
 // The process's CPU time over @p wall of host time spent outside troupe (a sleep: the host's
 // own CPU is then ~0, so what is counted is troupe's and MPI's), as percent of one core; the
@@ -43,11 +38,11 @@ std::vector<double> idle_cpu_percent(int reps, std::chrono::milliseconds wall) {
   std::vector<double> out;
   for (int r = 0; r < reps; ++r) {
     MPI_Barrier(MPI_COMM_WORLD);
-    const double c0 = cpu_seconds();
+    const double c0 = self_cpu_seconds();
     const auto t0 = std::chrono::steady_clock::now();
     std::this_thread::sleep_for(wall);
-    double pct =
-        100.0 * (cpu_seconds() - c0) / std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    double pct = 100.0 * (self_cpu_seconds() - c0) /
+                 std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     MPI_Allreduce(MPI_IN_PLACE, &pct, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
     out.push_back(pct);
   }

@@ -35,6 +35,8 @@
 #include <string_view>
 #include <vector>
 
+#include "bench_util.hpp"
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -69,25 +71,13 @@ void check(int rc, const char* call) {
 }
 #define CHECK_MPI(call) check((call), #call)
 
-double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
-
-struct Summary {
-  double median;
-  double min;
-  double max;
-};
-
-Summary summarize(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return {v[v.size() / 2], v.front(), v.back()};
-}
+using bench::seconds_since;
 
 // Only rank 0 times and prints; rank 1's own numbers would only repeat it.
 void report(const char* name, const char* unit, const std::vector<double>& samples, long n, double batch_seconds_min) {
   if (g_rank != 0) return;
-  const Summary s = summarize(samples);
-  std::printf("RESULT name=%s%s unit=%s value=%.4g reps=%zu min=%.4g max=%.4g n=%ld level=%s\n", name, g_suffix.c_str(),
-              unit, s.median, samples.size(), s.min, s.max, n, g_level_name.c_str());
+  bench::print_result(std::string(name).append(g_suffix).c_str(), unit, samples,
+                      bench::field("n", n).append(" level=").append(g_level_name));
   if (batch_seconds_min < 1e-3) {
     std::printf("WARNING %s: a batch took %.3f ms (< 1 ms); stalls may hide between batches\n", name,
                 batch_seconds_min * 1e3);

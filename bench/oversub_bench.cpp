@@ -30,41 +30,9 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
-
-// CPU seconds used so far by process @p pid (same node): the sum of its threads' run time
-// in /proc/<pid>/task/*/schedstat (nanoseconds; /proc/<pid>/stat counts 10 ms ticks, too coarse
-// for an idle rank), falling back to /proc/<pid>/stat.
-double process_cpu_seconds(int pid) {
-  const std::string dir = "/proc/" + std::to_string(pid) + "/task";
-  double ns = 0;
-  bool any = false;
-  if (DIR* d = opendir(dir.c_str())) {
-    while (const dirent* e = readdir(d)) {
-      if (e->d_name[0] == '.') continue;
-      if (std::FILE* f = std::fopen((dir + "/" + e->d_name + "/schedstat").c_str(), "r")) {
-        unsigned long long run = 0;
-        if (std::fscanf(f, "%llu", &run) == 1) {
-          ns += static_cast<double>(run);
-          any = true;
-        }
-        std::fclose(f);
-      }
-    }
-    closedir(d);
-  }
-  if (any) return ns * 1e-9;
-  std::FILE* f = std::fopen(("/proc/" + std::to_string(pid) + "/stat").c_str(), "r");
-  if (!f) return 0;
-  char buf[4096];
-  const std::size_t n = std::fread(buf, 1, sizeof buf - 1, f);
-  std::fclose(f);
-  buf[n] = 0;
-  const char* p = std::strrchr(buf, ')');  // the command name may hold spaces
-  unsigned long utime = 0, stime = 0;
-  if (p) std::sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime);
-  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
-}
+using bench::loadavg;
+using bench::process_cpu_seconds;
+using bench::seconds_since;
 
 std::vector<double> cpu_of(const std::vector<int>& pids) {
   std::vector<double> c;
@@ -80,30 +48,14 @@ int busy(int us) {
   return static_cast<int>(acc & 1);
 }
 
-std::string loadavg() {
-  char buf[128] = "?\n";
-  if (std::FILE* f = std::fopen("/proc/loadavg", "r")) {
-    if (!std::fgets(buf, sizeof buf, f)) std::strcpy(buf, "?\n");
-    std::fclose(f);
-  }
-  return buf;
-}
-
-long arg_value(int argc, char** argv, const char* name, long fallback) {
-  for (int i = 1; i + 1 < argc; ++i) {
-    if (std::strcmp(argv[i], name) == 0) return std::max(0L, std::atol(argv[i + 1]));
-  }
-  return fallback;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
   troupe::Runtime rt(argc, argv);
   const int reps = bench::reps_arg(argc, argv, 3);
-  const long n = arg_value(argc, argv, "--tasks", 1'000'000);
-  const int task_us = static_cast<int>(arg_value(argc, argv, "--task-us", 5));
-  const long idle_s = std::max(1L, arg_value(argc, argv, "--idle-seconds", 1));
+  const long n = bench::arg_long(argc, argv, "--tasks", 1'000'000);
+  const int task_us = static_cast<int>(bench::arg_long(argc, argv, "--task-us", 5));
+  const long idle_s = std::max(1L, bench::arg_long(argc, argv, "--idle-seconds", 1));
   int pid = static_cast<int>(getpid());
   std::vector<int> pids(static_cast<std::size_t>(rt.size()));
   MPI_Gather(&pid, 1, MPI_INT, pids.data(), 1, MPI_INT, 0, MPI_COMM_WORLD);
@@ -117,11 +69,12 @@ int main(int argc, char** argv) {
   const long node_cpus = std::count(mask.begin(), mask.end(), 1);
 
   troupe::ExecutorOptions eo;
-  if (const long c = arg_value(argc, argv, "--credits", 0); c > 0) eo.credits_per_thread = static_cast<std::size_t>(c);
+  if (const long c = bench::arg_long(argc, argv, "--credits", 0); c > 0)
+    eo.credits_per_thread = static_cast<std::size_t>(c);
   const int P = rt.size();
   const bool root = rt.rank() == 0;
   if (root) {
-    std::printf("# troupe oversub: %d ranks, %zu threads each, %ld CPUs usable on the node, shared_cores=%d, load %s",
+    std::printf("# troupe oversub: %d ranks, %zu threads each, %ld CPUs usable on the node, shared_cores=%d, load %s\n",
                 P, rt.threads(), node_cpus, rt.shared_cores() ? 1 : 0, loadavg().c_str());
   }
   std::vector<int> in(static_cast<std::size_t>(n), task_us);
@@ -244,7 +197,7 @@ int main(int argc, char** argv) {
       warm.push_back(seconds_since(t) / k * 1e6);
     }
     bench::report(MPI_COMM_SELF, "roundtrip_warm", "us", warm, 2000);
-    std::printf("# load at the end: %s", loadavg().c_str());
+    std::printf("# load at the end: %s\n", loadavg().c_str());
   }
   ex.shutdown();
   return 0;

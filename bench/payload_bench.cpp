@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_util.hpp"
 #include "troupe/executor/executor.hpp"
 #include "troupe/runtime/runtime.hpp"
 
@@ -28,40 +29,13 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-struct Stat {
-  double median, min, max;
-};
-Stat stat_of(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return {v[v.size() / 2], v.front(), v.back()};
-}
+using bench::seconds_since;
 double result(const char* name, const char* unit, const std::vector<double>& reps, long mib) {
-  const auto s = stat_of(reps);
-  std::printf("RESULT name=%s unit=%s value=%.4g reps=%zu min=%.4g max=%.4g mib=%ld\n", name, unit, s.median,
-              reps.size(), s.min, s.max, mib);
-  std::fflush(stdout);
-  return s.median;
+  return bench::print_result(name, unit, reps, bench::field("mib", mib));
 }
-void ratio(const char* name, double num, double den) {
-  std::printf("RATIO name=%s value=%.3f\n", name, den > 0 ? num / den : 0.0);
-  std::fflush(stdout);
+void ratio(const char* name, double num, double den, int ranks) {
+  bench::print_ratio(name, den > 0 ? num / den : 0.0, ranks);
 }
-
-// kB from /proc/self/status ("VmRSS:", "VmHWM:").
-long status_kb(const char* key) {
-  std::ifstream f("/proc/self/status");
-  std::string line;
-  while (std::getline(f, line)) {
-    if (line.rfind(key, 0) == 0) return std::strtol(line.c_str() + std::strlen(key), nullptr, 10);
-  }
-  return 0;
-}
-// Resets the high-water mark to the current resident size.
-void reset_hwm() {
-  std::ofstream f("/proc/self/clear_refs");
-  f << "5";
-}
-double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
 std::vector<double> make_vector(std::size_t n) {
   std::vector<double> v(n);
@@ -100,8 +74,7 @@ int main(int argc, char** argv) {
   std::vector<double> fresh_bw, pre_bw, fresh_peak;
   for (int r = 0; r < reps; ++r) {
     MPI_Barrier(comm);
-    const long rss0 = status_kb("VmRSS:");
-    reset_hwm();
+    const bench::PeakRss peak;
     const auto t0 = Clock::now();
     if (rank == 1) {
       const auto v = make_vector(n);
@@ -111,7 +84,7 @@ int main(int argc, char** argv) {
       MPI_Recv(v.data(), count, MPI_DOUBLE, 1, 7, comm, MPI_STATUS_IGNORE);
       fresh_bw.push_back(gb / seconds_since(t0));
     }
-    fresh_peak.push_back(static_cast<double>(status_kb("VmHWM:") - rss0) * 1024.0 / static_cast<double>(bytes));
+    fresh_peak.push_back(peak.times(bytes));
   }
   {
     std::vector<double> buf = make_vector(rank <= 1 ? n : 1);
@@ -130,15 +103,15 @@ int main(int argc, char** argv) {
 
   troupe::Executor ex(rt);
   if (ex.is_root()) {
-    std::printf("# payload bench: %ld MiB, %d ranks, %d reps\n", mib, ex.size(), reps);
+    std::printf("# payload bench: %ld MiB, %d ranks, %d reps, load %s\n", mib, ex.size(), reps,
+                bench::loadavg().c_str());
     const double raw_fresh = result("raw_fresh_bw", "GB/s", fresh_bw, mib);
     const double raw_pre = result("raw_pre_bw", "GB/s", pre_bw, mib);
     result("raw_fresh_root_peak", "x_payload", fresh_peak, mib);
     std::vector<double> vec_bw, vec_peak, str_bw, str_peak, arg_bw, arg_peak, kept_peak;
     double check = 0;
     for (int r = 0; r < reps; ++r) {
-      const long rss0 = status_kb("VmRSS:");
-      reset_hwm();
+      const bench::PeakRss vec_rss;
       auto t0 = Clock::now();
       {
         auto v = ex.submit_to(
@@ -148,21 +121,19 @@ int main(int argc, char** argv) {
         check += sum_of(v);
         if (v.size() != n || v[n - 1] != static_cast<double>(n - 1)) std::printf("# BAD vector result\n");
       }
-      vec_peak.push_back(static_cast<double>(status_kb("VmHWM:") - rss0) * 1024.0 / static_cast<double>(bytes));
+      vec_peak.push_back(vec_rss.times(bytes));
 
       // The same, the future kept and its value read in place (never copied on take).
       {
-        const long rssk = status_kb("VmRSS:");
-        reset_hwm();
+        const bench::PeakRss kept_rss;
         auto fut = ex.submit_to(
             1, [](std::size_t k) { return make_vector(k); }, n);
         const auto& v = fut.result();
         check += sum_of(v);
-        kept_peak.push_back(static_cast<double>(status_kb("VmHWM:") - rssk) * 1024.0 / static_cast<double>(bytes));
+        kept_peak.push_back(kept_rss.times(bytes));
       }
 
-      const long rss1 = status_kb("VmRSS:");
-      reset_hwm();
+      const bench::PeakRss str_rss;
       t0 = Clock::now();
       {
         auto s = ex.submit_to(
@@ -171,20 +142,19 @@ int main(int argc, char** argv) {
         str_bw.push_back(gb / seconds_since(t0));
         if (s.size() != bytes || s[4096] != 'b') std::printf("# BAD string result\n");
       }
-      str_peak.push_back(static_cast<double>(status_kb("VmHWM:") - rss1) * 1024.0 / static_cast<double>(bytes));
+      str_peak.push_back(str_rss.times(bytes));
 
       // An argument of the same size, root -> rank 1 (built before the clock; the peak
       // counts what sending it adds on the root).
       auto arg = make_vector(n);
-      const long rss2 = status_kb("VmRSS:");
-      reset_hwm();
+      const bench::PeakRss arg_rss;
       t0 = Clock::now();
       const double got =
           ex.submit_to(
                 1, [](const std::vector<double>& v) { return v.empty() ? 0.0 : v.back(); }, std::move(arg))
               .result();
       arg_bw.push_back(gb / seconds_since(t0));
-      arg_peak.push_back(static_cast<double>(status_kb("VmHWM:") - rss2) * 1024.0 / static_cast<double>(bytes));
+      arg_peak.push_back(arg_rss.times(bytes));
       if (got != static_cast<double>(n - 1)) std::printf("# BAD argument\n");
     }
     std::printf("# check %g\n", check);
@@ -195,11 +165,11 @@ int main(int argc, char** argv) {
     result("executor_string_result_root_peak", "x_payload", str_peak, mib);
     const double a = result("executor_vector_argument_bw", "GB/s", arg_bw, mib);
     result("executor_vector_argument_root_peak", "x_payload", arg_peak, mib);
-    ratio("vector_result_vs_raw_fresh", v, raw_fresh);
-    ratio("vector_result_vs_raw_pre", v, raw_pre);
-    ratio("string_result_vs_raw_fresh", s, raw_fresh);
-    ratio("string_result_vs_raw_pre", s, raw_pre);
-    ratio("vector_argument_vs_raw_pre", a, raw_pre);
+    ratio("vector_result_vs_raw_fresh", v, raw_fresh, ex.size());
+    ratio("vector_result_vs_raw_pre", v, raw_pre, ex.size());
+    ratio("string_result_vs_raw_fresh", s, raw_fresh, ex.size());
+    ratio("string_result_vs_raw_pre", s, raw_pre, ex.size());
+    ratio("vector_argument_vs_raw_pre", a, raw_pre, ex.size());
   }
   return 0;
 }

@@ -37,6 +37,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "bench_util.hpp"
 #include "troupe/pool/thread_pool.hpp"
 
 namespace {
@@ -535,22 +536,9 @@ void d_tbb(benchmark::State& st, std::size_t threads) {
 // (e) CPU used by an idle pool: build it, run one task, wait 100 ms, then measure the
 // process CPU time over the next second of idleness. Reported as % of one core.
 
-std::string loadavg() {
-  std::string s;
-  if (std::FILE* f = std::fopen("/proc/loadavg", "r")) {
-    char buf[128] = {};
-    if (std::fgets(buf, sizeof buf, f)) s = buf;
-    std::fclose(f);
-  }
-  while (!s.empty() && s.back() == '\n') s.pop_back();
-  return s;
-}
+using bench::loadavg;
 
-double process_cpu_seconds() {
-  timespec ts{};
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
-}
+using bench::self_cpu_seconds;
 
 template <class Setup>
 void idle_cpu(benchmark::State& st, Setup&& setup) {
@@ -558,10 +546,10 @@ void idle_cpu(benchmark::State& st, Setup&& setup) {
   for (auto _ : st) {
     auto keep_alive = setup();
     std::this_thread::sleep_for(100ms);
-    const double c0 = process_cpu_seconds();
+    const double c0 = self_cpu_seconds();
     const auto w0 = SteadyClock::now();
     std::this_thread::sleep_for(1s);
-    const double c1 = process_cpu_seconds();
+    const double c1 = self_cpu_seconds();
     const double wall = std::chrono::duration<double>(SteadyClock::now() - w0).count();
     pct = 100.0 * (c1 - c0) / wall;
     st.SetIterationTime(wall);

@@ -56,18 +56,9 @@ MPI_Comm g_comm = MPI_COMM_NULL;
 // A barrier that does not spin: ranks that are done (or take no part in a measure) wait here
 // without taking the cores that the measured ranks and their progress threads need
 // (MPI_Barrier busy-polls; on 2 shared cores that alone multiplies latencies).
-void quiet_barrier() {
-  MPI_Request req;
-  MPI_Ibarrier(g_comm, &req);
-  int done = 0;
-  for (;;) {
-    MPI_Test(&req, &done, MPI_STATUS_IGNORE);
-    if (done) return;
-    std::this_thread::sleep_for(std::chrono::microseconds(200));
-  }
-}
+void quiet_barrier() { bench::quiet_barrier(g_comm); }
 
-double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+double since(Clock::time_point t0) { return bench::seconds_since(t0); }
 
 using bench::median;
 

@@ -40,7 +40,7 @@ int g_rank = 0;
 int g_size = 1;
 MPI_Comm g_comm = MPI_COMM_NULL;
 
-double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+using bench::seconds_since;
 
 __attribute__((noinline)) std::uint64_t read_sum(const std::uint64_t* p, std::size_t n) {
   std::uint64_t s = 0;
@@ -54,13 +54,8 @@ __attribute__((noinline)) void write_all(std::uint64_t* p, std::size_t n, std::u
 
 volatile std::uint64_t g_sink = 0;
 
-// A barrier whose waiters nap (troupe's wait loop) instead of spinning in MPI_Barrier: a
-// rank waiting for the measuring one must not take a core from it (2 cores here).
-void quiet_barrier() {
-  MPI_Request req = MPI_REQUEST_NULL;
-  MPI_Ibarrier(g_comm, &req);
-  troupe::detail::wait_request(req, troupe::Deadline{}, {});
-}
+// A rank waiting for the measuring one must not take a core from it (2 cores here).
+void quiet_barrier() { bench::quiet_barrier(g_comm); }
 
 void result(const std::string& name, const char* unit, double value, int reps) {
   if (g_rank == 0)
@@ -102,12 +97,8 @@ int main(int argc, char** argv) {
   MPI_Comm_dup(rt.node_comm(), &g_comm);
   MPI_Comm_rank(g_comm, &g_rank);
   MPI_Comm_size(g_comm, &g_size);
-  std::size_t mib = 256;
-  int reps = 5;
-  for (int i = 1; i + 1 < argc; ++i) {
-    if (std::strcmp(argv[i], "--mib") == 0) mib = static_cast<std::size_t>(std::atol(argv[i + 1]));
-    if (std::strcmp(argv[i], "--reps") == 0) reps = std::atoi(argv[i + 1]);
-  }
+  const auto mib = static_cast<std::size_t>(bench::arg_long(argc, argv, "--mib", 256));
+  const int reps = bench::reps_arg(argc, argv, 5);
   const std::size_t n = mib * 1024 * 1024 / sizeof(std::uint64_t);
 
   // ---- bandwidth
