@@ -163,4 +163,39 @@ int MPI_Comm_free(MPI_Comm* c) {
   return PMPI_Comm_free(c);
 }
 
+int MPI_Comm_idup(MPI_Comm c, MPI_Comm* out, MPI_Request* r) {
+  check("MPI_Comm_idup");
+  return PMPI_Comm_idup(c, out, r);
+}
+
+int MPI_Comm_split_type(MPI_Comm c, int type, int key, MPI_Info info, MPI_Comm* out) {
+  check("MPI_Comm_split_type");
+  return PMPI_Comm_split_type(c, type, key, info, out);
+}
+
+int MPI_Comm_rank(MPI_Comm c, int* r) {
+  check("MPI_Comm_rank");
+  return PMPI_Comm_rank(c, r);
+}
+
+int MPI_Comm_size(MPI_Comm c, int* s) {
+  check("MPI_Comm_size");
+  return PMPI_Comm_size(c, s);
+}
+
+int MPI_Request_free(MPI_Request* r) {
+  check("MPI_Request_free");
+  return PMPI_Request_free(r);
+}
+
+int MPI_Cancel(MPI_Request* r) {
+  check("MPI_Cancel");
+  return PMPI_Cancel(r);
+}
+
+int MPI_Get_elements_x(const MPI_Status* st, MPI_Datatype t, MPI_Count* n) {
+  check("MPI_Get_elements_x");
+  return PMPI_Get_elements_x(st, t, n);
+}
+
 }  // extern "C"
