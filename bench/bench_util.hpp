@@ -81,9 +81,9 @@ std::vector<double> slowest_seconds(MPI_Comm comm, int reps, long n, Body&& body
   std::vector<double> out;
   for (int r = 0; r < reps; ++r) {
     MPI_Barrier(comm);
-    const auto t0 = std::chrono::steady_clock::now();
+    const auto t0 = Clock::now();
     body(n);
-    double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    double s = seconds_since(t0);
     MPI_Allreduce(MPI_IN_PLACE, &s, 1, MPI_DOUBLE, MPI_MAX, comm);
     out.push_back(s);
   }
