@@ -411,15 +411,16 @@ TEST(CoroWaitFor, TimeoutCancelsTheInnerTask) {
 TEST(CoroRun, TimeoutCancelsTheTask) {
   troupe::ThreadPool pool(1);
   troupe::Promise<void> saw;
-  auto body = [&saw]() -> Task<void> {
+  // The task holds its own handle on the promise: the test's may be gone while it sets it.
+  auto body = [](troupe::Promise<void> p) -> Task<void> {
     try {
       co_await troupe::sleep(1h);
     } catch (const troupe::CancelledError&) {
-      saw.set_result();
+      p.set_result();
       throw;
     }
   };
-  EXPECT_THROW(troupe::run(pool, body(), 10ms), troupe::TimeoutError);
+  EXPECT_THROW(troupe::run(pool, body(saw), 10ms), troupe::TimeoutError);
   saw.get_future().result(60s);  // the task saw the cancellation
 }
 

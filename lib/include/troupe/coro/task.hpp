@@ -18,6 +18,7 @@
 #include <variant>
 
 #include "troupe/core/deadline.hpp"
+#include "troupe/core/detail/wait.hpp"
 #include "troupe/core/error.hpp"
 #include "troupe/future/future.hpp"
 #include "troupe/pool/thread_pool.hpp"
@@ -66,7 +67,12 @@ class TimerEntry {
 /// Protocol: the awaiter registers every event source, then calls arm() as the last thing
 /// of await_suspend and returns its value: an event that fired before arm() leaves the
 /// resumption to await_suspend (it returns false), one that fires after posts it.
-class Waker : public TimerEntry {
+///
+/// The thread that posts the resumption may be foreign to the pool (the timer thread, the
+/// engine's, another pool's worker) and still be inside the pool's push() when the resumed
+/// task runs to its end, and the program destroys the pool. So the resumption first waits
+/// (the one wait loop; a window of a push's length) until the poster is out of push().
+class Waker : public TimerEntry, public std::enable_shared_from_this<Waker> {
  public:
   static constexpr int kPending = 0;
   static constexpr int kDone = 1;
@@ -78,7 +84,7 @@ class Waker : public TimerEntry {
   bool fire(int reason) noexcept {
     int expected = kPending;
     if (!reason_.compare_exchange_strong(expected, reason, std::memory_order_acq_rel)) return false;
-    if ((state_.fetch_or(kFired, std::memory_order_acq_rel) & kArmed) != 0) resume_on(pool_, handle_);
+    if ((state_.fetch_or(kFired, std::memory_order_acq_rel) & kArmed) != 0) post();
     return true;
   }
   /// The end of await_suspend: true to stay suspended, false when an event already fired.
@@ -90,10 +96,38 @@ class Waker : public TimerEntry {
  private:
   static constexpr std::uint8_t kArmed = 1;
   static constexpr std::uint8_t kFired = 2;
+  static constexpr std::uint8_t kPosted = 4;
+
+  void post() noexcept {
+    bool posted = false;
+    if (pool_ != nullptr) {
+      try {
+        posted = PoolAccess::post(*pool_, [self = shared_from_this()]() noexcept { self->resume_posted(); });
+      } catch (...) {  // out of memory: resume here rather than lose the task
+      }
+    }
+    if (!posted) {
+      handle_.resume();
+      return;
+    }
+    state_.fetch_or(kPosted, std::memory_order_release);
+    word_.notify_all();
+  }
+  void resume_posted() noexcept {
+    if ((state_.load(std::memory_order_acquire) & kPosted) == 0) {
+      WaitParams params;
+      params.help = false;  // nothing else may run on this stack before the resumption
+      word_.wait([this] { return (state_.load(std::memory_order_acquire) & kPosted) != 0; }, Deadline{}, nullptr,
+                 "troupe coroutine resumption", params);
+    }
+    handle_.resume();
+  }
+
   std::coroutine_handle<> handle_;
   ThreadPool* pool_;
   std::atomic<int> reason_{kPending};
   std::atomic<std::uint8_t> state_{0};
+  WaitWord word_;
 };
 
 /// Fires a Waker with kCancelled: the callback of a std::stop_callback.
