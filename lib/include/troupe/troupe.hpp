@@ -47,6 +47,8 @@
 #include "troupe/engine/engine.hpp"
 #include "troupe/executor/executor.hpp"
 #include "troupe/executor/stream_map.hpp"
+#include "troupe/coro/coro.hpp"
+#include "troupe/coro/mpi.hpp"
 
 // across: the primitives above, and queues, pipes, the work bag and the Dict, over ranks (docs/across.md)
 #include "troupe/across/bag.hpp"

@@ -31,6 +31,10 @@
 
 namespace troupe {
 
+namespace detail {
+struct PoolAccess;  // troupe/coro: posts a coroutine's resumption as a plain task
+}  // namespace detail
+
 /// @brief How a ThreadPool is built.
 struct PoolOptions {
   /// Worker threads; 0 means troupe::default_thread_count() (the Runtime's threads per rank).
@@ -435,6 +439,7 @@ class ThreadPool {
     if (st->error) std::rethrow_exception(st->error);
     if (token.stop_requested()) throw CancelledError(std::string(api) + ": cancelled by token");
   }
+  friend struct detail::PoolAccess;
   template <class Fn>
   bool try_push_plain(Fn&& fn) {
     auto* t = new detail::PlainTask<std::decay_t<Fn>>(std::forward<Fn>(fn));

@@ -1,0 +1,115 @@
+// Coroutines across ranks: 1,000 tasks on a pool of ONE worker each await a remote future
+// (Executor::submit_to the next rank) and then an MPI request of their own (an Irecv that
+// the previous rank's send matches). While all of them are suspended the worker is idle
+// (its idle sleeps count rises: no thread is blocked in a task), and every task completes
+// once the sends come. Plus: cancellation by token reaches a task suspended on an MPI
+// request. Every wait is bounded.
+#include <gtest/gtest.h>
+#include <mpi.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "troupe/coro/coro.hpp"
+#include "troupe/coro/mpi.hpp"
+#include "troupe/executor/executor.hpp"
+#include "troupe/runtime/runtime.hpp"
+
+#include "mpi_test_util.hpp"
+
+using namespace std::chrono_literals;
+using troupe::Executor;
+using troupe::Task;
+using troupe_test::quiet;
+
+namespace {
+
+std::uint64_t idle_sleeps(const troupe::ThreadPool& pool) {
+  std::uint64_t n = 0;
+  for (const auto& w : pool.stats().workers) n += w.sleeps;
+  return n;
+}
+
+TEST(Coro, RemoteFuturesAndMpiRequestsCompleteWithNoThreadBlocked) {
+  troupe::Runtime rt(quiet());
+  Executor ex(rt);
+  MPI_Comm user;
+  MPI_Comm_dup(MPI_COMM_WORLD, &user);
+  const int right = (ex.rank() + 1) % ex.size(), left = (ex.rank() + ex.size() - 1) % ex.size();
+  constexpr int kTasks = 1000;
+  std::vector<int> in(kTasks, -1);
+  std::vector<MPI_Request> req(kTasks);
+  for (int i = 0; i < kTasks; ++i)
+    MPI_Irecv(&in[static_cast<std::size_t>(i)], 1, MPI_INT, left, i, user, &req[static_cast<std::size_t>(i)]);
+
+  troupe::ThreadPool pool(1);  // one worker: a task that blocked it would stop them all
+  std::atomic<int> arrived{0};
+  troupe::Promise<void> all_arrived;
+  auto body = [&](int i) -> Task<long> {
+    const int sq = co_await ex.submit_to(
+        right, [](int x) { return x * x; }, i);
+    if (arrived.fetch_add(1) + 1 == kTasks) all_arrived.set_result();
+    const MPI_Status st = co_await troupe::mpi_request(ex, req[static_cast<std::size_t>(i)]);
+    EXPECT_EQ(st.MPI_SOURCE, left);
+    EXPECT_EQ(st.MPI_TAG, i);
+    co_return static_cast<long>(sq) + in[static_cast<std::size_t>(i)];
+  };
+  std::vector<troupe::Future<long>> futures;
+  for (int i = 0; i < kTasks; ++i) futures.push_back(troupe::spawn(pool, body(i)));
+  all_arrived.get_future().result(120s);
+
+  // Every task is suspended on its MPI request (no send has been made). The worker, poked
+  // by one more task, goes back to its idle sleep: it is blocked in no task.
+  const std::uint64_t before = idle_sleeps(pool);
+  pool.submit([] {}).result(60s);
+  const auto give_up = std::chrono::steady_clock::now() + 60s;
+  while (idle_sleeps(pool) == before && std::chrono::steady_clock::now() < give_up) std::this_thread::yield();
+  EXPECT_GT(idle_sleeps(pool), before) << "the pool's only worker never went idle";
+  for (auto& f : futures) EXPECT_FALSE(f.done());
+
+  MPI_Barrier(user);  // every rank has checked before any send
+  for (int i = 0; i < kTasks; ++i) {
+    const int v = 100'000 * ex.rank() + i;
+    MPI_Send(&v, 1, MPI_INT, right, i, user);
+  }
+  for (int i = 0; i < kTasks; ++i) {
+    EXPECT_EQ(futures[static_cast<std::size_t>(i)].result(120s), static_cast<long>(i) * i + 100'000L * left + i);
+  }
+  MPI_Comm_free(&user);
+  ex.shutdown();
+}
+
+int g_cancelled_buf = -1;  // outlives the request, which stays watched after the cancel
+
+TEST(Coro, CancellationReachesATaskSuspendedOnAnMpiRequest) {
+  troupe::Runtime rt(quiet());
+  Executor ex(rt);
+  MPI_Comm user;
+  MPI_Comm_dup(MPI_COMM_WORLD, &user);
+  MPI_Request rq;
+  MPI_Irecv(&g_cancelled_buf, 1, MPI_INT, ex.rank(), 77, user, &rq);
+  troupe::ThreadPool pool(1);
+  troupe::CancellationSource source;
+  auto body = [&]() -> Task<void> { (void)co_await troupe::mpi_request(ex, rq); };
+  auto f = troupe::spawn(pool, body(), source.get_token());
+  pool.submit([] {}).result(60s);  // the task ran up to its suspension
+  EXPECT_FALSE(f.done());
+  source.request_stop();
+  try {
+    f.result(60s);
+    ADD_FAILURE() << "no exception";
+  } catch (const troupe::CancelledError& e) {
+    EXPECT_NE(std::string(e.what()).find("troupe::mpi_request"), std::string::npos) << e.what();
+  }
+  // The request itself is still watched: complete it before the executor ends.
+  const int v = 5;
+  MPI_Send(&v, 1, MPI_INT, ex.rank(), 77, user);
+  MPI_Comm_free(&user);
+  ex.shutdown();
+}
+
+}  // namespace
