@@ -125,6 +125,7 @@ auto make_map_source(Range&& range) {
 /// troupe::ThreadPool pool(4);
 /// auto f = pool.submit([](int a, int b) { return a + b; }, 2, 3);
 /// for (int sq : pool.map([](int x) { return x * x; }, std::vector{1, 2, 3})) std::printf("%d\n", sq);
+/// pool.map_into(squares, [](int x) { return x * x; }, xs);  // into a preallocated array
 /// double s = pool.parallel_reduce(0, n, 0.0, std::plus<>{}, [&](std::size_t i) { return a[i]; });
 /// @endcode
 class ThreadPool {
@@ -418,7 +419,8 @@ class ThreadPool {
   // and the caller in parallel, one store per page into the reserved storage, so that the
   // caller's value-initialization runs at cache speed. std::vector<R> (what to_vector()
   // hands over) cannot adopt elements constructed elsewhere, so the value-initialization
-  // itself stays (docs/scheduling.md, "map's output").
+  // itself stays; map_into, writing into storage the caller provides, has none
+  // (docs/scheduling.md, "map's output").
   template <class Slot>
   void prepare_slots(std::vector<Slot>& slots, std::size_t n, const char* api) {
     if constexpr (std::is_trivially_default_constructible_v<Slot> && std::is_trivially_destructible_v<Slot>) {
