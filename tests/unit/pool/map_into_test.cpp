@@ -15,6 +15,7 @@
 #include <stop_token>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "troupe/pool/thread_pool.hpp"
@@ -37,6 +38,21 @@ std::vector<int> iota_vector(std::size_t n) {
   std::iota(v.begin(), v.end(), 0);
   return v;
 }
+
+struct Identity {
+  int operator()(int x) const { return x; }
+};
+template <class Out>
+concept can_map_into = requires(ThreadPool& pool, Out&& out, const std::vector<int>& in) {
+  pool.map_into(std::forward<Out>(out), Identity{}, in);
+};
+// Lvalue containers and views are outputs; a temporary container (its results would be
+// lost) and std::vector<bool> (not contiguous: concurrent writers would tear its bits) are not.
+static_assert(can_map_into<std::vector<int>&>);
+static_assert(can_map_into<std::span<int>>);
+static_assert(can_map_into<std::array<long, 4>&>);
+static_assert(!can_map_into<std::vector<int>>);
+static_assert(!can_map_into<std::vector<bool>&>);
 
 }  // namespace
 

@@ -215,7 +215,8 @@ class ThreadPool {
   /// and the chunks not yet started never run: nothing touches @p out or @p inputs any more.
   /// Elements of chunks that did not run keep their previous values.
   ///
-  /// @param out the output, with as many elements as @p inputs (a contiguous range).
+  /// @param out the output, with as many elements as @p inputs: a contiguous range, an
+  ///        lvalue or a view such as std::span (a temporary container is refused).
   /// @param fn called as `fn(inputs[i])`; its result is assigned to `out[i]`.
   /// @param inputs a sized random-access range, read in place during the call.
   /// @param options chunksize and timeout as for map (the deadline of the whole call: a chunk
@@ -227,7 +228,7 @@ class ThreadPool {
   ///         for chunksize 0, a negative timeout, or a buffersize; InvalidStateError after
   ///         shutdown (from outside the pool).
   template <class Out, class F, class Range>
-  requires std::ranges::contiguous_range<Out> && std::ranges::sized_range<Out> &&
+  requires std::ranges::contiguous_range<Out> && std::ranges::sized_range<Out> && std::ranges::borrowed_range<Out> &&
       std::ranges::random_access_range<Range> && std::ranges::sized_range<Range>
   void map_into(Out&& out, F&& fn, Range&& inputs, MapOptions options = {}, CancellationToken token = {}) {
     constexpr const char* api = "ThreadPool::map_into";
