@@ -379,6 +379,28 @@ void c_troupe_map(benchmark::State& st, std::size_t workers, std::size_t chunksi
   st.SetItemsProcessed(static_cast<std::int64_t>(st.iterations() * kMapN));
 }
 
+// map_into: the map's chunk rule and loop, into an output allocated once (as the TBB
+// baseline's), so no value-initialization per call.
+void c_troupe_map_into(benchmark::State& st, std::size_t workers, std::size_t chunksize) {
+  const auto& in = map_input();
+  auto pool = make_pool(workers);
+  troupe::MapOptions opts;
+  if (chunksize != 0) opts.chunksize = chunksize;
+  std::vector<int> out(kMapN);
+  auto once = [&] {
+    pool.map_into(
+        out, [](int x) { return x * 2; }, in, opts);
+  };
+  once();
+  if (!map_output_ok(out)) st.SkipWithError("troupe map_into gave a wrong result");
+  settle();
+  for (auto _ : st) {
+    once();
+    benchmark::ClobberMemory();
+  }
+  st.SetItemsProcessed(static_cast<std::int64_t>(st.iterations() * kMapN));
+}
+
 void c_troupe_parallel_for(benchmark::State& st, std::size_t workers) {
   const auto& in = map_input();
   auto pool = make_pool(workers);
@@ -633,6 +655,12 @@ void register_all() {
   for (auto k : troupe_workers) {
     reg("c_map/troupe_map_chunk10000" + w(k), [k](benchmark::State& s) { c_troupe_map(s, k, 10'000); })->MinTime(0.2);
     reg("c_map/troupe_map_chunkauto" + w(k), [k](benchmark::State& s) { c_troupe_map(s, k, 0); })->MinTime(0.2);
+    reg("c_map/troupe_map_into_chunk10000" + w(k), [k](benchmark::State& s) {
+      c_troupe_map_into(s, k, 10'000);
+    })->MinTime(0.2);
+    reg("c_map/troupe_map_into_chunkauto" + w(k), [k](benchmark::State& s) {
+      c_troupe_map_into(s, k, 0);
+    })->MinTime(0.2);
     reg("c_map/troupe_parallel_for" + w(k), [k](benchmark::State& s) { c_troupe_parallel_for(s, k); })->MinTime(0.2);
   }
   reg("c_map/troupe_map_chunks_only" + w(n), [n](benchmark::State& s) {

@@ -14,6 +14,7 @@ ThreadPool::ThreadPool(PoolOptions options) {
   c.spin = options.spin ? *options.spin : settings().pool_spin;
   if (c.spin.count() < 0) throw ValueError("ThreadPool: spin must be >= 0");
   c.outside_help = options.caller_helps.value_or(!options.initializer);
+  caller_helps_ = c.outside_help;
   c.initializer = std::move(options.initializer);
   sched_ = std::make_unique<detail::Scheduler>(std::move(c));
 }

@@ -129,6 +129,7 @@ auto make_map_source(Range&& range) {
 /// troupe::ThreadPool pool(4);
 /// auto f = pool.submit([](int a, int b) { return a + b; }, 2, 3);
 /// for (int sq : pool.map([](int x) { return x * x; }, std::vector{1, 2, 3})) std::printf("%d\n", sq);
+/// pool.map_into(squares, [](int x) { return x * x; }, xs);  // into a preallocated array
 /// double s = pool.parallel_reduce(0, n, 0.0, std::plus<>{}, [&](std::size_t i) { return a[i]; });
 /// @endcode
 class ThreadPool {
@@ -196,6 +197,74 @@ class ThreadPool {
   auto starmap(F&& fn, Range&& range, MapOptions options = {}) {
     auto apply_fn = [f = std::forward<F>(fn)](const auto& tup) -> decltype(auto) { return std::apply(f, tup); };
     return map_impl(std::move(apply_fn), std::forward<Range>(range), options, false, "ThreadPool::starmap");
+  }
+
+  /// @brief Writes `fn(inputs[i])` into `out[i]` for every i, in parallel, into storage the
+  /// caller provides (as numpy's `out=` argument or a preallocated array under TBB).
+  ///
+  /// The map for a large output of a trivial type: `map(...).to_vector()` must hand over a
+  /// `std::vector<R>`, which is value-initialized on the calling thread before the chunks
+  /// write it; here nothing is initialized, so an output allocated once is reused across
+  /// calls (docs/scheduling.md, "map's output"). Elements are assigned (`out[i] = fn(x)`),
+  /// so @p out holds constructed objects (any std::vector, std::array or std::span of them).
+  /// The chunks follow map's rule (MapOptions::chunksize, else detail::Chunking's automatic
+  /// size) and are claimed from one counter by the workers and by the calling thread, as in
+  /// parallel_for; with PoolOptions::caller_helps false, only the workers run @p fn (a
+  /// worker of this pool that calls it always takes part). @p fn is called concurrently from
+  /// several threads and by reference: it is not copied. Blocks until every chunk is done.
+  /// Local to this pool: the Executor has no counterpart (its results come back as messages,
+  /// which map's MapResult already consumes in place).
+  ///
+  /// When it throws, the call returns only after every chunk that had started is finished,
+  /// and the chunks not yet started never run: nothing touches @p out or @p inputs any more.
+  /// Elements of chunks that did not run keep their previous values.
+  ///
+  /// @param out the output, with as many elements as @p inputs: a contiguous range, an
+  ///        lvalue or a view such as std::span (a temporary container is refused).
+  /// @param fn called as `fn(inputs[i])`; its result is assigned to `out[i]`.
+  /// @param inputs a sized random-access range, read in place during the call.
+  /// @param options chunksize and timeout as for map (the deadline of the whole call: a chunk
+  ///        is not started after it; the running ones finish); buffersize does not apply.
+  /// @param token when stopped, chunks not yet started are skipped.
+  /// @throws the first exception thrown by @p fn, as itself (the chunks not started are
+  ///         skipped); CancelledError when @p token stops it; TimeoutError when a chunk was
+  ///         not run because the timeout passed; ValueError when `out.size() != size(inputs)`,
+  ///         for chunksize 0, a negative timeout, or a buffersize; InvalidStateError after
+  ///         shutdown (from outside the pool).
+  template <class Out, class F, class Range>
+  requires std::ranges::contiguous_range<Out> && std::ranges::sized_range<Out> && std::ranges::borrowed_range<Out> &&
+      std::ranges::random_access_range<Range> && std::ranges::sized_range<Range>
+  void map_into(Out&& out, F&& fn, Range&& inputs, MapOptions options = {}, CancellationToken token = {}) {
+    constexpr const char* api = "ThreadPool::map_into";
+    using T = std::remove_reference_t<std::ranges::range_reference_t<Out>>;
+    using Elem = std::ranges::range_reference_t<Range>;
+    static_assert(!std::is_const_v<T>, "ThreadPool::map_into: out must be writable");
+    static_assert(std::is_invocable_v<F&, Elem>, "ThreadPool::map_into: fn must be callable with an input element");
+    static_assert(std::is_assignable_v<T&, std::invoke_result_t<F&, Elem>>,
+                  "ThreadPool::map_into: fn's result must be assignable to an element of out");
+    auto chunking = detail::Chunking::make(options, inputs, size(), api);
+    if (options.buffersize) {
+      throw ValueError(std::string(api) +
+                       ": buffersize does not apply (the input is read in place; map reads it lazily)");
+    }
+    const std::size_t n = static_cast<std::size_t>(std::ranges::size(inputs));
+    const std::size_t out_n = static_cast<std::size_t>(std::ranges::size(out));
+    if (out_n != n) {
+      throw ValueError(std::string(api) + ": out has " + std::to_string(out_n) + " element(s), inputs has " +
+                       std::to_string(n));
+    }
+    T* dst = std::ranges::data(out);
+    const auto src = std::ranges::begin(inputs);
+    using Diff = std::ranges::range_difference_t<Range>;
+    LoopControl control;
+    control.deadline = chunking.deadline;
+    control.caller_works = caller_helps_ || in_worker();
+    run_chunks(
+        n, chunking.chunksize, token,
+        [&](std::size_t lo, std::size_t hi) {
+          for (std::size_t i = lo; i < hi; ++i) dst[i] = std::invoke(fn, src[static_cast<Diff>(i)]);
+        },
+        api, control);
   }
 
   /// @brief Runs `body(i)` for every i in [first, last) (or `body(lo, hi)` per chunk) and
@@ -355,7 +424,8 @@ class ThreadPool {
   // and the caller in parallel, one store per page into the reserved storage, so that the
   // caller's value-initialization runs at cache speed. std::vector<R> (what to_vector()
   // hands over) cannot adopt elements constructed elsewhere, so the value-initialization
-  // itself stays (docs/scheduling.md, "map's output").
+  // itself stays; map_into, writing into storage the caller provides, has none
+  // (docs/scheduling.md, "map's output").
   template <class Slot>
   void prepare_slots(std::vector<Slot>& slots, std::size_t n, const char* api) {
     if constexpr (std::is_trivially_default_constructible_v<Slot> && std::is_trivially_destructible_v<Slot>) {
@@ -392,30 +462,54 @@ class ThreadPool {
     void (*call)(void*, std::size_t, std::size_t) = nullptr;
     void* ctx = nullptr;
     const CancellationToken* token = nullptr;
+    Deadline deadline;                   // a chunk claimed after it is skipped
+    std::atomic<bool> expired{false};    // some chunk was skipped for the deadline
+    std::atomic<bool> abandoned{false};  // the caller stopped waiting for every chunk
     std::atomic<bool> failed{false};
     std::exception_ptr error;  // written once, by whoever flips `failed`
     detail::Notifier notifier;
 
     void work() {
+      const bool timed = !deadline.infinite();
       for (;;) {
         const std::size_t c = next.fetch_add(1, std::memory_order_relaxed);
         if (c >= nchunks) return;
-        if (!failed.load(std::memory_order_relaxed) && !token->stop_requested()) {
-          const std::size_t lo = c * grain;
-          const std::size_t hi = std::min(n, lo + grain);
-          try {
-            call(ctx, lo, hi);
-          } catch (...) {
-            if (!failed.exchange(true, std::memory_order_acq_rel)) error = std::current_exception();
+        if (!failed.load(std::memory_order_relaxed) && !token->stop_requested() &&
+            !expired.load(std::memory_order_relaxed)) {
+          if (timed && deadline.expired()) {
+            expired.store(true, std::memory_order_relaxed);
+          } else {
+            const std::size_t lo = c * grain;
+            const std::size_t hi = std::min(n, lo + grain);
+            try {
+              call(ctx, lo, hi);
+            } catch (...) {
+              if (!failed.exchange(true, std::memory_order_acq_rel)) error = std::current_exception();
+            }
           }
         }
-        if (done.fetch_add(1, std::memory_order_acq_rel) + 1 == nchunks) notifier.notify_all();
+        // seq_cst against the caller's store of `abandoned` then load of `done`: either it
+        // sees this chunk done or this sees it waiting for the claimed chunks only.
+        if (done.fetch_add(1, std::memory_order_seq_cst) + 1 == nchunks || abandoned.load(std::memory_order_seq_cst)) {
+          notifier.notify_all();
+        }
       }
     }
   };
-  // Dynamic chunk claiming: helpers and the caller take chunks from one counter.
+  // How run_chunks runs: by the caller too (parallel_for, parallel_reduce, map_into on a
+  // pool whose caller helps), and until when.
+  struct LoopControl {
+    Deadline deadline = {};
+    bool caller_works = true;
+  };
+  // Dynamic chunk claiming: helpers and the caller take chunks from one counter. Returns
+  // when every claimed chunk is done: all of them, or, after the deadline or the token,
+  // those some thread had started (the others never run, so nothing touches the caller's
+  // data afterwards). Throws the first chunk exception, then CancelledError (the token),
+  // then TimeoutError (a chunk was skipped for the deadline).
   template <class Chunk>
-  void run_chunks(std::size_t n, std::size_t grain, const CancellationToken& token, Chunk&& chunk_fn, const char* api) {
+  void run_chunks(std::size_t n, std::size_t grain, const CancellationToken& token, Chunk&& chunk_fn, const char* api,
+                  const LoopControl& control = {}) {
     auto st = std::make_shared<LoopState>();
     st->n = n;
     st->grain = grain;
@@ -425,19 +519,39 @@ class ThreadPool {
     };
     st->ctx = static_cast<void*>(&chunk_fn);
     st->token = &token;
+    st->deadline = control.deadline;
     if (is_shutdown() && !in_worker())
       throw InvalidStateError(std::string(api) + ": cannot schedule new tasks after shutdown");
-    const std::size_t helpers = std::min(st->nchunks - 1, size());
-    for (std::size_t h = 0; h < helpers; ++h) {
+    if (st->nchunks == 0) return;
+    const std::size_t helpers = std::min(st->nchunks - (control.caller_works ? 1 : 0), size());
+    std::size_t pushed = 0;
+    for (; pushed < helpers; ++pushed) {
       // A shutdown racing with this loop refuses the push: carry on with fewer helpers
       // (the caller runs whatever chunks are left), never leave with helpers queued.
       if (!try_push_plain([st]() noexcept { st->work(); })) break;
     }
-    st->work();
-    st->notifier.wait([&] { return st->done.load(std::memory_order_acquire) == st->nchunks; }, Deadline{}, nullptr,
-                      api);
+    if (control.caller_works) {
+      st->work();
+    } else if (pushed == 0) {  // nothing queued, nothing ran
+      throw InvalidStateError(std::string(api) + ": cannot schedule new tasks after shutdown");
+    }
+    const auto status = st->notifier.wait_status(
+        [&] { return st->done.load(std::memory_order_seq_cst) == st->nchunks; }, control.deadline, &token);
+    if (status != detail::WaitStatus::kReady) {
+      // Give up on the chunks no thread has claimed; wait for the claimed ones.
+      st->abandoned.store(true, std::memory_order_seq_cst);
+      const std::size_t claimed = std::min(st->next.exchange(st->nchunks, std::memory_order_seq_cst), st->nchunks);
+      if (claimed < st->nchunks && status == detail::WaitStatus::kTimeout)
+        st->expired.store(true, std::memory_order_relaxed);
+      (void)st->notifier.wait([&] { return st->done.load(std::memory_order_seq_cst) == claimed; }, Deadline{}, nullptr,
+                              api);
+    }
     if (st->error) std::rethrow_exception(st->error);
     if (token.stop_requested()) throw CancelledError(std::string(api) + ": cancelled by token");
+    if (st->expired.load(std::memory_order_relaxed)) {
+      throw TimeoutError(std::string(api) + ": timed out before every chunk ran (" + std::to_string(st->nchunks) +
+                         " chunk(s) of " + std::to_string(grain) + " of " + std::to_string(n) + " element(s))");
+    }
   }
   friend struct detail::PoolAccess;
   template <class Fn>
@@ -453,6 +567,7 @@ class ThreadPool {
   }
 
   std::unique_ptr<detail::Scheduler> sched_;
+  bool caller_helps_ = true;  // PoolOptions::caller_helps, resolved
 };
 
 }  // namespace troupe
