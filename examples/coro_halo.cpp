@@ -41,7 +41,7 @@ troupe::Task<void> interior(const std::vector<double>& u, std::vector<double>& n
 troupe::Task<void> halo(troupe::Executor& ex, MPI_Comm comm, std::vector<double>& u, std::vector<double>& next,
                         int left, int right) {
   MPI_Request req[4];
-  MPI_Irecv(&u[0], 1, MPI_DOUBLE, left, 0, comm, &req[0]);           // left neighbour's last cell
+  MPI_Irecv(&u[0], 1, MPI_DOUBLE, left, 0, comm, &req[0]);            // left neighbour's last cell
   MPI_Irecv(&u[kCells + 1], 1, MPI_DOUBLE, right, 1, comm, &req[1]);  // right neighbour's first
   MPI_Isend(&u[kCells], 1, MPI_DOUBLE, right, 0, comm, &req[2]);
   MPI_Isend(&u[1], 1, MPI_DOUBLE, left, 1, comm, &req[3]);
@@ -94,9 +94,10 @@ int main(int argc, char** argv) {
   int all_mismatches = 0;
   MPI_Allreduce(&mismatches, &all_mismatches, 1, MPI_INT, MPI_SUM, comm);
   if (rank == 0) {
-    std::printf("heat ring: %d ranks x %d cells, %d steps, each a halo exchange awaited by a task while another\n"
-                "computes the interior: %.3f s on rank 0; %d cells differ from the serial ring\n",
-                size, kCells, kSteps, seconds, all_mismatches);
+    std::printf(
+        "heat ring: %d ranks x %d cells, %d steps, each a halo exchange awaited by a task while another\n"
+        "computes the interior: %.3f s on rank 0; %d cells differ from the serial ring\n",
+        size, kCells, kSteps, seconds, all_mismatches);
   }
   example::check(all_mismatches == 0, "every rank's cells equal the serial computation");
   MPI_Comm_free(&comm);

@@ -162,7 +162,7 @@ TEST(Coro, TasksAwaitTheCrossRankQueueAndEventThroughABlockingPool) {
     for (int i = 0; i < kPerRank; ++i) expect += 1000L * r + i;
   }
   EXPECT_EQ(total, expect);  // every item got exactly once
-  MPI_Barrier(user);  // no rank destroys the queue while another still calls it
+  MPI_Barrier(user);         // no rank destroys the queue while another still calls it
   MPI_Comm_free(&user);
 }
 
