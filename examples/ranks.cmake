@@ -24,3 +24,7 @@ endforeach()
 foreach(name boost_mpi_mix host_solver)
   set(TROUPE_EXAMPLE_RANKS_${name} 1 2 4)
 endforeach()
+# Coroutines across ranks (issue 11): a halo exchange awaited by tasks, a remote map awaited.
+foreach(name coro_halo coro_remote_map)
+  set(TROUPE_EXAMPLE_RANKS_${name} 1 2 4)
+endforeach()

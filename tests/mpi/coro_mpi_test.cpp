@@ -3,7 +3,10 @@
 // the previous rank's send matches). While all of them are suspended the worker is idle
 // (its idle sleeps count rises: no thread is blocked in a task), and every task completes
 // once the sends come. Plus: cancellation by token reaches a task suspended on an MPI
-// request. Every wait is bounded.
+// request; tasks await the cross-rank Queue's get_async with no thread blocked, and a
+// stop request withdraws such a get at the host (no item lost); blocking cross-rank calls
+// (Event::wait) are awaited through a pool of their own (asyncio.to_thread). Every wait is
+// bounded.
 #include <gtest/gtest.h>
 #include <mpi.h>
 
@@ -14,10 +17,13 @@
 #include <thread>
 #include <vector>
 
+#include "troupe/across/queue.hpp"
+#include "troupe/coro/across.hpp"
 #include "troupe/coro/coro.hpp"
 #include "troupe/coro/mpi.hpp"
 #include "troupe/executor/executor.hpp"
 #include "troupe/runtime/runtime.hpp"
+#include "troupe/sync/event.hpp"
 
 #include "mpi_test_util.hpp"
 
@@ -110,6 +116,126 @@ TEST(Coro, CancellationReachesATaskSuspendedOnAnMpiRequest) {
   MPI_Send(&v, 1, MPI_INT, ex.rank(), 77, user);
   MPI_Comm_free(&user);
   ex.shutdown();
+}
+
+// The cross-rank Queue and Event only have blocking calls: a task awaits them through a
+// pool of blocking threads (`co_await blocking.submit(...)`, asyncio.to_thread). The
+// tasks' own pool has one worker, free all along (it answers a submit while every get is
+// pending); every item put by every rank is got exactly once, by the tasks of some rank.
+TEST(Coro, TasksAwaitTheCrossRankQueueAndEventThroughABlockingPool) {
+  troupe::Runtime rt(quiet());
+  troupe::Queue<int> q(troupe::Scope::Ranks);
+  troupe::Event go(troupe::Scope::Ranks);
+  MPI_Comm user;
+  MPI_Comm_dup(MPI_COMM_WORLD, &user);
+  int rank = 0, size = 1;
+  MPI_Comm_rank(user, &rank);
+  MPI_Comm_size(user, &size);
+
+  troupe::ThreadPool pool(1);      // the tasks
+  troupe::ThreadPool blocking(4);  // the blocking calls
+  constexpr int kPerRank = 16;
+  std::atomic<int> passed{0};
+  auto getter = [&]() -> Task<long> {
+    const int item = co_await blocking.submit([&q] { return q.get(120s); });
+    const bool set = co_await blocking.submit([&go] { return go.wait(120s); });
+    EXPECT_TRUE(set);
+    passed.fetch_add(1);
+    co_return item;
+  };
+  std::vector<troupe::Future<long>> futures;
+  for (int i = 0; i < kPerRank; ++i) futures.push_back(troupe::spawn(pool, getter()));
+  pool.submit([] {}).result(60s);  // the pool's only worker is not held by a waiting task
+  EXPECT_EQ(passed.load(), 0);
+
+  MPI_Barrier(user);  // every rank checked its pool before any item is put
+  for (int i = 0; i < kPerRank; ++i) q.put(1000 * rank + i, 60s);
+  MPI_Barrier(user);  // every item is in (or got) before the event is set
+  if (rank == 0) go.set();
+  long local = 0;
+  for (auto& f : futures) local += f.result(120s);
+  EXPECT_EQ(passed.load(), kPerRank);
+  long total = 0;
+  MPI_Allreduce(&local, &total, 1, MPI_LONG, MPI_SUM, user);
+  long expect = 0;
+  for (int r = 0; r < size; ++r) {
+    for (int i = 0; i < kPerRank; ++i) expect += 1000L * r + i;
+  }
+  EXPECT_EQ(total, expect);  // every item got exactly once
+  MPI_Barrier(user);         // no rank destroys the queue while another still calls it
+  MPI_Comm_free(&user);
+}
+
+// 200 tasks per rank on a pool of ONE worker each await a get of the cross-rank Queue
+// (hosted on rank 0): while all are suspended the worker goes idle (no thread waits for the
+// host's answer); then every rank puts 200 items and every item is got exactly once.
+TEST(Coro, TasksAwaitACrossRankQueueGetWithNoThreadBlocked) {
+  troupe::Runtime rt(quiet());
+  troupe::Queue<int> q(troupe::Scope::Ranks);
+  MPI_Comm user;
+  MPI_Comm_dup(MPI_COMM_WORLD, &user);
+  int rank = 0, size = 1;
+  MPI_Comm_rank(user, &rank);
+  MPI_Comm_size(user, &size);
+  troupe::ThreadPool pool(1);
+  constexpr int kPerRank = 200;
+  auto getter = [&q]() -> Task<long> { co_return co_await q.get_async(); };
+  std::vector<troupe::Future<long>> futures;
+  for (int i = 0; i < kPerRank; ++i) futures.push_back(troupe::spawn(pool, getter()));
+
+  const std::uint64_t before = idle_sleeps(pool);
+  pool.submit([] {}).result(60s);  // the worker ran every task up to its await
+  const auto give_up = std::chrono::steady_clock::now() + 60s;
+  while (idle_sleeps(pool) == before && std::chrono::steady_clock::now() < give_up) std::this_thread::yield();
+  EXPECT_GT(idle_sleeps(pool), before) << "the pool's only worker never went idle";
+
+  MPI_Barrier(user);  // every rank checked before any item is put
+  for (int i = 0; i < kPerRank; ++i) q.put(1000 * rank + i, 60s);
+  long local = 0;
+  for (auto& f : futures) local += f.result(120s);
+  long total = 0;
+  MPI_Allreduce(&local, &total, 1, MPI_LONG, MPI_SUM, user);
+  long expect = 0;
+  for (int r = 0; r < size; ++r) {
+    for (int i = 0; i < kPerRank; ++i) expect += 1000L * r + i;
+  }
+  EXPECT_EQ(total, expect);  // every item got exactly once
+  MPI_Barrier(user);
+  MPI_Comm_free(&user);
+}
+
+// A stop request reaches a task suspended in a cross-rank get: the get is withdrawn at the
+// host (CancelledError naming it) and takes no item: the items put afterwards (one per
+// rank) are each got by a blocking get of some rank, none swallowed by a cancelled get.
+TEST(Coro, CancellationWithdrawsACrossRankGetAtTheHost) {
+  troupe::Runtime rt(quiet());
+  troupe::Queue<int> q(troupe::Scope::Ranks);
+  MPI_Comm user;
+  MPI_Comm_dup(MPI_COMM_WORLD, &user);
+  int rank = 0, size = 1;
+  MPI_Comm_rank(user, &rank);
+  MPI_Comm_size(user, &size);
+  troupe::ThreadPool pool(1);
+  troupe::CancellationSource source;
+  auto getter = [&q]() -> Task<int> { co_return co_await q.get_async(); };
+  auto f = troupe::spawn(pool, getter(), source.get_token());
+  pool.submit([] {}).result(60s);  // the task is suspended in its get
+  EXPECT_FALSE(f.done());
+  source.request_stop();
+  try {
+    f.result(60s);
+    ADD_FAILURE() << "no exception";
+  } catch (const troupe::CancelledError& e) {
+    EXPECT_NE(std::string(e.what()).find("Queue::get"), std::string::npos) << e.what();
+  }
+  MPI_Barrier(user);  // every rank's get is withdrawn before any item is put
+  q.put(rank, 60s);
+  const int got = q.get(60s);  // Empty (a test failure) if a withdrawn get had taken an item
+  long sum = 0, local = got;
+  MPI_Allreduce(&local, &sum, 1, MPI_LONG, MPI_SUM, user);
+  EXPECT_EQ(sum, static_cast<long>(size) * (size - 1) / 2);
+  MPI_Barrier(user);
+  MPI_Comm_free(&user);
 }
 
 }  // namespace

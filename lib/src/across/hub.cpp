@@ -1,6 +1,7 @@
 #include "troupe/across/detail/hub.hpp"
 
 #include <exception>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -26,6 +27,7 @@ struct Slot {
   std::atomic<bool> done{false};
   Reply reply;
   int host = 0;
+  std::function<void(Reply)> on_reply;  // call_async: takes the reply instead of a waiter
 };
 
 struct Held {
@@ -216,6 +218,13 @@ void Hub::complete(std::uint64_t call, std::uint8_t status, std::vector<std::byt
     slot = std::move(it->second);
     impl_->slots.erase(it);
   }
+  if (slot->on_reply) {  // call_async: nobody waits on the slot
+    Reply r;
+    r.status = status;
+    r.body = std::move(body);
+    slot->on_reply(std::move(r));
+    return;
+  }
   slot->reply.status = status;
   slot->reply.body = std::move(body);
   slot->done.store(true, std::memory_order_release);
@@ -332,6 +341,89 @@ Reply Hub::call(int host, std::uint64_t object, std::uint32_t op, std::vector<st
   return std::move(slot->reply);
 }
 
+AsyncCall<Reply> Hub::call_async(int host, std::uint64_t object, std::uint32_t op, std::vector<std::byte> args,
+                                 const char* api) {
+  auto& im = *impl_;
+  if (im.closed.load(std::memory_order_acquire)) {
+    throw InvalidStateError(std::string(api) + ": the troupe::Runtime of this object was destroyed");
+  }
+  const bool remote = host != rank_ && msgr_ != nullptr;
+  messaging::Messenger* m = remote ? msgr_.get() : nullptr;
+  Promise<Reply> promise;
+  AsyncCall<Reply> out;
+  out.future = promise.get_future();
+  auto slot = std::make_shared<Slot>();
+  slot->host = host;
+  // Runs once, on the thread that completes the call (the messenger's, or this rank's host
+  // code): as call()'s Unwatch, then the future.
+  slot->on_reply = [promise, m, host](Reply r) mutable {
+    if (m != nullptr) {
+      m->watch(host, -1);
+      m->engine().expect(-1);
+    }
+    try {
+      promise.set_result(std::move(r));
+    } catch (...) {  // cannot happen: one reply per call
+    }
+  };
+  const std::uint64_t id = im.next_call.fetch_add(1, std::memory_order_relaxed);
+  {
+    std::lock_guard lock(im.pmu);
+    im.slots.emplace(id, slot);
+  }
+  try {
+    if (remote) {
+      m->watch(host, +1);
+      m->engine().expect(1);
+      m->send(host, Kind::kObject, [&](wire::Writer& w) {
+        w.write(object);
+        w.write(id);
+        w.write(op);
+        w.write(args);
+      });
+    } else {
+      deliver(rank_, object, id, op, std::move(args));
+    }
+  } catch (...) {
+    bool pending = false;
+    {
+      std::lock_guard lock(im.pmu);
+      pending = im.slots.erase(id) > 0;
+    }
+    if (m != nullptr && pending) {
+      m->watch(host, -1);
+      m->engine().expect(-1);
+    }
+    throw;
+  }
+  std::weak_ptr<Hub> weak = weak_from_this();
+  auto once = std::make_shared<std::atomic<bool>>(false);
+  out.cancel = [weak, once, host, object, id]() {
+    if (once->exchange(true)) return;
+    auto hub = weak.lock();
+    if (!hub) return;
+    {
+      std::lock_guard lock(hub->impl_->pmu);
+      if (hub->impl_->slots.count(id) == 0) return;  // answered already
+    }
+    if (hub->impl_->closed.load(std::memory_order_acquire)) return;  // close() answers it
+    try {
+      if (host != hub->rank_ && hub->msgr_ != nullptr) {
+        hub->msgr_->send(host, Kind::kObject, [&](wire::Writer& w) {
+          w.write(object);
+          w.write(id);
+          w.write(kCancelOp);
+          w.write(std::vector<std::byte>{});
+        });
+      } else {
+        hub->deliver(hub->rank_, object, id, kCancelOp, {});
+      }
+    } catch (...) {  // the hub is closing: close() ends the call with kReplyGone
+    }
+  };
+  return out;
+}
+
 void Hub::close() noexcept {
   auto& im = *impl_;
   if (im.closing.exchange(true)) return;
@@ -400,6 +492,21 @@ Reply Handle::call(std::uint32_t op, std::vector<std::byte> args, const Deadline
                             " (or its Runtime is closing)");
   }
   return r;
+}
+
+AsyncCall<Reply> Handle::call_async(std::uint32_t op, std::vector<std::byte> args, const char* api) const {
+  AsyncCall<Reply> c = hub_->call_async(host_, id_, op, std::move(args), api);
+  c.future = c.future.then([name = std::string(api), holder = host_](const Reply& r) -> Reply {
+    if (r.status == kReplyLostHost) {
+      throw BrokenExecutor(name + ": rank " + std::to_string(holder) + ", which holds this object's state, was lost");
+    }
+    if (r.status == kReplyGone) {
+      throw InvalidStateError(name + ": the object was destroyed on rank " + std::to_string(holder) +
+                              " (or its Runtime is closing)");
+    }
+    return r;
+  });
+  return c;
 }
 
 }  // namespace troupe::detail

@@ -464,6 +464,27 @@ std::vector<std::byte> QueueCore::get(bool block, const Deadline& deadline, cons
   }
 }
 
+AsyncCall<std::vector<std::byte>> QueueCore::get_async() {
+  std::string api = this->api(kApiGet);
+  auto call = handle_->call_async(kGet, pack(true, std::uint64_t{1}), api.c_str());
+  auto item = call.future.then([api](const Reply& r) -> Bytes {
+    switch (r.status) {
+      case kReplyOk: {
+        auto items = wire::deserialize<Items>(r.body);
+        if (items.size() != 1) throw InvalidStateError(api + ": the host answered no item");
+        return std::move(items[0]);
+      }
+      case kShutDown:
+        throw ShutDown(api + ": the queue is closed and empty");
+      case kReplyCancelled:
+        throw CancelledError(api + ": cancelled by token");
+      default:
+        throw InvalidStateError(api + ": unexpected reply " + std::to_string(r.status));
+    }
+  });
+  return AsyncCall<Bytes>{std::move(item), std::move(call.cancel)};
+}
+
 std::vector<std::vector<std::byte>> QueueCore::get_many(std::size_t max, const Deadline& deadline,
                                                         const std::stop_token* token) {
   const char* api = this->api(kApiGetMany);

@@ -59,6 +59,8 @@ constexpr Knob kKnobs[] = {
    "a collective construction (Executor) raises, naming the ranks that did not arrive, after this long"},
   {"TROUPE_FAILURE_TIMEOUT_MS", &Settings::failure_timeout, 0, kMaxMillis,
    "a rank silent this long while another waits on it is declared lost (0: no failure detection)"},
+  {"TROUPE_CORO_STALL_MS", &Settings::coro_stall, 0, kMaxMillis,
+   "debug check: a coroutine step holding a pool worker longer than this is reported on stderr (0: off)"},
 };
 // clang-format on
 

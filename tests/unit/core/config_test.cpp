@@ -70,6 +70,10 @@ const std::vector<KnobCase>& knobs() {
        "0",
        [](const Settings& s) { return s.failure_timeout == std::chrono::milliseconds(0); },
        {"-1", "1.5", "off", "86400001"}},
+      {"TROUPE_CORO_STALL_MS",
+       "250",
+       [](const Settings& s) { return s.coro_stall == std::chrono::milliseconds(250); },
+       {"-1", "0.5", "on", "86400001"}},
   };
   return cases;
 }
@@ -87,6 +91,7 @@ TEST(CoreConfig, DefaultsWhenNothingIsSet) {
   EXPECT_EQ(s.wait_backoff, 500us);
   EXPECT_EQ(s.startup_timeout, std::chrono::milliseconds(60'000));
   EXPECT_EQ(s.failure_timeout, std::chrono::milliseconds(10'000));
+  EXPECT_EQ(s.coro_stall, std::chrono::milliseconds(0));
   EXPECT_FALSE(s.wire_local);
   EXPECT_FALSE(s.shared_cores.has_value());
   EXPECT_TRUE(s.from_env.empty());

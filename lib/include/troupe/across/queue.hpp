@@ -11,8 +11,10 @@
 #include <memory>
 #include <stop_token>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "troupe/across/async_call.hpp"
 #include "troupe/core/deadline.hpp"
 #include "troupe/core/error.hpp"
 #include "troupe/core/scope.hpp"
@@ -89,6 +91,7 @@ class QueueCore {
   void put_async(std::vector<std::byte> item);
   void put_many(std::vector<std::vector<std::byte>> items, const Deadline& deadline, const std::stop_token* token);
   std::vector<std::byte> get(bool block, const Deadline& deadline, const std::stop_token* token);
+  AsyncCall<std::vector<std::byte>> get_async();
   std::vector<std::vector<std::byte>> get_many(std::size_t max, const Deadline& deadline, const std::stop_token* token);
   void close();
   void task_done();
@@ -108,6 +111,12 @@ class QueueCore {
 template <class T>
 T decode_item(const std::vector<std::byte>& bytes) {
   return wire::deserialize<T>(bytes);
+}
+
+template <class T>
+AsyncCall<T> decode_async(AsyncCall<std::vector<std::byte>> call) {
+  return AsyncCall<T>{call.future.then([](const std::vector<std::byte>& bytes) { return decode_item<T>(bytes); }),
+                      std::move(call.cancel)};
 }
 
 }  // namespace detail
@@ -213,6 +222,13 @@ class Queue {
   /// @brief Returns the oldest item if there is one now (Python's `get_nowait`).
   /// @throws Empty when the queue is empty; ShutDown when closed and empty.
   T get_nowait() { return detail::decode_item<T>(core_->get(false, Deadline{}, nullptr)); }
+  /// @brief A get that no thread waits for (asyncio's `await queue.get()`): in a coroutine
+  /// `T item = co_await q.get_async();` (troupe/coro/across.hpp), which suspends the task
+  /// until the host hands it the oldest item. The future ends with the item, ShutDown
+  /// (closed and empty), CancelledError ("Queue::get: cancelled by token") when cancel()
+  /// withdrew it, or as get(). See AsyncCall: a get that is started must be awaited or
+  /// cancelled. Never blocks.
+  AsyncCall<T> get_async() { return detail::decode_async<T>(core_->get_async()); }
   /// @brief Waits (until @p deadline) for at least one item, then returns the oldest items,
   /// at most @p max of them, in one call: the fast path.
   /// @throws ValueError when @p max is 0; Empty when the deadline passes first; ShutDown
@@ -310,6 +326,8 @@ class SimpleQueue {
   T get(const Deadline& deadline, CancellationToken token = {}) {
     return detail::decode_item<T>(core_->get(true, deadline, &token));
   }
+  /// @brief As Queue::get_async: a get that no thread waits for (`co_await q.get_async()`).
+  AsyncCall<T> get_async() { return detail::decode_async<T>(core_->get_async()); }
   /// @brief The number of items queued now (a snapshot).
   std::size_t qsize() const { return core_->stats().qsize; }
   /// @brief qsize() == 0 (a snapshot).

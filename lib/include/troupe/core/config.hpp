@@ -61,6 +61,11 @@ struct Settings {
   /// `TROUPE_FAILURE_TIMEOUT_MS` (>= 0; 0 off): a rank silent this long while another rank
   /// waits on it is declared lost (executors with a progress thread).
   std::chrono::milliseconds failure_timeout{10'000};
+  /// `TROUPE_CORO_STALL_MS` (>= 0; 0 off): the debug check of troupe/coro: a coroutine step
+  /// (a task's run from one resumption to its next suspension) that holds a pool worker
+  /// longer than this is reported on stderr and counted (troupe::coro_stalls()). A blocking
+  /// call inside a task is what makes a step long (docs/coroutines.md).
+  std::chrono::milliseconds coro_stall{0};
   /// Names of the knobs that the environment set (the others hold their default).
   std::vector<std::string> from_env;
 };

@@ -36,7 +36,7 @@ class DoneAwaiter {
   bool await_ready() const { return future_.done(); }
   template <TroupePromise P>
   bool await_suspend(std::coroutine_handle<P> h) {
-    waker_ = std::make_shared<Waker>(h, h.promise().pool);
+    waker_ = std::make_shared<Waker>(h, h.promise().pool, "troupe::gather / when_any (a child's end)");
     future_.add_done_callback([w = waker_]() noexcept { w->fire(Waker::kDone); });
     return waker_->arm();
   }

@@ -41,10 +41,10 @@ class SleepAwaiter {
       return false;
     }
     if (duration_ <= Clock::duration::zero()) {  // sleep(0): yield, resume through the pool
-      resume_on(pr.pool, h);
+      resume_on(pr.pool, h, "troupe::sleep(0)");
       return true;
     }
-    waker_ = std::make_shared<Waker>(h, pr.pool);
+    waker_ = std::make_shared<Waker>(h, pr.pool, "troupe::sleep");
     if (pr.token.stop_possible()) stop_.emplace(pr.token, CancelWaker{waker_});
     schedule_timer(Clock::now() + duration_, waker_);
     return waker_->arm();

@@ -50,7 +50,7 @@ class PrimitiveAwaiter {
     {
       std::lock_guard<std::mutex> lock(*mutex_);
       if (try_now()) return false;
-      node_ = std::make_shared<Node>(h, pr.pool);
+      node_ = std::make_shared<Node>(h, pr.pool, what_);
       on_queued(*node_);
       waiters_->push_back(node_);
     }

@@ -6,6 +6,7 @@
 /// docs/coroutines.md explains where a task resumes, cancellation and the decisions.
 
 #include <atomic>
+#include <chrono>
 #include <coroutine>
 #include <cstdint>
 #include <exception>
@@ -38,17 +39,40 @@ struct PoolAccess {
   }
 };
 
+/// The debug check of `TROUPE_CORO_STALL_MS` (lib/src/coro/stall.cpp): the limit of one
+/// step now, zero when the check is off. One atomic load (settings()).
+std::chrono::nanoseconds coro_stall_limit() noexcept;
+/// Counts a step that took @p took after resuming from @p site and reports it on stderr
+/// (the first reports of the process; the count goes on: troupe::coro_stalls()).
+void report_coro_stall(std::chrono::nanoseconds took, const char* site) noexcept;
+
+/// Runs one step of a coroutine: resumes @p h, which runs until its next suspension or its
+/// end. With the debug check on, a step longer than the limit is reported, naming @p site
+/// (what the task resumed from). Measured when the step ends: no thread watches.
+inline void run_step(std::coroutine_handle<> h, const char* site) noexcept {
+  const auto limit = coro_stall_limit();
+  if (limit.count() == 0) {
+    h.resume();
+    return;
+  }
+  const auto t0 = Clock::now();
+  h.resume();
+  const auto took = std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0);
+  if (took > limit) report_coro_stall(took, site);
+}
+
 /// Resumes @p h on a worker of @p pool. A pool that no longer accepts tasks (shut down)
 /// gets the resumption run in the calling thread instead, so that no task is lost.
-inline void resume_on(ThreadPool* pool, std::coroutine_handle<> h) noexcept {
+/// @p site names what the task resumes from (the debug check's report).
+inline void resume_on(ThreadPool* pool, std::coroutine_handle<> h, const char* site) noexcept {
   bool posted = false;
   if (pool != nullptr) {
     try {
-      posted = PoolAccess::post(*pool, [h]() noexcept { h.resume(); });
+      posted = PoolAccess::post(*pool, [h, site]() noexcept { run_step(h, site); });
     } catch (...) {  // out of memory: resume here rather than lose the task
     }
   }
-  if (!posted) h.resume();
+  if (!posted) run_step(h, site);
 }
 
 /// What the timer service calls when a deadline passes (troupe/coro/sleep.hpp).
@@ -78,7 +102,9 @@ class Waker : public TimerEntry, public std::enable_shared_from_this<Waker> {
   static constexpr int kDone = 1;
   static constexpr int kCancelled = 2;
 
-  Waker(std::coroutine_handle<> h, ThreadPool* pool) noexcept : handle_(h), pool_(pool) {}
+  /// @p site: what the task awaits (a static string; the debug check's report names it).
+  Waker(std::coroutine_handle<> h, ThreadPool* pool, const char* site) noexcept
+      : handle_(h), pool_(pool), site_(site) {}
 
   /// Fires with @p reason (kDone, kCancelled); true if this call won.
   bool fire(int reason) noexcept {
@@ -107,7 +133,7 @@ class Waker : public TimerEntry, public std::enable_shared_from_this<Waker> {
       }
     }
     if (!posted) {
-      handle_.resume();
+      run_step(handle_, site_);
       return;
     }
     state_.fetch_or(kPosted, std::memory_order_release);
@@ -120,11 +146,12 @@ class Waker : public TimerEntry, public std::enable_shared_from_this<Waker> {
       word_.wait([this] { return (state_.load(std::memory_order_acquire) & kPosted) != 0; }, Deadline{}, nullptr,
                  "troupe coroutine resumption", params);
     }
-    handle_.resume();
+    run_step(handle_, site_);
   }
 
   std::coroutine_handle<> handle_;
   ThreadPool* pool_;
+  const char* site_;
   std::atomic<int> reason_{kPending};
   std::atomic<std::uint8_t> state_{0};
   WaitWord word_;
@@ -226,7 +253,7 @@ class FutureAwaiter {
       cancelled_ = true;
       return false;
     }
-    waker_ = std::make_shared<Waker>(h, pr.pool);
+    waker_ = std::make_shared<Waker>(h, pr.pool, what_);
     if (cancellable_ && pr.token.stop_possible()) stop_.emplace(pr.token, CancelWaker{waker_});
     future_.add_done_callback([w = waker_]() noexcept { w->fire(Waker::kDone); });
     return waker_->arm();
@@ -394,7 +421,7 @@ Future<T> spawn(ThreadPool& pool, Task<T> task, CancellationToken token = {}) {
   driver.handle.promise().token = std::move(token);
   bool posted = false;
   try {
-    posted = detail::PoolAccess::post(pool, [h = driver.handle]() noexcept { h.resume(); });
+    posted = detail::PoolAccess::post(pool, [h = driver.handle]() noexcept { detail::run_step(h, "troupe::spawn"); });
   } catch (...) {
     driver.handle.destroy();
     throw;
@@ -447,6 +474,11 @@ struct ThisPool {
   ThreadPool& await_resume() noexcept { return *pool; }
 };
 }  // namespace detail
+
+/// @brief The number of coroutine steps of this process that held a pool worker longer
+/// than `TROUPE_CORO_STALL_MS` (the debug check; always 0 while it is off). The first
+/// ones are also reported on stderr. Thread safe, never blocks.
+std::uint64_t coro_stalls() noexcept;
 
 /// @brief `co_await troupe::this_token()` gives the running task's CancellationToken (to
 /// pass to a blocking call, or to poll). Never suspends.

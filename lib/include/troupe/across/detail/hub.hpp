@@ -33,6 +33,7 @@
 #include <stop_token>
 #include <vector>
 
+#include "troupe/across/async_call.hpp"
 #include "troupe/core/deadline.hpp"
 #include "troupe/core/scope.hpp"
 #include "troupe/wire/serialize.hpp"
@@ -131,6 +132,14 @@ class Hub : public std::enable_shared_from_this<Hub> {
   /// resource granted to the waiter beneath it on the same thread's stack.
   Reply call(int host, std::uint64_t object, std::uint32_t op, std::vector<std::byte> args, const Deadline& deadline,
              const std::stop_token* token, const char* api, bool help = true);
+  /// @brief As call(), with no thread waiting: the reply completes the returned future on
+  /// the thread that delivers it (for a call to this rank's own host, possibly before this
+  /// returns). Its cancel() sends the same cancel as a call() whose deadline passed, so
+  /// exactly one reply still comes (kReplyCancelled when the cancel won). The failure
+  /// detector watches the host while the call is in flight; close() ends it with kReplyGone.
+  /// @throws InvalidStateError once the hub is closed; what sending throws.
+  AsyncCall<Reply> call_async(int host, std::uint64_t object, std::uint32_t op, std::vector<std::byte> args,
+                              const char* api);
   /// @brief Sends a one-way notice to @p object on rank @p dest (direct when local).
   void notice(int dest, std::uint64_t object, std::uint32_t op, std::vector<std::byte> args);
   /// @brief Host side: the reply to @p call of rank @p dest. Never blocks.
@@ -176,6 +185,9 @@ class Handle {
   /// the object or its Runtime is gone; CancelledError when @p token stopped the call.
   Reply call(std::uint32_t op, std::vector<std::byte> args, const Deadline& deadline, const std::stop_token* token,
              const char* api, bool help = true) const;
+  /// @brief As call(), with no thread waiting (Hub::call_async): the future ends with
+  /// BrokenExecutor / InvalidStateError where call() throws them, else with the reply.
+  AsyncCall<Reply> call_async(std::uint32_t op, std::vector<std::byte> args, const char* api) const;
   /// @brief A notice to the object's instance on rank @p dest.
   void notice(int dest, std::uint32_t op, std::vector<std::byte> args) const {
     hub_->notice(dest, id_, op, std::move(args));
