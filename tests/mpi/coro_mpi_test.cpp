@@ -77,7 +77,9 @@ TEST(Coro, RemoteFuturesAndMpiRequestsCompleteWithNoThreadBlocked) {
   EXPECT_GT(idle_sleeps(pool), before) << "the pool's only worker never went idle";
   for (auto& f : futures) EXPECT_FALSE(f.done());
 
-  MPI_Barrier(user);  // every rank has checked before any send
+  // Every rank has checked before any send (bounded: a rank that failed above fails the
+  // others here instead of hanging them).
+  ASSERT_TRUE(troupe_test::bounded_barrier(user, 120s)) << "rank " << ex.rank() << ": not every rank reached the sends";
   for (int i = 0; i < kTasks; ++i) {
     const int v = 100'000 * ex.rank() + i;
     MPI_Send(&v, 1, MPI_INT, right, i, user);
@@ -87,6 +89,53 @@ TEST(Coro, RemoteFuturesAndMpiRequestsCompleteWithNoThreadBlocked) {
   }
   MPI_Comm_free(&user);
   ex.shutdown();
+}
+
+// 10^5 tasks per rank suspended at once on an AsyncEvent, released only once every rank has
+// all of its tasks suspended; each completes exactly once, and the total over the ranks is
+// exactly 10^5 x P.
+TEST(Coro, HundredThousandSuspendedTasksPerRankCompleteExactlyOnce) {
+  troupe::Runtime rt(quiet());
+  MPI_Comm user;
+  MPI_Comm_dup(MPI_COMM_WORLD, &user);
+  int size = 1;
+  MPI_Comm_size(user, &size);
+  constexpr int kTasks = 100'000;
+  troupe::ThreadPool pool(2);
+  troupe::AsyncEvent release;
+  std::vector<std::atomic<int>> done(kTasks);
+  std::atomic<int> arrived{0};
+  troupe::Promise<void> all_arrived;
+  auto body = [&](int i) -> Task<void> {
+    if (arrived.fetch_add(1) + 1 == kTasks) all_arrived.set_result();
+    co_await release.wait();
+    done[static_cast<std::size_t>(i)].fetch_add(1);
+  };
+  std::vector<troupe::Future<void>> futures;
+  futures.reserve(kTasks);
+  for (int i = 0; i < kTasks; ++i) futures.push_back(troupe::spawn(pool, body(i)));
+  all_arrived.get_future().result(120s);
+  for (int i = 0; i < kTasks; ++i) ASSERT_EQ(done[static_cast<std::size_t>(i)].load(), 0);
+  ASSERT_TRUE(troupe_test::bounded_barrier(user, 120s)) << "not every rank suspended its tasks";
+  release.set();
+  for (auto& f : futures) f.result(120s);
+  long mine = 0;
+  for (auto& d : done) {
+    EXPECT_EQ(d.load(), 1);
+    mine += d.load();
+  }
+  long total = 0;
+  MPI_Request req = MPI_REQUEST_NULL;
+  MPI_Iallreduce(&mine, &total, 1, MPI_LONG, MPI_SUM, user, &req);
+  int flag = 0;
+  const auto until = std::chrono::steady_clock::now() + 120s;
+  while (!flag && std::chrono::steady_clock::now() < until) {
+    MPI_Test(&req, &flag, MPI_STATUS_IGNORE);
+    if (!flag) std::this_thread::yield();
+  }
+  ASSERT_TRUE(flag) << "the count's allreduce did not complete";
+  EXPECT_EQ(total, static_cast<long>(kTasks) * size);
+  MPI_Comm_free(&user);
 }
 
 int g_cancelled_buf = -1;  // outlives the request, which stays watched after the cancel
@@ -148,9 +197,9 @@ TEST(Coro, TasksAwaitTheCrossRankQueueAndEventThroughABlockingPool) {
   pool.submit([] {}).result(60s);  // the pool's only worker is not held by a waiting task
   EXPECT_EQ(passed.load(), 0);
 
-  MPI_Barrier(user);  // every rank checked its pool before any item is put
+  ASSERT_TRUE(troupe_test::bounded_barrier(user, 120s));  // every rank checked its pool before any item is put
   for (int i = 0; i < kPerRank; ++i) q.put(1000 * rank + i, 60s);
-  MPI_Barrier(user);  // every item is in (or got) before the event is set
+  ASSERT_TRUE(troupe_test::bounded_barrier(user, 120s));  // every item is in (or got) before the event is set
   if (rank == 0) go.set();
   long local = 0;
   for (auto& f : futures) local += f.result(120s);
@@ -161,8 +210,8 @@ TEST(Coro, TasksAwaitTheCrossRankQueueAndEventThroughABlockingPool) {
   for (int r = 0; r < size; ++r) {
     for (int i = 0; i < kPerRank; ++i) expect += 1000L * r + i;
   }
-  EXPECT_EQ(total, expect);  // every item got exactly once
-  MPI_Barrier(user);         // no rank destroys the queue while another still calls it
+  EXPECT_EQ(total, expect);                               // every item got exactly once
+  ASSERT_TRUE(troupe_test::bounded_barrier(user, 120s));  // no rank destroys the queue while another still calls it
   MPI_Comm_free(&user);
 }
 
@@ -189,7 +238,7 @@ TEST(Coro, TasksAwaitACrossRankQueueGetWithNoThreadBlocked) {
   while (idle_sleeps(pool) == before && std::chrono::steady_clock::now() < give_up) std::this_thread::yield();
   EXPECT_GT(idle_sleeps(pool), before) << "the pool's only worker never went idle";
 
-  MPI_Barrier(user);  // every rank checked before any item is put
+  ASSERT_TRUE(troupe_test::bounded_barrier(user, 120s));  // every rank checked before any item is put
   for (int i = 0; i < kPerRank; ++i) q.put(1000 * rank + i, 60s);
   long local = 0;
   for (auto& f : futures) local += f.result(120s);
@@ -200,7 +249,7 @@ TEST(Coro, TasksAwaitACrossRankQueueGetWithNoThreadBlocked) {
     for (int i = 0; i < kPerRank; ++i) expect += 1000L * r + i;
   }
   EXPECT_EQ(total, expect);  // every item got exactly once
-  MPI_Barrier(user);
+  ASSERT_TRUE(troupe_test::bounded_barrier(user, 120s));
   MPI_Comm_free(&user);
 }
 
@@ -228,13 +277,13 @@ TEST(Coro, CancellationWithdrawsACrossRankGetAtTheHost) {
   } catch (const troupe::CancelledError& e) {
     EXPECT_NE(std::string(e.what()).find("Queue::get"), std::string::npos) << e.what();
   }
-  MPI_Barrier(user);  // every rank's get is withdrawn before any item is put
+  ASSERT_TRUE(troupe_test::bounded_barrier(user, 120s));  // every rank's get is withdrawn before any item is put
   q.put(rank, 60s);
   const int got = q.get(60s);  // Empty (a test failure) if a withdrawn get had taken an item
   long sum = 0, local = got;
   MPI_Allreduce(&local, &sum, 1, MPI_LONG, MPI_SUM, user);
   EXPECT_EQ(sum, static_cast<long>(size) * (size - 1) / 2);
-  MPI_Barrier(user);
+  ASSERT_TRUE(troupe_test::bounded_barrier(user, 120s));
   MPI_Comm_free(&user);
 }
 

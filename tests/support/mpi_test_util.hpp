@@ -2,6 +2,9 @@
 // Small helpers shared by the multi-rank tests (tests/mpi/*_mpi_test.cpp).
 #include <mpi.h>
 
+#include <chrono>
+#include <thread>
+
 #include "troupe/runtime/runtime.hpp"
 
 namespace troupe_test {
@@ -23,6 +26,20 @@ inline int world_size() {
   int s = 1;
   MPI_Comm_size(MPI_COMM_WORLD, &s);
   return s;
+}
+
+/// A barrier on @p comm that gives up after @p limit (false then): a rank that failed
+/// before it leaves the others failing, not hanging. MPI_Ibarrier tested in a yielding loop.
+inline bool bounded_barrier(MPI_Comm comm, std::chrono::seconds limit) {
+  MPI_Request req = MPI_REQUEST_NULL;
+  MPI_Ibarrier(comm, &req);
+  int done = 0;
+  const auto until = std::chrono::steady_clock::now() + limit;
+  while (!done && std::chrono::steady_clock::now() < until) {
+    MPI_Test(&req, &done, MPI_STATUS_IGNORE);
+    if (!done) std::this_thread::yield();
+  }
+  return done != 0;
 }
 
 /// A private duplicate of MPI_COMM_WORLD for the length of a test.
