@@ -48,6 +48,34 @@ TEST(Future, PendingThenFinished) {
   EXPECT_EQ(f.exception(), nullptr);
 }
 
+// The thread that awaited a future destroys its Promise as soon as the value is visible,
+// while set_result (or set_exception) is still waking waiters on another thread: the call
+// holds its own reference, so the state outlives it (ThreadSanitizer and AddressSanitizer
+// report a use after free otherwise; scripts/test.sh runs this under both).
+TEST(Promise, TheWaiterMayDestroyThePromiseWhileItIsBeingSet) {
+  for (int round = 0; round < 500; ++round) {
+    auto p = std::make_unique<troupe::Promise<int>>();
+    auto f = p->get_future();
+    const bool fail = round % 2 == 1;
+    std::thread setter([&p, fail] {
+      if (fail) {
+        p->set_exception(std::make_exception_ptr(std::runtime_error("x")));
+      } else {
+        p->set_result(7);
+      }
+    });
+    EXPECT_TRUE(f.wait_for(std::chrono::seconds(60)));
+    if (fail) {
+      EXPECT_THROW(f.result(), std::runtime_error);
+    } else {
+      EXPECT_EQ(f.result(), 7);
+    }
+    f = troupe::Future<int>();  // the last handle besides the promise's
+    p.reset();                  // while the setter may still be inside set_result
+    setter.join();
+  }
+}
+
 TEST(Future, ResultTimeoutThrowsTimeoutError) {
   Promise<int> p;
   auto f = p.get_future();

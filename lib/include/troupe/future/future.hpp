@@ -353,15 +353,20 @@ class Promise {
   bool set_running_or_notify_cancel() { return state_->try_start(); }
   /// @brief Completes the future with a value.
   /// @throws InvalidStateError if already done.
+  /// The call holds its own reference to the state: the thread that awaited the future may
+  /// destroy this Promise as soon as the value is visible, while this call still wakes the
+  /// waiters and runs the callbacks.
   template <class... A>
   void set_result(A&&... a) {
-    if (!state_->set_value(std::forward<A>(a)...)) throw InvalidStateError("Promise::set_result: future already done");
+    const auto keep = state_;
+    if (!keep->set_value(std::forward<A>(a)...)) throw InvalidStateError("Promise::set_result: future already done");
   }
-  /// @brief Completes the future with an exception.
+  /// @brief Completes the future with an exception (holding its own reference, as set_result).
   /// @throws InvalidStateError if already done.
   void set_exception(std::exception_ptr e) {
     if (!e) throw ValueError("Promise::set_exception: exception_ptr is null");
-    if (!state_->set_error(std::move(e))) throw InvalidStateError("Promise::set_exception: future already done");
+    const auto keep = state_;
+    if (!keep->set_error(std::move(e))) throw InvalidStateError("Promise::set_exception: future already done");
   }
 
  private:
