@@ -40,6 +40,18 @@ std::uint64_t idle_sleeps(const troupe::ThreadPool& pool) {
   return n;
 }
 
+// Each rank put items 1000 * rank + i, i < per_rank; @p local is the sum of what this
+// rank's getters got: over all ranks, every item got exactly once.
+void expect_every_item_got_once(MPI_Comm comm, long local, int size, int per_rank) {
+  const auto total = troupe_test::bounded_sum(comm, local, std::chrono::seconds(120));
+  ASSERT_TRUE(total) << "the sum of the items got did not complete";
+  long expect = 0;
+  for (int r = 0; r < size; ++r) {
+    for (int i = 0; i < per_rank; ++i) expect += 1000L * r + i;
+  }
+  EXPECT_EQ(*total, expect);
+}
+
 TEST(Coro, RemoteFuturesAndMpiRequestsCompleteWithNoThreadBlocked) {
   troupe::Runtime rt(quiet());
   Executor ex(rt);
@@ -124,17 +136,9 @@ TEST(Coro, HundredThousandSuspendedTasksPerRankCompleteExactlyOnce) {
     EXPECT_EQ(d.load(), 1);
     mine += d.load();
   }
-  long total = 0;
-  MPI_Request req = MPI_REQUEST_NULL;
-  MPI_Iallreduce(&mine, &total, 1, MPI_LONG, MPI_SUM, user, &req);
-  int flag = 0;
-  const auto until = std::chrono::steady_clock::now() + 120s;
-  while (!flag && std::chrono::steady_clock::now() < until) {
-    MPI_Test(&req, &flag, MPI_STATUS_IGNORE);
-    if (!flag) std::this_thread::yield();
-  }
-  ASSERT_TRUE(flag) << "the count's allreduce did not complete";
-  EXPECT_EQ(total, static_cast<long>(kTasks) * size);
+  const auto total = troupe_test::bounded_sum(user, mine, 120s);
+  ASSERT_TRUE(total) << "the count's allreduce did not complete";
+  EXPECT_EQ(*total, static_cast<long>(kTasks) * size);
   MPI_Comm_free(&user);
 }
 
@@ -204,14 +208,8 @@ TEST(Coro, TasksAwaitTheCrossRankQueueAndEventThroughABlockingPool) {
   long local = 0;
   for (auto& f : futures) local += f.result(120s);
   EXPECT_EQ(passed.load(), kPerRank);
-  long total = 0;
-  MPI_Allreduce(&local, &total, 1, MPI_LONG, MPI_SUM, user);
-  long expect = 0;
-  for (int r = 0; r < size; ++r) {
-    for (int i = 0; i < kPerRank; ++i) expect += 1000L * r + i;
-  }
-  EXPECT_EQ(total, expect);                               // every item got exactly once
-  ASSERT_TRUE(troupe_test::bounded_barrier(user, 120s));  // no rank destroys the queue while another still calls it
+  expect_every_item_got_once(user, local, size, kPerRank);  // every item got exactly once
+  ASSERT_TRUE(troupe_test::bounded_barrier(user, 120s));    // no rank destroys the queue while another still calls it
   MPI_Comm_free(&user);
 }
 
@@ -242,13 +240,7 @@ TEST(Coro, TasksAwaitACrossRankQueueGetWithNoThreadBlocked) {
   for (int i = 0; i < kPerRank; ++i) q.put(1000 * rank + i, 60s);
   long local = 0;
   for (auto& f : futures) local += f.result(120s);
-  long total = 0;
-  MPI_Allreduce(&local, &total, 1, MPI_LONG, MPI_SUM, user);
-  long expect = 0;
-  for (int r = 0; r < size; ++r) {
-    for (int i = 0; i < kPerRank; ++i) expect += 1000L * r + i;
-  }
-  EXPECT_EQ(total, expect);  // every item got exactly once
+  expect_every_item_got_once(user, local, size, kPerRank);  // every item got exactly once
   ASSERT_TRUE(troupe_test::bounded_barrier(user, 120s));
   MPI_Comm_free(&user);
 }
@@ -280,9 +272,9 @@ TEST(Coro, CancellationWithdrawsACrossRankGetAtTheHost) {
   ASSERT_TRUE(troupe_test::bounded_barrier(user, 120s));  // every rank's get is withdrawn before any item is put
   q.put(rank, 60s);
   const int got = q.get(60s);  // Empty (a test failure) if a withdrawn get had taken an item
-  long sum = 0, local = got;
-  MPI_Allreduce(&local, &sum, 1, MPI_LONG, MPI_SUM, user);
-  EXPECT_EQ(sum, static_cast<long>(size) * (size - 1) / 2);
+  const auto sum = troupe_test::bounded_sum(user, got, 120s);
+  ASSERT_TRUE(sum) << "the sum of the items got did not complete";
+  EXPECT_EQ(*sum, static_cast<long>(size) * (size - 1) / 2);
   ASSERT_TRUE(troupe_test::bounded_barrier(user, 120s));
   MPI_Comm_free(&user);
 }

@@ -3,6 +3,7 @@
 #include <mpi.h>
 
 #include <chrono>
+#include <optional>
 #include <thread>
 
 #include "troupe/runtime/runtime.hpp"
@@ -28,11 +29,9 @@ inline int world_size() {
   return s;
 }
 
-/// A barrier on @p comm that gives up after @p limit (false then): a rank that failed
-/// before it leaves the others failing, not hanging. MPI_Ibarrier tested in a yielding loop.
-inline bool bounded_barrier(MPI_Comm comm, std::chrono::seconds limit) {
-  MPI_Request req = MPI_REQUEST_NULL;
-  MPI_Ibarrier(comm, &req);
+/// Waits for @p req (a nonblocking collective) for at most @p limit; false when it did not
+/// complete. MPI_Test in a yielding loop.
+inline bool bounded_wait(MPI_Request& req, std::chrono::seconds limit) {
   int done = 0;
   const auto until = std::chrono::steady_clock::now() + limit;
   while (!done && std::chrono::steady_clock::now() < until) {
@@ -40,6 +39,23 @@ inline bool bounded_barrier(MPI_Comm comm, std::chrono::seconds limit) {
     if (!done) std::this_thread::yield();
   }
   return done != 0;
+}
+
+/// A barrier on @p comm that gives up after @p limit (false then): a rank that failed
+/// before it leaves the others failing, not hanging.
+inline bool bounded_barrier(MPI_Comm comm, std::chrono::seconds limit) {
+  MPI_Request req = MPI_REQUEST_NULL;
+  MPI_Ibarrier(comm, &req);
+  return bounded_wait(req, limit);
+}
+
+/// The sum of every rank's @p mine over @p comm, or nullopt after @p limit.
+inline std::optional<long> bounded_sum(MPI_Comm comm, long mine, std::chrono::seconds limit) {
+  long total = 0;
+  MPI_Request req = MPI_REQUEST_NULL;
+  MPI_Iallreduce(&mine, &total, 1, MPI_LONG, MPI_SUM, comm, &req);
+  if (!bounded_wait(req, limit)) return std::nullopt;
+  return total;
 }
 
 /// A private duplicate of MPI_COMM_WORLD for the length of a test.
