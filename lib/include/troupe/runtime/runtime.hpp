@@ -119,6 +119,10 @@ struct RuntimeInfo {
 ///   RuntimeOptions::thread_level; destruction finalizes MPI.
 /// - MPI already initialized by the host: adopts it; never finalizes it.
 /// - RuntimeOptions::comm given: works on that communicator.
+/// - RuntimeOptions::spawn.workers (or `TROUPE_SPAWN_WORKERS`) = N in a program started
+///   alone: spawns N workers and works on the merge of itself (rank 0) and them; in a
+///   process spawned so, joins the parent (docs/spawn.md). Each step is bounded by
+///   SpawnOptions::timeout.
 /// In every case troupe works on an `MPI_Comm_dup` (comm()) with `MPI_ERRORS_RETURN`,
 /// so library messages can never match the user's, and every MPI error becomes a
 /// troupe::MpiError. Started without `mpirun` it is a singleton: one rank.
