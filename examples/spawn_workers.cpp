@@ -16,7 +16,7 @@
 // launched ranks do the work: the program is the same both ways (docs/spawn.md).
 //
 //   build/examples/example_spawn_workers           # 1 parent + 2 spawned workers
-//   TROUPE_SPAWN_WORKERS=3 build/examples/example_spawn_workers   # or from the environment
+//   TROUPE_SPAWN_WORKERS=4 build/examples/example_spawn_workers   # 1 parent + 4 workers
 #include <unistd.h>
 
 #include <cstdio>
@@ -25,6 +25,7 @@
 #include <numeric>
 #include <vector>
 
+#include <troupe/core/config.hpp>
 #include <troupe/executor/executor.hpp>
 #include <troupe/runtime/runtime.hpp>
 
@@ -40,7 +41,9 @@ int my_rank(int) { return troupe::Runtime::current()->rank(); }
 
 int main(int argc, char** argv) {
   troupe::RuntimeOptions ro;
-  ro.spawn.workers = 2;  // MPIPoolExecutor(max_workers=2); TROUPE_SPAWN_WORKERS when unset
+  // MPIPoolExecutor(max_workers=2), unless TROUPE_SPAWN_WORKERS says how many (the option,
+  // when set, wins over the variable; left unset, the variable decides).
+  if (troupe::settings().spawn_workers == 0) ro.spawn.workers = 2;
   troupe::Runtime rt(argc, argv, ro);
   troupe::Executor ex(rt);
 
