@@ -98,17 +98,19 @@ std::string to_json(const troupe::RuntimeInfo& i, const std::vector<troupe::Knob
   const auto num = [](auto v) { return std::to_string(v); };
   const auto b = [](bool v) { return std::string(v ? "true" : "false"); };
   std::string cpus = "[";
-  for (std::size_t k = 0; k < i.affinity.size(); ++k) cpus += (k ? "," : "") + std::to_string(i.affinity[k]);
+  for (std::size_t k = 0; k < i.affinity.size(); ++k) cpus.append(k ? "," : "").append(std::to_string(i.affinity[k]));
   cpus += "]";
   std::string settings = "{";
   for (std::size_t k = 0; k < knobs.size(); ++k) {
-    settings += (k ? ", " : "") + quoted(knobs[k].name) + ": {\"value\": " + quoted(knobs[k].value) +
+    settings.append(k ? ", " : "");
+    settings += quoted(knobs[k].name) + ": {\"value\": " + quoted(knobs[k].value) +
                 ", \"default\": " + quoted(knobs[k].default_value) + ", \"from_env\": " + b(knobs[k].from_env) + "}";
   }
   settings += "}";
   std::string warnings = "[";
   for (std::size_t k = 0; k < i.warnings.size(); ++k) {
-    warnings += (k ? ", " : "") + std::string("{\"trap\": ") + quoted(troupe::to_string(i.warnings[k].trap)) +
+    warnings.append(k ? ", " : "");
+    warnings += std::string("{\"trap\": ") + quoted(troupe::to_string(i.warnings[k].trap)) +
                 ", \"message\": " + quoted(i.warnings[k].message) + "}";
   }
   warnings += "]";
@@ -157,11 +159,11 @@ std::string to_text(const troupe::RuntimeInfo& i, const std::vector<troupe::Knob
   s += row("memory", "rss " + mib(i.rss_bytes) + ", peak " + mib(i.peak_rss_bytes));
   std::string set;
   for (const auto& k : knobs) {
-    if (k.from_env) set += (set.empty() ? "" : " ") + k.name + "=" + k.value;
+    if (k.from_env) set.append(set.empty() ? "" : " ").append(k.name).append("=").append(k.value);
   }
   s += row("settings", set.empty() ? "all TROUPE_* at their defaults" : set + " (the rest at their defaults)");
   for (const auto& w : i.warnings) {
-    s += row("WARNING", "[" + std::string(troupe::to_string(w.trap)) + "] " + w.message);
+    s += row("WARNING", std::string("[").append(troupe::to_string(w.trap)).append("] ").append(w.message));
   }
   return s;
 }

@@ -2,7 +2,6 @@
 // same-binary check. MPI's handle macros (MPI_COMM_WORLD, ...) stay in this file.
 #include "troupe/runtime/runtime.hpp"
 
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -10,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -88,15 +88,20 @@ std::string implementation_of(const std::string& library) {
   return "unknown";
 }
 
-// Resident set size now, from /proc/self/statm (its second field, in pages); 0 if unknown.
-long current_rss_bytes() noexcept {
-  std::FILE* f = std::fopen("/proc/self/statm", "r");
-  if (f == nullptr) return 0;
-  long size = 0, resident = 0;
-  const int n = std::fscanf(f, "%ld %ld", &size, &resident);
+// Resident set size now (VmRSS) and at its peak (VmHWM), from /proc/self/status, in bytes; 0
+// when unknown. (getrusage's ru_maxrss lags the current size: the kernel updates it lazily.)
+std::pair<long, long> rss_bytes() noexcept {
+  std::FILE* f = std::fopen("/proc/self/status", "r");
+  if (f == nullptr) return {0, 0};
+  long now = 0, peak = 0;
+  char line[256];
+  while (std::fgets(line, sizeof line, f) != nullptr) {
+    long kb = 0;
+    if (std::sscanf(line, "VmRSS: %ld kB", &kb) == 1) now = kb * 1024L;
+    if (std::sscanf(line, "VmHWM: %ld kB", &kb) == 1) peak = kb * 1024L;
+  }
   std::fclose(f);
-  const long page = ::sysconf(_SC_PAGESIZE);
-  return n == 2 && page > 0 ? resident * page : 0;
+  return {now, peak};
 }
 
 std::string host_name() {
@@ -357,13 +362,12 @@ RuntimeInfo Runtime::info() const {
   i.world_size = world_size_;
   i.mpi_implementation = implementation_of(mpi_library_);
   i.mpi_library = mpi_library_.substr(0, mpi_library_.find_first_of("\r\n"));
-  while (!i.mpi_library.empty() && (i.mpi_library.back() == ' ' || i.mpi_library.back() == ',')) {
+  while (!i.mpi_library.empty() && (i.mpi_library.back() == ' ' || i.mpi_library.back() == ',' ||
+                                    i.mpi_library.back() == '\t' || i.mpi_library.back() == '\0')) {
     i.mpi_library.pop_back();
   }
   i.mpi_standard = mpi_standard_;
-  i.rss_bytes = current_rss_bytes();
-  struct rusage ru {};
-  if (::getrusage(RUSAGE_SELF, &ru) == 0) i.peak_rss_bytes = ru.ru_maxrss * 1024L;  // kilobytes on Linux
+  std::tie(i.rss_bytes, i.peak_rss_bytes) = rss_bytes();
   i.binding = binding_;
   i.warnings = check_binding(binding_);
   return i;

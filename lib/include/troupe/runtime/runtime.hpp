@@ -87,8 +87,8 @@ struct RuntimeInfo {
   std::string mpi_implementation;        ///< "Open MPI", "MPICH", "Intel MPI", "MVAPICH", or "unknown"
   std::string mpi_library;               ///< first line of `MPI_Get_library_version`, e.g. "Open MPI v4.1.4, ..."
   std::string mpi_standard;              ///< `MPI_Get_version`, e.g. "3.1"
-  long rss_bytes = 0;                    ///< resident set size now (`/proc/self/statm`); 0 if unknown
-  long peak_rss_bytes = 0;               ///< largest resident set size so far (`getrusage`); 0 if unknown
+  long rss_bytes = 0;                    ///< resident set size now (VmRSS of `/proc/self/status`); 0 if unknown
+  long peak_rss_bytes = 0;               ///< largest resident set size so far (VmHWM); 0 if unknown
   BindingFacts binding;                  ///< what check_binding() looked at
   std::vector<BindingWarning> warnings;  ///< check_binding(binding): the binding traps of this rank
   /// @brief One line: `host=... pid=... rank=0/2 node_rank=0/2 threads=1 (affinity) cpus=0 level=...`.
