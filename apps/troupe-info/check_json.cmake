@@ -28,7 +28,7 @@ endif()
 set(fields rank size world_rank world_size node_rank node_size host pid mpi_implementation mpi_library
            mpi_standard thread_level thread_level_requested mpi_mode owns_mpi cpus cpu_list node_cpus
            node_covered_cpus shared_mask_cpus node_threads threads threads_source shared_cores rss_bytes
-           peak_rss_bytes troupe_version settings warnings)
+           peak_rss_bytes troupe_version settings warnings threads_reason binding)
 math(EXPR last "${ranks} - 1")
 foreach(r RANGE ${last})
   foreach(f IN LISTS fields)

@@ -93,6 +93,25 @@ std::string mib(long bytes) {
   return buf;
 }
 
+// Why the rank runs its thread count: the rule of troupe/runtime/topology.hpp that decided.
+std::string threads_reason(const troupe::RuntimeInfo& i) {
+  const std::string& src = i.threads_source;
+  if (src == "option") return "the program's explicit count (RuntimeOptions::threads)";
+  if (src == "TROUPE_THREADS") return "the TROUPE_THREADS environment variable";
+  if (src == "SLURM_CPUS_PER_TASK") return "SLURM_CPUS_PER_TASK (srun -c N)";
+  if (src == "affinity") {
+    if (i.affinity.size() >= i.node_cpus && i.node_size > 1) {
+      return "the node's " + std::to_string(i.node_cpus) + " CPUs shared among its " + std::to_string(i.node_size) +
+             " ranks (the mask is the whole node)";
+    }
+    return "the " + std::to_string(i.affinity.size()) + " CPU(s) of this rank's affinity mask";
+  }
+  return "nothing known: 1";
+}
+
+// "none" when the rank may run on every CPU of the node, else "part".
+std::string binding_of(const troupe::RuntimeInfo& i) { return i.affinity.size() >= i.node_cpus ? "none" : "part"; }
+
 // One rank as a JSON object (one line).
 std::string to_json(const troupe::RuntimeInfo& i, const std::vector<troupe::KnobState>& knobs) {
   const auto num = [](auto v) { return std::to_string(v); };
@@ -126,7 +145,8 @@ std::string to_json(const troupe::RuntimeInfo& i, const std::vector<troupe::Knob
          ", \"node_covered_cpus\": " + num(i.binding.node_covered_cpus) +
          ", \"shared_mask_cpus\": " + num(i.binding.shared_mask_cpus) +
          ", \"node_threads\": " + num(i.binding.node_threads) + ", \"threads\": " + num(i.threads) +
-         ", \"threads_source\": " + quoted(i.threads_source) + ", \"shared_cores\": " + b(i.shared_cores) +
+         ", \"threads_source\": " + quoted(i.threads_source) + ", \"threads_reason\": " + quoted(threads_reason(i)) +
+         ", \"binding\": " + quoted(binding_of(i)) + ", \"shared_cores\": " + b(i.shared_cores) +
          ", \"rss_bytes\": " + num(i.rss_bytes) + ", \"peak_rss_bytes\": " + num(i.peak_rss_bytes) +
          ", \"troupe_version\": " + quoted(troupe::version()) + ", \"settings\": " + settings +
          ", \"warnings\": " + warnings + "}";
@@ -150,11 +170,12 @@ std::string to_text(const troupe::RuntimeInfo& i, const std::vector<troupe::Knob
                                 std::to_string(i.rank) + "/" + std::to_string(i.size) + ", node " +
                                 std::to_string(i.node_rank) + "/" + std::to_string(i.node_size));
   s += row("cpus", troupe::format_cpu_list(i.affinity) + " (" + std::to_string(i.affinity.size()) + " of " +
-                       std::to_string(i.node_cpus) + " online; the node's ranks use " +
-                       std::to_string(i.binding.node_covered_cpus) + ", " + std::to_string(i.binding.shared_mask_cpus) +
-                       " of this rank's shared with another rank)");
-  s += row("threads", std::to_string(i.threads) + " (from " + i.threads_source + "; node total " +
-                          std::to_string(i.binding.node_threads) + ")");
+                       std::to_string(i.node_cpus) + " online, " +
+                       (binding_of(i) == "none" ? "not bound" : "bound to part of the node") +
+                       "; the node's ranks use " + std::to_string(i.binding.node_covered_cpus) + ", " +
+                       std::to_string(i.binding.shared_mask_cpus) + " of this rank's shared with another rank)");
+  s += row("threads", std::to_string(i.threads) + " (" + i.threads_source + ": " + threads_reason(i) +
+                          "; the node's ranks run " + std::to_string(i.binding.node_threads) + ")");
   s += row("shared cores", i.shared_cores ? "yes: waits sleep instead of spinning" : "no");
   s += row("memory", "rss " + mib(i.rss_bytes) + ", peak " + mib(i.peak_rss_bytes));
   std::string set;
