@@ -21,8 +21,11 @@
 #include <string>
 #include <vector>
 
+#include "troupe/core/config.hpp"
+#include "troupe/core/deadline.hpp"
 #include "troupe/core/error.hpp"
 #include "troupe/pool/thread_pool.hpp"
+#include "troupe/runtime/detail/gather.hpp"
 #include "troupe/runtime/runtime.hpp"
 
 namespace {
@@ -122,25 +125,13 @@ std::uint64_t block_hits(const Args& a, std::uint64_t b) {
   return hits;
 }
 
-// Gathers every rank's info line to rank 0, which prints them in rank order.
+// Gathers every rank's info line to rank 0 (bounded: detail::gather_text), which prints
+// them in rank order.
 void print_info(const troupe::Runtime& rt) {
-  const std::string line = rt.info().to_string();
-  int len = static_cast<int>(line.size());
-  std::vector<int> lens(static_cast<std::size_t>(rt.size()));
-  MPI_Gather(&len, 1, MPI_INT, lens.data(), 1, MPI_INT, 0, rt.comm());
-  std::vector<int> displs(lens.size());
-  int total = 0;
-  for (std::size_t r = 0; r < lens.size(); ++r) {
-    displs[r] = total;
-    total += lens[r];
-  }
-  std::vector<char> all(static_cast<std::size_t>(total > 0 ? total : 1));
-  MPI_Gatherv(line.data(), len, MPI_CHAR, all.data(), lens.data(), displs.data(), MPI_CHAR, 0, rt.comm());
-  if (rt.rank() == 0) {
-    for (std::size_t r = 0; r < lens.size(); ++r) {
-      std::printf("[rank %zu/%d] %.*s\n", r, rt.size(), lens[r], all.data() + displs[r]);
-    }
-  }
+  const auto lines = troupe::detail::gather_text(
+      rt.comm(), 0, rt.info().to_string(),
+      troupe::Deadline::after(troupe::settings().startup_timeout, "troupe_pi --info"), "troupe_pi --info");
+  for (std::size_t r = 0; r < lines.size(); ++r) std::printf("[rank %zu/%d] %s\n", r, rt.size(), lines[r].c_str());
 }
 
 int run(int argc, char** argv) {

@@ -16,6 +16,9 @@
 /// matters. Internal headers (`<layer>/detail/`) are never included from here directly.
 /// This header includes `<mpi.h>` (through troupe/runtime/runtime.hpp).
 
+// the version of the headers (TROUPE_VERSION_*) and of the library (troupe::version())
+#include "troupe/version.hpp"
+
 // core: the exception hierarchy, deadlines, the cancellation token, the TROUPE_* settings
 #include "troupe/core/config.hpp"
 #include "troupe/core/deadline.hpp"

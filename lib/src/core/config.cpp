@@ -8,6 +8,7 @@
 #include <deque>
 #include <mutex>
 #include <string_view>
+#include <utility>
 #include <variant>
 
 #include "troupe/core/error.hpp"
@@ -180,14 +181,26 @@ const Settings& settings() {
   return publish(read_settings([](const char* name) { return std::getenv(name); }));
 }
 
-std::string describe(const Settings& s) {
+std::vector<KnobState> knob_states(const Settings& s) {
   const Settings defaults;
-  std::string out;
+  std::vector<KnobState> out;
   for (const Knob& k : kKnobs) {
-    bool env = false;
-    for (const auto& n : s.from_env) env = env || n == k.name;
-    out += std::string(k.name) + "=" + value_text(s, k) + " (default " + value_text(defaults, k) +
-           (env ? ", from env): " : ", from default): ") + k.effect + "\n";
+    KnobState st;
+    st.name = k.name;
+    st.value = value_text(s, k);
+    st.default_value = value_text(defaults, k);
+    for (const auto& n : s.from_env) st.from_env = st.from_env || n == k.name;
+    st.effect = k.effect;
+    out.push_back(std::move(st));
+  }
+  return out;
+}
+
+std::string describe(const Settings& s) {
+  std::string out;
+  for (const KnobState& k : knob_states(s)) {
+    out += k.name + "=" + k.value + " (default " + k.default_value +
+           (k.from_env ? ", from env): " : ", from default): ") + k.effect + "\n";
   }
   return out;
 }

@@ -6,8 +6,11 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "spawn.hpp"
@@ -47,8 +50,9 @@ ThreadLevel from_mpi(int level) noexcept {
 }
 
 // Whether the node's ranks share cores (topology.hpp, resolve_shared_cores()). Collective
-// over @p node_comm: how many ranks may run on each CPU, and the node's worker threads.
-bool detect_shared_cores(const Settings& cfg, MPI_Comm node_comm, std::size_t threads) {
+// over @p node_comm: how many ranks may run on each CPU, and the node's worker threads; the
+// node's part of @p facts (check_binding()) comes from the same two reductions.
+bool detect_shared_cores(const Settings& cfg, MPI_Comm node_comm, std::size_t threads, BindingFacts& facts) {
   CoreSharingInputs in;
   in.setting = cfg.shared_cores;
   in.affinity = affinity_cpus();
@@ -64,7 +68,41 @@ bool detect_shared_cores(const Settings& cfg, MPI_Comm node_comm, std::size_t th
   in.node_threads = static_cast<std::size_t>(counts.back());
   counts.pop_back();
   in.ranks_per_cpu = std::move(counts);
+  facts.mask_cpus = in.affinity.size();
+  facts.node_threads = in.node_threads;
+  facts.shared_mask_cpus = 0;
+  for (int cpu : in.affinity) {
+    if (in.ranks_per_cpu[static_cast<std::size_t>(cpu)] > 1) ++facts.shared_mask_cpus;
+  }
+  facts.node_covered_cpus = static_cast<std::size_t>(
+      std::count_if(in.ranks_per_cpu.begin(), in.ranks_per_cpu.end(), [](int n) { return n > 0; }));
   return resolve_shared_cores(in);
+}
+
+// "Open MPI", "MPICH", ... from the text of MPI_Get_library_version.
+std::string implementation_of(const std::string& library) {
+  static constexpr std::pair<const char*, const char*> kNames[] = {
+      {"Open MPI", "Open MPI"}, {"Intel(R) MPI", "Intel MPI"}, {"MVAPICH", "MVAPICH"}, {"MPICH", "MPICH"}};
+  for (const auto& [needle, name] : kNames) {
+    if (library.find(needle) != std::string::npos) return name;
+  }
+  return "unknown";
+}
+
+// Resident set size now (VmRSS) and at its peak (VmHWM), from /proc/self/status, in bytes; 0
+// when unknown. (getrusage's ru_maxrss lags the current size: the kernel updates it lazily.)
+std::pair<long, long> rss_bytes() noexcept {
+  std::FILE* f = std::fopen("/proc/self/status", "r");
+  if (f == nullptr) return {0, 0};
+  long now = 0, peak = 0;
+  char line[256];
+  while (std::fgets(line, sizeof line, f) != nullptr) {
+    long kb = 0;
+    if (std::sscanf(line, "VmRSS: %ld kB", &kb) == 1) now = kb * 1024L;
+    if (std::sscanf(line, "VmHWM: %ld kB", &kb) == 1) peak = kb * 1024L;
+  }
+  std::fclose(f);
+  return {now, peak};
 }
 
 std::string host_name() {
@@ -155,6 +193,18 @@ void Runtime::start(int* argc, char*** argv, const std::optional<MPI_Comm>& user
     TROUPE_MPI_CHECK(MPI_Comm_set_name(comm_, "troupe"));
     TROUPE_MPI_CHECK(MPI_Comm_rank(comm_, &rank_));
     TROUPE_MPI_CHECK(MPI_Comm_size(comm_, &size_));
+    // Facts for info(), asked here, on the thread that may call MPI at every level.
+    TROUPE_MPI_CHECK(MPI_Comm_rank(MPI_COMM_WORLD, &world_rank_));
+    TROUPE_MPI_CHECK(MPI_Comm_size(MPI_COMM_WORLD, &world_size_));
+    {
+      char lib[MPI_MAX_LIBRARY_VERSION_STRING] = {};
+      int len = 0;
+      TROUPE_MPI_CHECK(MPI_Get_library_version(lib, &len));
+      mpi_library_.assign(lib, static_cast<std::size_t>(std::clamp(len, 0, MPI_MAX_LIBRARY_VERSION_STRING - 1)));
+      int major = 0, minor = 0;
+      TROUPE_MPI_CHECK(MPI_Get_version(&major, &minor));
+      mpi_standard_ = std::to_string(major) + "." + std::to_string(minor);
+    }
 
     TROUPE_MPI_CHECK(MPI_Comm_split_type(comm_,                 // split troupe's communicator
                                          MPI_COMM_TYPE_SHARED,  // by shared-memory node
@@ -175,7 +225,11 @@ void Runtime::start(int* argc, char*** argv, const std::optional<MPI_Comm>& user
     in.node_ranks = static_cast<std::size_t>(node_size_);
     in.node_rank = static_cast<std::size_t>(node_rank_);
     threads_ = resolve_thread_count(in);
-    shared_cores_ = detect_shared_cores(cfg, node_comm_, threads_.count);
+    binding_.node_cpus = in.node_cpus;
+    binding_.threads = threads_.count;
+    binding_.threads_source = threads_.source;
+    binding_.node_ranks = static_cast<std::size_t>(node_size_);
+    shared_cores_ = detect_shared_cores(cfg, node_comm_, threads_.count, binding_);
 
     exe_digest_ = detail::executable_digest_for_check();
     if (options_.check_same_binary) {
@@ -217,12 +271,14 @@ void Runtime::start(int* argc, char*** argv, const std::optional<MPI_Comm>& user
       text.pop_back();  // log() ends the line
       troupe::log("troupe settings:\n" + text);
     }
-    if (rank_ == 0 && threads_.bound_to_part_of_node && threads_.count == 1 && !options_.quiet && !cfg.quiet &&
-        !g_binding_note_printed.exchange(true)) {
-      troupe::log("troupe: each rank is bound to 1 of the " + std::to_string(in.node_cpus) +
-                  " CPUs of this node, so it runs 1 thread. For more threads per rank use "
-                  "'mpirun --bind-to none', 'mpirun --map-by slot:pe=N' or 'srun -c N' (or set "
-                  "TROUPE_THREADS); set TROUPE_QUIET=1 to hide this note.");
+    // The start-up note: rank 0's one-core trap, from the one binding check (troupe-info
+    // reports every trap of every rank).
+    if (rank_ == 0 && !options_.quiet && !cfg.quiet) {
+      for (const BindingWarning& w : check_binding(binding_)) {
+        if (w.trap == BindingTrap::OneCoreOfNode && !g_binding_note_printed.exchange(true)) {
+          troupe::log("troupe: " + w.message + " Set TROUPE_QUIET=1 to hide this note.");
+        }
+      }
     }
   } catch (...) {
     if (!finalize_on_failure) owns_mpi_ = false;  // a local failure: MPI_Finalize could hang
@@ -361,7 +417,24 @@ RuntimeInfo Runtime::info() const {
   i.threads_source = std::string(troupe::to_string(threads_.source));
   i.affinity = affinity_cpus();
   i.thread_level = std::string(troupe::to_string(provided_));
+  if (owns_mpi_) i.thread_level_requested = std::string(troupe::to_string(options_.thread_level));
+  const MpiMode mode = mpi_mode();
+  i.mpi_mode = mode == MpiMode::Multiple ? "multiple" : mode == MpiMode::Serialized ? "serialized" : "funneled";
   i.owns_mpi = owns_mpi_;
+  i.node_cpus = online_cpu_count();
+  i.shared_cores = shared_cores_;
+  i.world_rank = world_rank_;
+  i.world_size = world_size_;
+  i.mpi_implementation = implementation_of(mpi_library_);
+  i.mpi_library = mpi_library_.substr(0, mpi_library_.find_first_of("\r\n"));
+  while (!i.mpi_library.empty() && (i.mpi_library.back() == ' ' || i.mpi_library.back() == ',' ||
+                                    i.mpi_library.back() == '\t' || i.mpi_library.back() == '\0')) {
+    i.mpi_library.pop_back();
+  }
+  i.mpi_standard = mpi_standard_;
+  std::tie(i.rss_bytes, i.peak_rss_bytes) = rss_bytes();
+  i.binding = binding_;
+  i.warnings = check_binding(binding_);
   return i;
 }
 

@@ -87,6 +87,56 @@ bool resolve_shared_cores(const CoreSharingInputs& in) noexcept {
   return overlap && in.node_threads > covered;
 }
 
+std::string_view to_string(BindingTrap trap) noexcept {
+  switch (trap) {
+    case BindingTrap::OneCoreOfNode:
+      return "one_core_of_node";
+    case BindingTrap::ThreadsOverMask:
+      return "threads_over_mask";
+    case BindingTrap::OverlappingBinding:
+      return "overlapping_binding";
+    case BindingTrap::SharedCores:
+      return "shared_cores";
+  }
+  return "?";
+}
+
+std::vector<BindingWarning> check_binding(const BindingFacts& f) {
+  std::vector<BindingWarning> out;
+  const bool part_of_node = f.mask_cpus > 0 && f.node_cpus > f.mask_cpus;
+  if (f.mask_cpus == 1 && part_of_node && f.threads == 1 && f.threads_source == ThreadCountSource::Affinity) {
+    out.push_back(
+        {BindingTrap::OneCoreOfNode, "this rank is bound to 1 of the " + std::to_string(f.node_cpus) +
+                                         " CPUs of this node, so it runs 1 thread. For more threads per rank use "
+                                         "'mpirun --bind-to none', 'mpirun --map-by slot:pe=N' or 'srun -c N' (or set "
+                                         "TROUPE_THREADS)."});
+  }
+  if (f.mask_cpus > 0 && f.threads > f.mask_cpus) {
+    out.push_back({BindingTrap::ThreadsOverMask,
+                   "this rank runs " + std::to_string(f.threads) + " threads (from " +
+                       std::string(to_string(f.threads_source)) + ") on the " + std::to_string(f.mask_cpus) +
+                       " CPU(s) of its affinity mask, so they time-share them. Bind it to as many CPUs as "
+                       "threads ('mpirun --map-by slot:pe=N', 'srun -c N') or run fewer threads."});
+  }
+  if (part_of_node && f.shared_mask_cpus > 0) {
+    out.push_back({BindingTrap::OverlappingBinding,
+                   "this rank is bound to " + std::to_string(f.mask_cpus) + " CPU(s), " +
+                       std::to_string(f.shared_mask_cpus) +
+                       " of them also in another rank's mask on this node, so those ranks fight for them. "
+                       "Let the launcher place the ranks ('mpirun --bind-to core', 'srun --cpu-bind=cores') "
+                       "instead of overlapping CPU lists."});
+  }
+  if (f.shared_mask_cpus > 0 && f.node_covered_cpus > 0 && f.node_threads > f.node_covered_cpus) {
+    out.push_back({BindingTrap::SharedCores,
+                   "the " + std::to_string(f.node_ranks) + " ranks of this node run " + std::to_string(f.node_threads) +
+                       " worker threads on " + std::to_string(f.node_covered_cpus) +
+                       " CPU(s), sharing cores: troupe's waits sleep instead of spinning and every thread runs "
+                       "slower. Run at most one rank per core ('mpirun -n <cores>', no --oversubscribe) or fewer "
+                       "threads per rank."});
+  }
+  return out;
+}
+
 std::vector<int> affinity_cpus() {
   std::vector<int> cpus;
   // Large masks (machines with > 1024 CPUs) need a dynamically sized set.

@@ -195,6 +195,19 @@ TEST(CoreConfig, DescribeHasOneLinePerKnobWithValueDefaultAndOrigin) {
   EXPECT_NE(d.find("TROUPE_ENGINE_BACKOFF_US=1000 (default 1000, from default)"), std::string::npos) << d;
 }
 
+TEST(CoreConfig, KnobStatesAreWhatDescribePrints) {
+  const auto states = troupe::knob_states(read({{"TROUPE_SPIN_US", "7"}}));
+  ASSERT_EQ(states.size(), knobs().size());
+  for (const auto& k : states) {
+    EXPECT_EQ(k.from_env, k.name == "TROUPE_SPIN_US") << k.name;
+    EXPECT_FALSE(k.effect.empty()) << k.name;
+    if (k.name == "TROUPE_SPIN_US") {
+      EXPECT_EQ(k.value, "7");
+      EXPECT_EQ(k.default_value, "50");
+    }
+  }
+}
+
 TEST(CoreConfig, SettingsIsCachedUntilReloaded) {
   ::setenv("TROUPE_WAIT_BACKOFF_US", "321", 1);
   const Settings& first = troupe::settings();

@@ -195,3 +195,87 @@ TEST(RuntimeSharedCores, TheSettingWinsOverDetection) {
 TEST(RuntimeSharedCores, CpuIdsOutsideTheCountsAreIgnored) {
   EXPECT_FALSE(troupe::resolve_shared_cores(sharing({5, -1}, {4, 4}, 4)));
 }
+
+// The binding traps (check_binding): the one check behind the start-up note and troupe-info.
+namespace {
+troupe::BindingFacts placement(std::size_t mask, std::size_t node, std::size_t threads, ThreadCountSource source) {
+  troupe::BindingFacts f;
+  f.mask_cpus = mask;
+  f.node_cpus = node;
+  f.threads = threads;
+  f.threads_source = source;
+  f.node_ranks = 1;
+  f.node_threads = threads;
+  f.node_covered_cpus = mask;
+  return f;
+}
+
+std::vector<troupe::BindingTrap> traps(const troupe::BindingFacts& f) {
+  std::vector<troupe::BindingTrap> out;
+  for (const auto& w : troupe::check_binding(f)) {
+    EXPECT_FALSE(w.message.empty());
+    out.push_back(w.trap);
+  }
+  return out;
+}
+}  // namespace
+
+TEST(RuntimeBindingCheck, NoTrapForAWholeNodeOrAFairShare) {
+  EXPECT_TRUE(traps(placement(16, 16, 16, ThreadCountSource::Affinity)).empty());  // singleton
+  EXPECT_TRUE(traps(placement(4, 16, 4, ThreadCountSource::Affinity)).empty());    // --map-by slot:pe=4
+  EXPECT_TRUE(traps(placement(2, 16, 2, ThreadCountSource::SlurmCpusPerTask)).empty());
+  EXPECT_TRUE(traps(placement(0, 0, 1, ThreadCountSource::Fallback)).empty());  // nothing known
+  EXPECT_TRUE(traps(placement(1, 1, 1, ThreadCountSource::Affinity)).empty());  // a 1-CPU machine
+}
+
+TEST(RuntimeBindingCheck, OneCoreOfABiggerNode) {
+  const auto f = placement(1, 64, 1, ThreadCountSource::Affinity);  // mpirun -n 1 binds to a core
+  EXPECT_EQ(traps(f), std::vector{troupe::BindingTrap::OneCoreOfNode});
+  const auto w = troupe::check_binding(f);
+  EXPECT_NE(w[0].message.find("1 of the 64 CPUs"), std::string::npos) << w[0].message;
+  EXPECT_NE(w[0].message.find("--bind-to none"), std::string::npos) << w[0].message;
+  EXPECT_NE(w[0].message.find("srun -c N"), std::string::npos) << w[0].message;
+  // A count the user chose is not this trap (1 thread asked for) ...
+  EXPECT_TRUE(traps(placement(1, 64, 1, ThreadCountSource::TroupeThreads)).empty());
+  // ... but more threads than the one CPU is the next one.
+  EXPECT_EQ(traps(placement(1, 64, 8, ThreadCountSource::TroupeThreads)),
+            std::vector{troupe::BindingTrap::ThreadsOverMask});
+}
+
+TEST(RuntimeBindingCheck, MoreThreadsThanTheMask) {
+  const auto w = troupe::check_binding(placement(2, 8, 6, ThreadCountSource::Option));
+  ASSERT_EQ(w.size(), 1u);
+  EXPECT_EQ(w[0].trap, troupe::BindingTrap::ThreadsOverMask);
+  EXPECT_NE(w[0].message.find("6 threads (from option) on the 2 CPU(s)"), std::string::npos) << w[0].message;
+  EXPECT_TRUE(traps(placement(2, 8, 2, ThreadCountSource::Option)).empty());
+  EXPECT_EQ(troupe::to_string(troupe::BindingTrap::ThreadsOverMask), "threads_over_mask");
+}
+
+TEST(RuntimeBindingCheck, RanksBoundToTheSameCpus) {
+  auto f = placement(2, 16, 2, ThreadCountSource::Affinity);
+  f.node_ranks = 2;
+  f.shared_mask_cpus = 2;  // the other rank is bound to the same two CPUs
+  f.node_threads = 4;
+  f.node_covered_cpus = 2;
+  EXPECT_EQ(traps(f), (std::vector{troupe::BindingTrap::OverlappingBinding, troupe::BindingTrap::SharedCores}));
+  f.node_threads = 2;  // overlapping, but not more threads than CPUs: only the overlap
+  EXPECT_EQ(traps(f), std::vector{troupe::BindingTrap::OverlappingBinding});
+}
+
+TEST(RuntimeBindingCheck, OversubscribedNode) {
+  // mpirun --oversubscribe -n 4 on 2 CPUs: every rank may run on both, 1 thread each.
+  auto f = placement(2, 2, 1, ThreadCountSource::Affinity);
+  f.node_ranks = 4;
+  f.shared_mask_cpus = 2;
+  f.node_threads = 4;
+  f.node_covered_cpus = 2;
+  const auto w = troupe::check_binding(f);
+  ASSERT_EQ(w.size(), 1u);
+  EXPECT_EQ(w[0].trap, troupe::BindingTrap::SharedCores);
+  EXPECT_NE(w[0].message.find("4 ranks of this node run 4 worker threads on 2 CPU(s)"), std::string::npos)
+      << w[0].message;
+  // 2 unbound ranks of 1 thread on 2 CPUs: masks overlap, but each thread has a CPU.
+  f.node_ranks = 2;
+  f.node_threads = 2;
+  EXPECT_TRUE(traps(f).empty());
+}

@@ -100,6 +100,19 @@ Settings read_settings(const std::function<const char*(const char*)>& getenv_fn)
 /// @note Thread-safe, never blocks.
 std::string describe(const Settings& s);
 
+/// @brief One knob's effective value, as describe() prints it (for tools: `troupe-info --json`).
+struct KnobState {
+  std::string name;           ///< the variable, e.g. `TROUPE_THREADS`
+  std::string value;          ///< its effective value, e.g. `auto`, `50`
+  std::string default_value;  ///< its default
+  bool from_env = false;      ///< true when the environment set it
+  std::string effect;         ///< what it does (one line)
+};
+
+/// @brief Every knob of @p s in the table's order: the data describe() formats.
+/// @note Thread-safe, never blocks.
+std::vector<KnobState> knob_states(const Settings& s);
+
 namespace detail {
 
 /// @brief Re-reads the environment and makes the result what settings() returns.

@@ -94,19 +94,34 @@ struct RuntimeOptions {
   SpawnOptions spawn;
 };
 
-/// @brief A snapshot of where this rank runs (the psutil-like view of a rank).
+/// @brief A snapshot of where this rank runs (the psutil-like view of a rank; `troupe-info`
+/// prints it for every rank, docs/troupe-info.md explains each field).
 struct RuntimeInfo {
   std::string host;            ///< host name
   long pid = 0;                ///< process id
   int rank = 0;                ///< rank in the runtime's communicator
   int size = 1;                ///< size of the runtime's communicator
+  int world_rank = 0;          ///< rank in `MPI_COMM_WORLD`
+  int world_size = 1;          ///< size of `MPI_COMM_WORLD`
   int node_rank = 0;           ///< rank among the ranks on this node
   int node_size = 1;           ///< ranks on this node
   std::size_t threads = 1;     ///< threads per rank
   std::string threads_source;  ///< which rule chose `threads` (see ThreadCountSource)
   std::vector<int> affinity;   ///< CPUs this process may run on
+  std::size_t node_cpus = 1;   ///< CPUs online on the node
+  bool shared_cores = false;   ///< Runtime::shared_cores()
   std::string thread_level;    ///< MPI thread level provided, e.g. "MPI_THREAD_MULTIPLE"
-  bool owns_mpi = false;       ///< troupe initialized MPI (and will finalize it)
+  /// Level requested from `MPI_Init_thread`; empty when MPI was adopted from the host.
+  std::string thread_level_requested;
+  std::string mpi_mode;                  ///< Runtime::mpi_mode(): "multiple", "serialized" or "funneled"
+  bool owns_mpi = false;                 ///< troupe initialized MPI (and will finalize it)
+  std::string mpi_implementation;        ///< "Open MPI", "MPICH", "Intel MPI", "MVAPICH", or "unknown"
+  std::string mpi_library;               ///< first line of `MPI_Get_library_version`, e.g. "Open MPI v4.1.4, ..."
+  std::string mpi_standard;              ///< `MPI_Get_version`, e.g. "3.1"
+  long rss_bytes = 0;                    ///< resident set size now (VmRSS of `/proc/self/status`); 0 if unknown
+  long peak_rss_bytes = 0;               ///< largest resident set size so far (VmHWM); 0 if unknown
+  BindingFacts binding;                  ///< what check_binding() looked at
+  std::vector<BindingWarning> warnings;  ///< check_binding(binding): the binding traps of this rank
   /// @brief One line: `host=... pid=... rank=0/2 node_rank=0/2 threads=1 (affinity) cpus=0 level=...`.
   std::string to_string() const;
 };
@@ -206,8 +221,14 @@ class Runtime {
   bool owns_mpi() const noexcept { return owns_mpi_; }
   /// @brief Digest of this executable (ELF build id, else file contents); cached.
   std::uint64_t executable_digest() const noexcept { return exe_digest_; }
-  /// @brief Snapshot of host, pid, ranks, threads, affinity and thread level.
+  /// @brief Snapshot of host, pid, ranks, threads, affinity, thread level, MPI library,
+  /// memory and binding warnings (RuntimeInfo).
+  /// @note Thread-safe, never blocks, makes no MPI call (the MPI facts are read at start-up).
   RuntimeInfo info() const;
+  /// @brief This rank's binding traps (check_binding() over the facts gathered at start-up):
+  /// what the start-up note and `troupe-info` report.
+  /// @note Thread-safe, never blocks.
+  std::vector<BindingWarning> binding_warnings() const { return check_binding(binding_); }
   /// @brief The effective configuration of this rank, one fact per line: threads and
   /// their source, the MPI thread level, the affinity mask and the node, then
   /// troupe::describe(troupe::settings()).
@@ -241,11 +262,16 @@ class Runtime {
   bool owns_mpi_ = false;
   int rank_ = 0;
   int size_ = 1;
+  int world_rank_ = 0;
+  int world_size_ = 1;
+  std::string mpi_library_;   // MPI_Get_library_version, whole
+  std::string mpi_standard_;  // MPI_Get_version, "3.1"
   int node_rank_ = 0;
   int node_size_ = 1;
   std::string host_;
   ThreadCount threads_;
   bool shared_cores_ = false;
+  BindingFacts binding_;
   ThreadLevel provided_ = ThreadLevel::Single;
   std::uint64_t exe_digest_ = 0;
   std::mutex release_mu_;

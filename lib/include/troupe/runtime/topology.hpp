@@ -95,6 +95,53 @@ struct CoreSharingInputs {
 /// @note Pure function: thread-safe, never blocks, never throws.
 bool resolve_shared_cores(const CoreSharingInputs& in) noexcept;
 
+/// @brief A binding trap: a way the launcher's placement of a rank wastes or fights over CPUs.
+enum class BindingTrap {
+  /// The rank is bound to one CPU of a node with more, so the thread-count rule gave it one
+  /// thread (Open MPI's `mpirun` binds to a core when it starts 1 or 2 ranks).
+  OneCoreOfNode,
+  /// The rank runs more threads than the CPUs of its affinity mask (`TROUPE_THREADS`, a
+  /// program's count or `srun -c` above the binding): its threads time-share those CPUs.
+  ThreadsOverMask,
+  /// The rank is bound to part of the node, and another rank of the node is bound to some
+  /// of the same CPUs (a hand-written cpu list, two jobs on one node): both fight for them.
+  OverlappingBinding,
+  /// The node's ranks run more worker threads than the CPUs of their masks together, and
+  /// this rank shares CPUs with another (`--oversubscribe`): troupe's waits then sleep
+  /// instead of spinning (Runtime::shared_cores()), and every thread runs slower.
+  SharedCores,
+};
+
+/// @brief The name of a trap in messages and `troupe-info --json`: `"one_core_of_node"`, ...
+/// @note Thread-safe, never blocks, never throws.
+std::string_view to_string(BindingTrap trap) noexcept;
+
+/// @brief What the binding check looks at: one rank's placement and its node's (plain data, so
+/// the check is a pure function; troupe::Runtime fills it from the node's ranks at start-up).
+struct BindingFacts {
+  std::size_t mask_cpus = 0;                                       ///< CPUs in this rank's affinity mask (0: unknown)
+  std::size_t node_cpus = 0;                                       ///< CPUs online on the node (0: unknown)
+  std::size_t threads = 1;                                         ///< this rank's thread count
+  ThreadCountSource threads_source = ThreadCountSource::Fallback;  ///< which rule chose it
+  std::size_t node_ranks = 1;                                      ///< ranks on this node
+  std::size_t shared_mask_cpus = 0;   ///< CPUs of this rank's mask in another node rank's mask too
+  std::size_t node_threads = 0;       ///< worker threads of the node's ranks together (0: unknown)
+  std::size_t node_covered_cpus = 0;  ///< CPUs in at least one node rank's mask (0: unknown)
+};
+
+/// @brief One finding of check_binding().
+struct BindingWarning {
+  BindingTrap trap = BindingTrap::OneCoreOfNode;  ///< which trap
+  std::string message;  ///< what happens and how to fix it (`mpirun --bind-to ...`, `srun -c N`)
+};
+
+/// @brief The binding traps @p f falls into, in the order of BindingTrap; empty when none.
+///
+/// The one check behind the Runtime's start-up note (rank 0's OneCoreOfNode) and
+/// `troupe-info`'s warnings (docs/troupe-info.md explains each and its fix).
+/// @note Pure function: thread-safe, never blocks; throws only std::bad_alloc.
+std::vector<BindingWarning> check_binding(const BindingFacts& f);
+
 /// @brief CPU ids in this process's affinity mask (`sched_getaffinity`), ascending.
 /// Empty if the mask cannot be read.
 /// @note Thread-safe, never blocks, never throws.
