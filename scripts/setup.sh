@@ -7,7 +7,7 @@
 set -euo pipefail
 
 PACKAGES=(
-  build-essential cmake ninja-build g++
+  build-essential cmake ninja-build g++ pkg-config
   libopenmpi-dev openmpi-bin
   libboost-mpi-dev libboost-serialization-dev
   libgtest-dev googletest libbenchmark-dev libtbb-dev
