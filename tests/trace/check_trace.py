@@ -58,7 +58,7 @@ def main():
         if not isinstance(pid, int) or not 0 <= pid < args.ranks:
             bad(f"event {i} has pid {pid!r}, not a rank in [0, {args.ranks}): {e}")
             continue
-        if not isinstance(tid, int) or tid < 0:
+        if not isinstance(tid, int) or tid < 1:
             bad(f"event {i} has no thread (tid {tid!r}): {e}")
             continue
         if ph == "M":

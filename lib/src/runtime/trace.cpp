@@ -5,6 +5,7 @@
 
 #include <mpi.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <climits>
@@ -43,6 +44,7 @@ struct Event {
 // (acquire) and reads below it. Nothing is ever moved, so neither side takes a lock.
 constexpr std::size_t kBlock = 4096;
 constexpr std::size_t kMaxBlocks = 4096;  // 16.7 M events per thread and session, then dropped
+constexpr std::int64_t kLanesPerRank = 10000;
 
 struct Buffer {
   int tid = 0;
@@ -121,7 +123,8 @@ void append_us(std::string& out, std::int64_t ns) {
   out += buf;
 }
 
-void append_meta(std::string& out, const char* what, int pid, int tid, const char* key, const std::string& value) {
+void append_meta(std::string& out, const char* what, int pid, std::int64_t tid, const char* key,
+                 const std::string& value) {
   out += "{\"name\":\"";
   out += what;
   out += "\",\"ph\":\"M\",\"pid\":" + std::to_string(pid) + ",\"tid\":" + std::to_string(tid) + ",\"args\":{\"";
@@ -253,7 +256,11 @@ std::string events_json(std::int64_t origin_ns, std::size_t max_bytes) {
   const Session& s = *g_sessions->back();
   const std::string pid = std::to_string(s.pid);
   std::uint64_t dropped = 0;
-  append_meta(out, "process_name", s.pid, 0, "name", s.process_name);
+  // Lanes are numbered pid * kLanesPerRank + 1 + n: unique over the ranks (Perfetto reads tids
+  // as system-wide, as an OS's are), never 0 (google/perfetto#2278 fixed a merge of tids 0 and
+  // 1), and far below 2^32 (larger tids collapse into one lane: google/perfetto#522).
+  const auto lane_of = [&s](int n) { return static_cast<std::int64_t>(s.pid) * kLanesPerRank + 1 + n; };
+  append_meta(out, "process_name", s.pid, lane_of(0), "name", s.process_name);
   out.pop_back();  // the clock alignment, next to the name (readers ignore other arguments)
   out.pop_back();
   out += ",\"clock_offset_us\":";
@@ -261,13 +268,13 @@ std::string events_json(std::int64_t origin_ns, std::size_t max_bytes) {
   out += ",\"clock_error_us\":";
   append_us(out, s.clock_error);
   out += "}}";
-  out += ",\n{\"name\":\"process_sort_index\",\"ph\":\"M\",\"pid\":" + pid +
-         ",\"tid\":0,\"args\":{\"sort_index\":" + pid + "}}";
+  out += ",\n{\"name\":\"process_sort_index\",\"ph\":\"M\",\"pid\":" + pid + ",\"tid\":" + std::to_string(lane_of(0)) +
+         ",\"args\":{\"sort_index\":" + pid + "}}";
   std::string body;
   for (const auto& b : s.buffers) {
     out += ",\n";
-    append_meta(out, "thread_name", s.pid, b->tid, "name", b->name);
-    const std::string lane = ",\"pid\":" + pid + ",\"tid\":" + std::to_string(b->tid) + ",\"ts\":";
+    append_meta(out, "thread_name", s.pid, lane_of(b->tid), "name", b->name);
+    const std::string lane = ",\"pid\":" + pid + ",\"tid\":" + std::to_string(lane_of(b->tid)) + ",\"ts\":";
     const std::size_t n = b->count.load(std::memory_order_acquire);
     dropped += b->dropped.load(std::memory_order_relaxed);
     for (std::size_t i = 0; i < n; ++i) {
@@ -304,7 +311,7 @@ std::string events_json(std::int64_t origin_ns, std::size_t max_bytes) {
   }
   if (dropped > 0) {
     out += ",\n";
-    append_meta(out, "process_labels", s.pid, 0, "labels", "dropped " + std::to_string(dropped) + " events");
+    append_meta(out, "process_labels", s.pid, lane_of(0), "labels", "dropped " + std::to_string(dropped) + " events");
   }
   return out + body;
 }

@@ -45,11 +45,11 @@ TEST(Trace, ASpanIsACompleteEventWithItsArguments) {
   trace::end();
   EXPECT_EQ(trace::event_count(), 1u);
   const std::string json = trace::events_json(0);
-  EXPECT_NE(json.find("\"name\":\"remote task\",\"cat\":\"executor\",\"ph\":\"X\",\"pid\":3,\"tid\":0,\"ts\":"),
+  EXPECT_NE(json.find("\"name\":\"remote task\",\"cat\":\"executor\",\"ph\":\"X\",\"pid\":3,\"tid\":30001,\"ts\":"),
             std::string::npos)
       << json;
   EXPECT_NE(json.find("\"args\":{\"from\":1,\"bytes\":42}"), std::string::npos) << json;
-  EXPECT_NE(json.find("\"name\":\"process_name\",\"ph\":\"M\",\"pid\":3,\"tid\":0,\"args\":{\"name\":\"rank 3 "
+  EXPECT_NE(json.find("\"name\":\"process_name\",\"ph\":\"M\",\"pid\":3,\"tid\":30001,\"args\":{\"name\":\"rank 3 "
                       "(host)\",\"clock_offset_us\":0.000,\"clock_error_us\":0.000}}"),
             std::string::npos)
       << json;
