@@ -1,4 +1,3 @@
-#include "troupe/runtime/detail/trace.hpp"
 #include "troupe/engine/engine.hpp"
 
 #include <algorithm>
@@ -15,6 +14,7 @@
 #include "troupe/core/deadline.hpp"
 #include "troupe/core/detail/futex.hpp"
 #include "troupe/core/detail/wait.hpp"
+#include "troupe/runtime/detail/trace.hpp"
 #include "troupe/runtime/detail/mpi_check.hpp"
 #include "troupe/runtime/mpi_token.hpp"
 

@@ -82,7 +82,7 @@ void ProgressBar::draw(bool final) noexcept {
     char buf[160];
     std::string line = api_ + ": " + std::to_string(n);
     if (total_) {
-      line += "/" + std::to_string(*total_) + " items";
+      line.append("/").append(std::to_string(*total_)).append(" items");
       const double pct = *total_ ? 100.0 * static_cast<double>(n) / static_cast<double>(*total_) : 100.0;
       std::snprintf(buf, sizeof buf, " (%.0f%%)", std::floor(pct));
       line += buf;
@@ -101,7 +101,8 @@ void ProgressBar::draw(bool final) noexcept {
       }
     }
     // Redrawn in place: '\r', the line, blanks over what a longer previous line left.
-    std::string text = "\r" + line;
+    std::string text(1, '\r');
+    text.append(line);
     if (line.size() < last_width_) text.append(last_width_ - line.size(), ' ');
     last_width_ = line.size();
     if (final) text += '\n';

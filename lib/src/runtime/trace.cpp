@@ -290,7 +290,7 @@ std::string events_json(std::int64_t origin_ns, std::size_t max_bytes) {
       body += ",\"ph\":\"";
       body += e.ph;
       body += '"';
-      if (e.ph != 'X') body += ",\"id\":" + std::to_string(e.id) + (e.ph == 'f' ? ",\"bp\":\"e\"" : "");
+      if (e.ph != 'X') body.append(",\"id\":").append(std::to_string(e.id)).append(e.ph == 'f' ? ",\"bp\":\"e\"" : "");
       body += lane;
       append_us(body, e.ts + s.offset - origin_ns);
       if (e.ph == 'X') {
@@ -311,7 +311,8 @@ std::string events_json(std::int64_t origin_ns, std::size_t max_bytes) {
   }
   if (dropped > 0) {
     out += ",\n";
-    append_meta(out, "process_labels", s.pid, lane_of(0), "labels", "dropped " + std::to_string(dropped) + " events");
+    append_meta(out, "process_labels", s.pid, lane_of(0), "labels",
+                std::string("dropped ").append(std::to_string(dropped)).append(" events"));
   }
   return out + body;
 }
@@ -352,6 +353,19 @@ struct MpiSessionState {
 };
 MpiSessionState g_mpi;
 
+// This kernel's boot id (/proc/sys/kernel/random/boot_id, hashed; 0 if unreadable): ranks that
+// share it share CLOCK_MONOTONIC, containers on one host included.
+std::int64_t kernel_id() noexcept {
+  std::FILE* f = std::fopen("/proc/sys/kernel/random/boot_id", "r");
+  if (!f) return 0;
+  char buf[64] = {};
+  const std::size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+  std::fclose(f);
+  std::uint64_t h = 1469598103934665603ull;
+  for (std::size_t i = 0; i < n; ++i) h = (h ^ static_cast<unsigned char>(buf[i])) * 1099511628211ull;
+  return static_cast<std::int64_t>(h >> 1) | 1;
+}
+
 // Waits for @p req with the one wait loop; false at the deadline.
 bool wait_bounded(MPI_Request& req, const Deadline& deadline) {
   return wait_request(req, deadline, {}, nullptr, false);
@@ -386,10 +400,10 @@ void start_session(MPI_Comm comm, int rank, int size, const std::string& host, c
     }
   }
   const Deadline deadline = Deadline::after(timeout, api);
-  // [traced, origin, rank 0's clock]: one broadcast, then the clock pings.
-  std::int64_t head[2] = {traced, now_ns()};
+  // [traced, origin (rank 0's clock), rank 0's kernel]: one broadcast, then the clock pings.
+  std::int64_t head[3] = {traced, now_ns(), kernel_id()};
   MPI_Request req = MPI_REQUEST_NULL;
-  TROUPE_MPI_CHECK(MPI_Ibcast(head, 2, MPI_INT64_T, 0, comm, &req));
+  TROUPE_MPI_CHECK(MPI_Ibcast(head, 3, MPI_INT64_T, 0, comm, &req));
   if (!wait_bounded(req, deadline)) {
     throw TimeoutError(std::string(api) + ": rank " + std::to_string(rank) +
                        " timed out waiting for rank 0's trace setting");
@@ -440,6 +454,12 @@ void start_session(MPI_Comm comm, int rank, int size, const std::string& host, c
       }
     }
   }
+  if (rank != 0 && head[2] != 0 && head[2] == kernel_id()) {
+    // The kernel of rank 0: the same CLOCK_MONOTONIC (steady_clock), exactly. The pings above
+    // still ran (every rank takes part), but their estimate is only worse than 0.
+    offset = 0;
+    best = 0;
+  }
   g_mpi.active = true;
   g_mpi.quiet = quiet;
   g_mpi.rank = rank;
@@ -447,7 +467,8 @@ void start_session(MPI_Comm comm, int rank, int size, const std::string& host, c
   g_mpi.path = rank == 0 ? path : std::string();
   g_mpi.origin = head[1];
   g_mpi.timeout = timeout;
-  begin(rank, "rank " + std::to_string(rank) + " (" + host + ")", offset, (best + 1) / 2);
+  begin(rank, std::string("rank ").append(std::to_string(rank)).append(" (").append(host).append(")"), offset,
+        (best + 1) / 2);
   name_thread("main");
 }
 
@@ -494,7 +515,8 @@ void finish_session(MPI_Comm comm) noexcept {
       }
       if (!ok) {
         give_up(req, true);
-        missing += (missing.empty() ? "" : ",") + std::to_string(r);
+        if (!missing.empty()) missing += ',';
+        missing += std::to_string(r);
       }
     }
     if (!missing.empty()) {
