@@ -78,10 +78,8 @@ std::string rule(const Knob& k) {
   if (takes_text(k)) return "a file path";
   const bool micros = std::holds_alternative<Micros Settings::*>(k.field);
   const bool millis = std::holds_alternative<Millis Settings::*>(k.field);
-  std::string r = k.max == 1 ? "0 or 1"
-                  : k.max == 2 && k.min == 0
-                      ? "0, 1 or 2"
-                      : "an integer in [" + std::to_string(k.min) + ", " + std::to_string(k.max) + "]";
+  std::string r =
+      k.max == 1 ? "0 or 1" : "an integer in [" + std::to_string(k.min) + ", " + std::to_string(k.max) + "]";
   if (takes_auto(k)) r += " or auto";
   return micros ? r + " (microseconds)" : millis ? r + " (milliseconds)" : r;
 }
