@@ -94,7 +94,8 @@ TEST(Trace, ANewSessionStartsEmpty) {
 
 TEST(Trace, EscapesNamesForJson) {
   std::string out;
-  trace::append_json_string(out, std::string("a\"b\\c\nd\te\x01" "f"));
+  trace::append_json_string(out, std::string("a\"b\\c\nd\te\x01"
+                                             "f"));
   EXPECT_EQ(out, "\"a\\\"b\\\\c\\nd\\te\\u0001f\"");
   trace::begin(1, "rank 1 (\"odd\\host\")");
   trace::name_thread("worker \"0\"");
