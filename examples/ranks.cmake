@@ -28,3 +28,6 @@ endforeach()
 foreach(name coro_halo coro_remote_map)
   set(TROUPE_EXAMPLE_RANKS_${name} 1 2 4)
 endforeach()
+# spawn_workers spawns its own workers when started alone (a singleton: examples/CMakeLists.txt
+# runs it so); under mpirun -n 3 it uses the launched ranks instead.
+set(TROUPE_EXAMPLE_RANKS_spawn_workers 3)

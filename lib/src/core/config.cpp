@@ -18,8 +18,8 @@ namespace {
 
 using Micros = std::chrono::microseconds;
 using Millis = std::chrono::milliseconds;
-using Field = std::variant<std::optional<std::size_t> Settings::*, bool Settings::*, Micros Settings::*,
-                           Millis Settings::*, std::string Settings::*, std::size_t Settings::*>;
+using Field = std::variant<std::optional<std::size_t> Settings::*, std::size_t Settings::*, bool Settings::*,
+                           Micros Settings::*, Millis Settings::*, std::string Settings::*>;
 
 struct Knob {
   const char* name;
@@ -59,6 +59,8 @@ constexpr Knob kKnobs[] = {
    "a collective construction (Executor) raises, naming the ranks that did not arrive, after this long"},
   {"TROUPE_FAILURE_TIMEOUT_MS", &Settings::failure_timeout, 0, kMaxMillis,
    "a rank silent this long while another waits on it is declared lost (0: no failure detection)"},
+  {"TROUPE_SPAWN_WORKERS", &Settings::spawn_workers, 0, 4096,
+   "a singleton Runtime spawns this many worker processes and works on the parent and them (0: none)"},
   {"TROUPE_CORO_STALL_MS", &Settings::coro_stall, 0, kMaxMillis,
    "debug check: a coroutine step holding a pool worker longer than this is reported on stderr (0: off)"},
   {"TROUPE_TRACE", &Settings::trace, 0, 0,

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "spawn.hpp"
 #include "state.hpp"
 #include "trace_session.hpp"
 #include "troupe/core/config.hpp"
@@ -146,7 +147,9 @@ void Runtime::start(int* argc, char*** argv, const std::optional<MPI_Comm>& user
 
     // Our own communicator: library traffic can never match the user's messages, and
     // errors come back as codes (MPI_ERRORS_RETURN) instead of aborting.
-    const MPI_Comm base = user_comm ? *user_comm : MPI_COMM_WORLD;
+    // Spawned workers (docs/spawn.md): a singleton that asks for workers, and a worker
+    // joining its parent, work on the merge of the two groups instead of the world.
+    const MPI_Comm base = spawn_or_join(cfg, user_comm);
     TROUPE_MPI_CHECK(MPI_Comm_dup(base, &comm_));
     comm_valid_ = true;
     TROUPE_MPI_CHECK(MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN));
@@ -187,6 +190,17 @@ void Runtime::start(int* argc, char*** argv, const std::optional<MPI_Comm>& user
       }
     }
 
+    if (spawn_merged_ != MPI_COMM_NULL) {
+      // No process of a spawned group leaves the constructor before every one has passed its
+      // blocking collectives above: a worker that ends right after its Runtime (a user's
+      // early exit) then cannot leave the parent waiting in one of them. Bounded.
+      const auto timeout = options_.spawn.timeout.value_or(cfg.startup_timeout);
+      detail::bounded_barrier(comm_, Deadline::after(timeout, "troupe::Runtime"),
+                              "troupe::Runtime: the spawned group's start-up did not complete within " +
+                                  std::to_string(timeout.count()) +
+                                  " ms (SpawnOptions::timeout): a worker or the parent ended or stalled during it");
+    }
+
     detail::trace::start_session(comm_, rank_, size_, host_, cfg.trace, cfg.startup_timeout,
                                  options_.quiet || cfg.quiet);
     detail::set_mpi_token_mode(mpi_mode() == MpiMode::Serialized);
@@ -219,6 +233,53 @@ void Runtime::start(int* argc, char*** argv, const std::optional<MPI_Comm>& user
     g_current.store(nullptr, std::memory_order_release);
     throw;
   }
+}
+
+MPI_Comm Runtime::spawn_or_join(const Settings& cfg, const std::optional<MPI_Comm>& user_comm) {
+  const MPI_Comm base = user_comm ? *user_comm : MPI_COMM_WORLD;
+  const SpawnOptions& so = options_.spawn;
+  const auto timeout = so.timeout.value_or(cfg.startup_timeout);
+  if (timeout.count() <= 0) {
+    throw ValueError("troupe::Runtime: SpawnOptions::timeout must be > 0 ms, got " + std::to_string(timeout.count()));
+  }
+  MPI_Comm parent = MPI_COMM_NULL;
+  TROUPE_MPI_CHECK(MPI_Comm_get_parent(&parent));
+  if (parent != MPI_COMM_NULL && !user_comm) {  // a worker: join the parent's ranks
+    const detail::SpawnLink link = detail::join_parent(parent, timeout);
+    spawn_inter_ = link.inter;
+    spawn_merged_ = link.merged;
+    is_spawned_worker_ = true;
+    return spawn_merged_;
+  }
+  const std::size_t workers = so.workers.value_or(cfg.spawn_workers);
+  if (workers == 0) return base;
+  if (workers > 4096) {
+    throw ValueError("troupe::Runtime: SpawnOptions::workers must be at most 4096, got " + std::to_string(workers));
+  }
+  int world_size = 1, world_rank = 0;
+  TROUPE_MPI_CHECK(MPI_Comm_size(MPI_COMM_WORLD, &world_size));
+  TROUPE_MPI_CHECK(MPI_Comm_rank(MPI_COMM_WORLD, &world_rank));
+  if (user_comm || world_size > 1 || parent != MPI_COMM_NULL) {
+    // The same program runs under a launcher too: the ranks it has are its workers.
+    if (world_rank == 0 && !options_.quiet && !cfg.quiet) {
+      troupe::log("troupe::Runtime: not spawning the " + std::to_string(workers) +
+                  " worker(s) asked for (SpawnOptions::workers / TROUPE_SPAWN_WORKERS): " +
+                  (user_comm ? std::string("RuntimeOptions::comm was given")
+                             : "the program already runs on " + std::to_string(world_size) + " ranks") +
+                  "; workers are spawned only by a program started alone");
+    }
+    return base;
+  }
+  const std::string command =
+      so.command.empty() ? detail::self_executable() : detail::resolve_worker_command(so.command);
+  const std::vector<std::string> args = so.args              ? *so.args
+                                        : so.command.empty() ? detail::self_arguments()
+                                                             : std::vector<std::string>{};
+  const detail::SpawnLink link = detail::spawn_and_merge(command, args, static_cast<int>(workers), timeout);
+  spawn_inter_ = link.inter;
+  spawn_merged_ = link.merged;
+  spawned_workers_ = workers;
+  return spawn_merged_;
 }
 
 MpiMode Runtime::mpi_mode() const noexcept {
@@ -257,6 +318,10 @@ void Runtime::release() noexcept {
     TROUPE_MPI_UNCHECKED(MPI_Comm_free(&comm_));
     comm_valid_ = false;
   }
+  if (spawn_merged_ != MPI_COMM_NULL) TROUPE_MPI_UNCHECKED(MPI_Comm_free(&spawn_merged_));
+  // MPI_Comm_free, not MPI_Comm_disconnect: disconnect waits for the other side's traffic,
+  // which a worker that died never completes.
+  if (spawn_inter_ != MPI_COMM_NULL) TROUPE_MPI_UNCHECKED(MPI_Comm_free(&spawn_inter_));
   detail::set_mpi_token_mode(false);
   detail::set_mpi_rule(0);
   if (owns_mpi_) {

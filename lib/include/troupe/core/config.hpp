@@ -61,6 +61,10 @@ struct Settings {
   /// `TROUPE_FAILURE_TIMEOUT_MS` (>= 0; 0 off): a rank silent this long while another rank
   /// waits on it is declared lost (executors with a progress thread).
   std::chrono::milliseconds failure_timeout{10'000};
+  /// `TROUPE_SPAWN_WORKERS` (an integer in [0, 4096]): the default of
+  /// RuntimeOptions::spawn.workers: a Runtime started as a singleton spawns this many worker
+  /// processes (`MPI_Comm_spawn`) and works on itself and them (docs/spawn.md); 0: none.
+  std::size_t spawn_workers = 0;
   /// `TROUPE_CORO_STALL_MS` (>= 0; 0 off): the debug check of troupe/coro: a coroutine step
   /// (a task's run from one resumption to its next suspension) that holds a pool worker
   /// longer than this is reported on stderr and counted (troupe::coro_stalls()). A blocking

@@ -11,6 +11,7 @@
 
 #include <mpi.h>
 
+#include <chrono>
 #include <functional>
 #include <mutex>
 
@@ -27,12 +28,40 @@
 
 namespace troupe {
 
+struct Settings;
+
 /// @brief MPI thread support levels (`MPI_THREAD_SINGLE` ... `MPI_THREAD_MULTIPLE`).
 enum class ThreadLevel { Single, Funneled, Serialized, Multiple };
 
 /// @brief `"MPI_THREAD_MULTIPLE"` etc.
 /// @note Thread-safe, never throws.
 std::string_view to_string(ThreadLevel level) noexcept;
+
+/// @brief Worker processes a singleton Runtime spawns (`MPIPoolExecutor(max_workers=N)`).
+///
+/// A program started without a launcher (an MPI singleton: world size 1, no parent) asks
+/// for N workers; the Runtime spawns them with `MPI_Comm_spawn`, merges the parent and the
+/// children into one intracommunicator (the parent is rank 0) and works on it, so comm(),
+/// every Executor and every cross-rank object span 1 + N ranks. The default worker is this
+/// same executable with the same arguments: each child runs the same `main`, constructs its
+/// own Runtime (which finds its parent and joins it instead of spawning) and, in the
+/// root-driven style, serves in `Executor::shutdown()` (docs/spawn.md).
+struct SpawnOptions {
+  /// Worker processes to spawn; nullopt: `TROUPE_SPAWN_WORKERS` (default 0: none). Ignored,
+  /// with one log line, when the program runs under a launcher with more than one rank or
+  /// on RuntimeOptions::comm: the same program runs both ways.
+  std::optional<std::size_t> workers;
+  /// Program the workers run; empty: this executable (`/proc/self/exe`). A name without a
+  /// '/' is looked up in `PATH`. It must exist and be executable (checked before the spawn).
+  std::string command;
+  /// Arguments of the workers (without argv[0]); nullopt: this process's own arguments when
+  /// command is empty (`/proc/self/cmdline`), none otherwise.
+  std::optional<std::vector<std::string>> args;
+  /// Bound on `MPI_Comm_spawn` + `MPI_Intercomm_merge` (and, in a worker, on joining its
+  /// parent); nullopt: `TROUPE_STARTUP_TIMEOUT_MS` (60 s). On expiry the Runtime throws
+  /// troupe::TimeoutError instead of waiting forever (mpi4py.futures waits forever).
+  std::optional<std::chrono::milliseconds> timeout;
+};
 
 /// @brief How a troupe::Runtime starts.
 struct RuntimeOptions {
@@ -61,6 +90,8 @@ struct RuntimeOptions {
   /// Suppress the start-up note about rank binding (also: `TROUPE_QUIET=1`, see
   /// troupe/core/config.hpp).
   bool quiet = false;
+  /// Worker processes to spawn when started as a singleton (docs/spawn.md).
+  SpawnOptions spawn;
 };
 
 /// @brief A snapshot of where this rank runs (the psutil-like view of a rank).
@@ -88,6 +119,10 @@ struct RuntimeInfo {
 ///   RuntimeOptions::thread_level; destruction finalizes MPI.
 /// - MPI already initialized by the host: adopts it; never finalizes it.
 /// - RuntimeOptions::comm given: works on that communicator.
+/// - RuntimeOptions::spawn.workers (or `TROUPE_SPAWN_WORKERS`) = N in a program started
+///   alone: spawns N workers and works on the merge of itself (rank 0) and them; in a
+///   process spawned so, joins the parent (docs/spawn.md). Each step is bounded by
+///   SpawnOptions::timeout.
 /// In every case troupe works on an `MPI_Comm_dup` (comm()) with `MPI_ERRORS_RETURN`,
 /// so library messages can never match the user's, and every MPI error becomes a
 /// troupe::MpiError. Started without `mpirun` it is a singleton: one rank.
@@ -107,7 +142,12 @@ class Runtime {
   /// @throws troupe::InvalidStateError if another Runtime is alive or MPI was finalized;
   ///         troupe::Error on every rank if ranks run different executables or
   ///         callable tables; troupe::MpiError if an MPI call fails;
-  ///         troupe::ValueError for a malformed `TROUPE_*` knob (troupe::settings()).
+  ///         troupe::ValueError for a malformed `TROUPE_*` knob (troupe::settings()) or a
+  ///         SpawnOptions::command that is not an executable file;
+  ///         troupe::TimeoutError when spawning workers (or, in a worker, joining the
+  ///         parent) does not complete within SpawnOptions::timeout — MPI is then left
+  ///         initialized and never finalized (the abandoned call stays inside it): end the
+  ///         program.
   Runtime(int& argc, char**& argv, RuntimeOptions options = {});
   /// @brief Same without main's arguments.
   explicit Runtime(RuntimeOptions options = {});
@@ -141,6 +181,10 @@ class Runtime {
   int node_size() const noexcept { return node_size_; }
   /// @brief Host name.
   const std::string& host() const noexcept { return host_; }
+  /// @brief Worker processes this Runtime spawned (SpawnOptions); 0 when it spawned none.
+  std::size_t spawned_workers() const noexcept { return spawned_workers_; }
+  /// @brief True in a process that a troupe Runtime spawned (it joined its parent's ranks).
+  bool is_spawned_worker() const noexcept { return is_spawned_worker_; }
   /// @brief Threads per rank, and where that number came from.
   std::size_t threads() const noexcept { return threads_.count; }
   /// @brief Which rule chose threads().
@@ -182,6 +226,7 @@ class Runtime {
 
  private:
   void start(int* argc, char*** argv, const std::optional<MPI_Comm>& user_comm);
+  MPI_Comm spawn_or_join(const Settings& cfg, const std::optional<MPI_Comm>& user_comm);
   void release() noexcept;
 
   RuntimeOptions options_;
@@ -189,6 +234,10 @@ class Runtime {
   MPI_Comm node_comm_{};
   bool comm_valid_ = false;
   bool node_comm_valid_ = false;
+  MPI_Comm spawn_inter_ = MPI_COMM_NULL;   // parent <-> workers (spawned or joined)
+  MPI_Comm spawn_merged_ = MPI_COMM_NULL;  // its merge: what comm_ duplicates
+  std::size_t spawned_workers_ = 0;
+  bool is_spawned_worker_ = false;
   bool owns_mpi_ = false;
   int rank_ = 0;
   int size_ = 1;
