@@ -51,6 +51,11 @@ struct View {
   int width = 1600;
   int height = 800;
   int max_iter = 2000;
+  // No padding: every byte of a View is a member with a value. A lambda capturing it travels
+  // as raw bytes, and the wire refuses an 8-byte word that looks like an address of this
+  // process; 4 bytes of padding here held whatever the stack held (0x00007f99 next to
+  // max_iter 1000 read as 0x00007f99000003e8: "an address in this process's memory").
+  int unused = 0;
   double x_min = -2.2, x_max = 0.8;  // real axis, left to right
   double y_min = -0.1, y_max = 1.4;  // imaginary axis, bottom to top (row 0 is y_max)
 };

@@ -20,7 +20,7 @@ namespace {
 using Micros = std::chrono::microseconds;
 using Millis = std::chrono::milliseconds;
 using Field = std::variant<std::optional<std::size_t> Settings::*, std::size_t Settings::*, bool Settings::*,
-                           Micros Settings::*, Millis Settings::*>;
+                           Micros Settings::*, Millis Settings::*, std::string Settings::*>;
 
 struct Knob {
   const char* name;
@@ -64,13 +64,21 @@ constexpr Knob kKnobs[] = {
    "a singleton Runtime spawns this many worker processes and works on the parent and them (0: none)"},
   {"TROUPE_CORO_STALL_MS", &Settings::coro_stall, 0, kMaxMillis,
    "debug check: a coroutine step holding a pool worker longer than this is reported on stderr (0: off)"},
+  {"TROUPE_TRACE", &Settings::trace, 0, 0,
+   "a file: rank 0 writes a Chrome/Perfetto trace (tasks per rank x thread, messages) there when the Runtime ends (unset: off)"},
+  {"TROUPE_PROGRESS", &Settings::progress, 0, 2,
+   "progress bar of Executor::map/map_reduce and ThreadPool::map on the root's stderr: 0 off, 1 when stderr is a terminal, 2 always"},
 };
 // clang-format on
 
 // A knob whose unset value is a rule (nullopt) also takes the word "auto".
 bool takes_auto(const Knob& k) { return std::holds_alternative<std::optional<std::size_t> Settings::*>(k.field); }
 
+// A knob that holds text (a path): any value that is not blank.
+bool takes_text(const Knob& k) { return std::holds_alternative<std::string Settings::*>(k.field); }
+
 std::string rule(const Knob& k) {
+  if (takes_text(k)) return "a file path";
   const bool micros = std::holds_alternative<Micros Settings::*>(k.field);
   const bool millis = std::holds_alternative<Millis Settings::*>(k.field);
   std::string r =
@@ -88,6 +96,8 @@ std::string value_text(const Settings& s, const Knob& k) {
           return v ? "1" : "0";
         } else if constexpr (std::is_same_v<T, Micros> || std::is_same_v<T, Millis>) {
           return std::to_string(v.count());
+        } else if constexpr (std::is_same_v<T, std::string>) {
+          return v.empty() ? "off" : v;
         } else if constexpr (std::is_same_v<T, std::size_t>) {
           return std::to_string(v);
         } else {
@@ -149,6 +159,11 @@ Settings read_settings(const std::function<const char*(const char*)>& getenv_fn)
       throw ValueError(std::string(k.name) + " is set but empty; unset it for the default (" +
                        value_text(Settings{}, k) + "), or set it to " + rule(k));
     }
+    if (takes_text(k)) {  // taken verbatim: a path may hold spaces
+      s.*std::get<std::string Settings::*>(k.field) = text;
+      s.from_env.emplace_back(k.name);
+      continue;
+    }
     if (takes_auto(k) && trimmed(text) == "auto") {  // the rule, as when unset
       s.from_env.emplace_back(k.name);
       continue;
@@ -164,6 +179,8 @@ Settings read_settings(const std::function<const char*(const char*)>& getenv_fn)
             s.*member = n != 0;
           } else if constexpr (std::is_same_v<T, Micros> || std::is_same_v<T, Millis>) {
             s.*member = T(static_cast<typename T::rep>(n));
+          } else if constexpr (std::is_same_v<T, std::string>) {
+            (void)n;  // text knobs are taken above
           } else {
             s.*member = n;
           }

@@ -14,6 +14,7 @@
 #include "troupe/core/deadline.hpp"
 #include "troupe/core/detail/futex.hpp"
 #include "troupe/core/detail/wait.hpp"
+#include "troupe/runtime/detail/trace.hpp"
 #include "troupe/runtime/detail/mpi_check.hpp"
 #include "troupe/runtime/mpi_token.hpp"
 
@@ -138,6 +139,22 @@ struct Engine::Impl {
 
   std::atomic<std::uint64_t> messages_sent{0}, messages_received{0}, bytes_sent{0}, bytes_received{0};
 
+  // TROUPE_TRACE: this engine's number in the process (engines are built collectively, in the
+  // same order on every rank) and the messages sent to / received from each peer so far, under
+  // the token: MPI keeps one tag's messages between two ranks in order, so the n-th send to a
+  // peer is that peer's n-th receive from here, and both ends name the same flow.
+  std::uint64_t trace_channel = 0;
+  int trace_rank = 0;
+  std::vector<std::uint64_t> trace_sent, trace_received;
+  void trace_message(bool send, int peer, std::size_t bytes, std::int64_t t0, int me) noexcept {
+    if (!detail::trace::on() || peer < 0 || static_cast<std::size_t>(peer) >= trace_sent.size()) return;
+    const std::uint64_t seq = (send ? trace_sent : trace_received)[static_cast<std::size_t>(peer)]++;
+    const auto id = detail::trace::message_id(trace_channel, send ? me : peer, send ? peer : me, seq);
+    detail::trace::complete(send ? "send" : "receive", "message", t0, detail::trace::now_ns(),
+                            {{send ? "to" : "from", peer}, {"bytes", static_cast<std::int64_t>(bytes)}});
+    detail::trace::flow(send, id, t0);
+  }
+
   // Bulk receives (receive_bulk): queued by any thread, posted and tested under the token.
   std::mutex bulk_mu;
   std::vector<BulkJob> new_bulk;
@@ -184,7 +201,9 @@ struct Engine::Impl {
     InFlight f{MPI_REQUEST_NULL, std::move(m.bytes)};
     Layout l(f.bytes.size());
     // buffer, count and type of the bytes; destination; the engine's tag; private comm
+    const std::int64_t t0 = detail::trace::on() ? detail::trace::now_ns() : 0;
     TROUPE_MPI_CHECK(MPI_Isend(f.bytes.data(), l.count, l.type, m.dest, kTag, comm, &f.request));
+    trace_message(true, m.dest, f.bytes.size(), t0, trace_rank);
     messages_sent.fetch_add(1, std::memory_order_relaxed);
     bytes_sent.fetch_add(f.bytes.size(), std::memory_order_relaxed);
     in_flight.push_back(std::move(f));
@@ -293,6 +312,7 @@ struct Engine::Impl {
       // any source, the engine's tag, private comm; matched message handle out
       TROUPE_MPI_CHECK(MPI_Improbe(MPI_ANY_SOURCE, kTag, comm, &flag, &msg, &st));
       if (!flag) break;
+      const std::int64_t t0 = detail::trace::on() ? detail::trace::now_ns() : 0;
       MPI_Count n = 0;
       TROUPE_MPI_CHECK(MPI_Get_elements_x(&st, MPI_BYTE, &n));
       std::vector<std::byte> bytes(static_cast<std::size_t>(n));
@@ -300,6 +320,7 @@ struct Engine::Impl {
         Layout l(bytes.size());
         TROUPE_MPI_CHECK(MPI_Mrecv(bytes.data(), l.count, l.type, &msg, MPI_STATUS_IGNORE));
       }
+      trace_message(false, st.MPI_SOURCE, bytes.size(), t0, trace_rank);
       messages_received.fetch_add(1, std::memory_order_relaxed);
       bytes_received.fetch_add(bytes.size(), std::memory_order_relaxed);
       {
@@ -499,6 +520,11 @@ Engine::Engine(MPI_Comm comm, EngineOptions options) : impl_(std::make_unique<Im
   impl_->shared_token = detail::mpi_token_mode();
   TROUPE_MPI_CHECK(MPI_Comm_rank(comm, &rank_));
   TROUPE_MPI_CHECK(MPI_Comm_size(comm, &size_));
+  static std::atomic<std::uint64_t> engines{0};  // TROUPE_TRACE's channel numbers
+  impl_->trace_channel = engines.fetch_add(1, std::memory_order_relaxed);
+  impl_->trace_rank = rank_;
+  impl_->trace_sent.assign(static_cast<std::size_t>(size_), 0);
+  impl_->trace_received.assign(static_cast<std::size_t>(size_), 0);
 }
 
 Engine::~Engine() {
@@ -529,7 +555,12 @@ void Engine::on_round(RoundHook hook) {
 void Engine::start() {
   if (!impl_->receiver) throw InvalidStateError("Engine::start: no receiver (call on_receive first)");
   if (impl_->started.exchange(true)) throw InvalidStateError("Engine::start: already started");
-  if (impl_->options.progress_thread) impl_->progress = std::thread([this] { impl_->run(); });
+  if (impl_->options.progress_thread) {
+    impl_->progress = std::thread([this] {
+      detail::trace::name_thread("progress");
+      impl_->run();
+    });
+  }
 }
 
 namespace {

@@ -17,6 +17,7 @@
 #include "troupe/pool/thread_pool.hpp"
 #include "troupe/runtime/detail/arrival.hpp"
 #include "troupe/runtime/detail/mpi_check.hpp"
+#include "troupe/runtime/detail/trace.hpp"
 #include "troupe/runtime/log.hpp"
 #include "troupe/runtime/runtime.hpp"
 #include "troupe/wire/callable.hpp"
@@ -253,6 +254,7 @@ struct ExecutorCore::Impl {
       e = std::move(local.front());
       local.pop_front();
     }
+    trace::Span span("local task", "executor");  // TROUPE_TRACE: a task the root kept
     if (wire_local) {
       run_wired(*e);
     } else {
@@ -312,6 +314,8 @@ struct ExecutorCore::Impl {
         im.reply(src, ResultRecord{id, static_cast<std::uint8_t>(Outcome::kCancelled)}, {});
         return;
       }
+      trace::Span span("remote task", "executor");  // TROUPE_TRACE: who sent it, its size
+      span.arg("from", src), span.arg("id", static_cast<std::int64_t>(id)), span.arg("bytes", std::ssize(call));
       wire::Writer out;
       out.enable_blocks();  // a large result is sent from where it is (docs/wire.md)
       const Outcome outcome = run_encoded(call, out, im.rank, im.rt.host(), im.size, blocks);

@@ -14,6 +14,7 @@
 #include "troupe/core/error.hpp"
 #include "troupe/pool/detail/mpmc_queue.hpp"
 #include "troupe/pool/detail/ws_deque.hpp"
+#include "troupe/runtime/detail/trace.hpp"
 
 namespace troupe::detail {
 
@@ -42,6 +43,12 @@ namespace {
 thread_local Scheduler* tls_scheduler = nullptr;
 thread_local void* tls_worker = nullptr;
 constexpr std::size_t kInjectCapacity = 1u << 15;
+
+// Runs @p t; with TROUPE_TRACE on, as a "task" slice on this thread's lane.
+void run_task(TaskBase* t) noexcept {
+  trace::Span span("task", "pool");
+  t->execute();
+}
 }  // namespace
 
 struct Scheduler::Impl {
@@ -142,7 +149,7 @@ bool Scheduler::help_outside(void*& seat) noexcept {
   HelpHook* const prev_hook = set_help_hook(w);
   TaskBase* t = find_task(w);
   if (t) {
-    t->execute();
+    run_task(t);
     w->tasks_run.fetch_add(1, std::memory_order_relaxed);
   }
   set_help_hook(prev_hook);
@@ -268,7 +275,7 @@ bool Scheduler::run_one() {
   Worker* self = tls_scheduler == this ? static_cast<Worker*>(tls_worker) : nullptr;
   TaskBase* t = find_task(self);
   if (!t) return false;
-  t->execute();
+  run_task(t);
   if (self) self->tasks_run.fetch_add(1, std::memory_order_relaxed);
   return true;
 }
@@ -278,6 +285,7 @@ void Scheduler::worker_main(Worker* self) {
   tls_scheduler = this;
   tls_worker = self;
   set_help_hook(self);
+  trace::name_thread(std::string("worker ").append(std::to_string(self->index)));
   if (im.config.initializer) {
     try {
       im.config.initializer();
@@ -315,7 +323,7 @@ void Scheduler::worker_main(Worker* self) {
   params.poll_while_asleep = false;
   for (;;) {
     if (TaskBase* t = find_task(self)) {
-      t->execute();
+      run_task(t);
       self->tasks_run.fetch_add(1, std::memory_order_relaxed);
       continue;
     }

@@ -15,6 +15,7 @@
 
 #include "spawn.hpp"
 #include "state.hpp"
+#include "trace_session.hpp"
 #include "troupe/core/config.hpp"
 #include "troupe/core/detail/wait.hpp"
 #include "troupe/core/error.hpp"
@@ -254,6 +255,8 @@ void Runtime::start(int* argc, char*** argv, const std::optional<MPI_Comm>& user
                                   " ms (SpawnOptions::timeout): a worker or the parent ended or stalled during it");
     }
 
+    detail::trace::start_session(comm_, rank_, size_, host_, cfg.trace, cfg.startup_timeout,
+                                 options_.quiet || cfg.quiet);
     detail::set_mpi_token_mode(mpi_mode() == MpiMode::Serialized);
     detail::set_mpi_rule(mpi_mode() == MpiMode::Serialized                                        ? 1
                          : provided_ == ThreadLevel::Funneled || provided_ == ThreadLevel::Single ? 2
@@ -362,6 +365,7 @@ void Runtime::release() noexcept {
   if (MPI_Finalized(&finalized) != MPI_SUCCESS || finalized) return;  // someone else finalized MPI
   int initialized = 0;
   if (MPI_Initialized(&initialized) != MPI_SUCCESS || !initialized) return;
+  if (comm_valid_) detail::trace::finish_session(comm_);  // collective: every rank's events to rank 0
   if (node_comm_valid_) {
     TROUPE_MPI_UNCHECKED(MPI_Comm_free(&node_comm_));
     node_comm_valid_ = false;

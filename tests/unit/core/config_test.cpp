@@ -78,6 +78,7 @@ const std::vector<KnobCase>& knobs() {
        "250",
        [](const Settings& s) { return s.coro_stall == std::chrono::milliseconds(250); },
        {"-1", "0.5", "on", "86400001"}},
+      {"TROUPE_PROGRESS", "2", [](const Settings& s) { return s.progress == 2; }, {"3", "-1", "on", "yes"}},
   };
   return cases;
 }
@@ -98,6 +99,8 @@ TEST(CoreConfig, DefaultsWhenNothingIsSet) {
   EXPECT_EQ(s.coro_stall, std::chrono::milliseconds(0));
   EXPECT_FALSE(s.wire_local);
   EXPECT_FALSE(s.shared_cores.has_value());
+  EXPECT_TRUE(s.trace.empty());
+  EXPECT_EQ(s.progress, 0U);
   EXPECT_TRUE(s.from_env.empty());
 }
 
@@ -188,7 +191,7 @@ TEST(CoreConfig, DescribeHasOneLinePerKnobWithValueDefaultAndOrigin) {
   const std::string d = troupe::describe(read({{"TROUPE_SPIN_US", "7"}}));
   std::size_t lines = 0;
   for (char c : d) lines += c == '\n';
-  EXPECT_EQ(lines, knobs().size());
+  EXPECT_EQ(lines, knobs().size() + 1);  // + TROUPE_TRACE, the knob that takes text (below)
   for (const auto& k : knobs()) EXPECT_NE(d.find(std::string(k.name) + "="), std::string::npos) << k.name;
   EXPECT_NE(d.find("TROUPE_SPIN_US=7 (default 50, from env)"), std::string::npos) << d;
   EXPECT_NE(d.find("TROUPE_THREADS=auto (default auto, from default)"), std::string::npos) << d;
@@ -206,6 +209,16 @@ TEST(CoreConfig, KnobStatesAreWhatDescribePrints) {
       EXPECT_EQ(k.default_value, "50");
     }
   }
+}
+
+// TROUPE_TRACE takes a path verbatim (spaces kept); empty is an error like every knob's.
+TEST(CoreConfig, TraceTakesAPath) {
+  EXPECT_EQ(read({}).trace, "");
+  const Settings s = read({{"TROUPE_TRACE", "/tmp/my trace.json"}});
+  EXPECT_EQ(s.trace, "/tmp/my trace.json");
+  EXPECT_NE(troupe::describe(s).find("TROUPE_TRACE=/tmp/my trace.json (default off, from env)"), std::string::npos);
+  EXPECT_EQ(error_of("TROUPE_TRACE", " "),
+            "TROUPE_TRACE is set but empty; unset it for the default (off), or set it to a file path");
 }
 
 TEST(CoreConfig, SettingsIsCachedUntilReloaded) {

@@ -70,6 +70,13 @@ struct Settings {
   /// longer than this is reported on stderr and counted (troupe::coro_stalls()). A blocking
   /// call inside a task is what makes a step long (docs/coroutines.md).
   std::chrono::milliseconds coro_stall{0};
+  /// `TROUPE_TRACE` (a file path; unset: off): rank 0 writes a Chrome/Perfetto trace of the
+  /// tasks per rank x thread and of the messages there when the Runtime ends
+  /// (docs/tracing.md). Rank 0's value decides for every rank.
+  std::string trace;
+  /// `TROUPE_PROGRESS` (0, 1 or 2): the default of MapOptions::progress: 0 no progress bar,
+  /// 1 a bar on the root's stderr when it is a terminal, 2 always (logs, tests).
+  std::size_t progress = 0;
   /// Names of the knobs that the environment set (the others hold their default).
   std::vector<std::string> from_env;
 };

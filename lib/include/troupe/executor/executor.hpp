@@ -103,6 +103,9 @@ struct MapReduceOptions {
   std::optional<R> initial = std::nullopt;
   /// Elements per task; nullopt: as MapOptions::chunksize. 0 is a ValueError.
   std::optional<std::size_t> chunksize = std::nullopt;
+  /// A progress bar on the root's stderr as chunks complete; nullopt: `TROUPE_PROGRESS`
+  /// (as MapOptions::progress, docs/tracing.md).
+  std::optional<Progress> progress = std::nullopt;
 };
 
 namespace detail {
@@ -495,11 +498,19 @@ class Executor {
       if (options.initial) return R(*options.initial);
       throw ValueError(std::string(api) + ": the input is empty and no initial value was given");
     }
+    std::size_t items = 0;
+    for (const auto& c : chunks) items += c.size();
+    const auto bar = detail::ProgressBar::open(options.progress, api, items, true);
     std::vector<Future<std::optional<R>>> parts;
     parts.reserve(chunks.size());
-    for (auto& c : chunks) parts.push_back(submit(detail::ChunkReducer<F, Red, Elem>{map_fn, reduce_fn}, std::move(c)));
+    for (auto& c : chunks) {
+      const std::size_t n = c.size();
+      parts.push_back(submit(detail::ChunkReducer<F, Red, Elem>{map_fn, reduce_fn}, std::move(c)));
+      if (bar) parts.back().add_done_callback([bar, n] { bar->add(n); });
+    }
     Future<std::optional<R>> total = combine(parts, 0, parts.size(), reduce_fn);
     std::optional<R> v = total.result();
+    if (bar) bar->finish();
     if (options.initial) return v ? R(reduce_fn(R(*options.initial), std::move(*v))) : R(*options.initial);
     return R(std::move(*v));
   }

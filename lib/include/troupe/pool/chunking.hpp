@@ -17,6 +17,14 @@ namespace troupe {
 
 /// @brief Options of every map: ThreadPool::map / map_unordered / starmap and
 /// Executor::map / map_unordered / imap / imap_unordered / starmap / map_async / map_scan.
+/// @brief Whether a map draws a progress bar (MapOptions::progress, `TROUPE_PROGRESS`):
+/// items done of the total, rate and ETA on stderr of the rank that calls it (docs/tracing.md).
+enum class Progress : unsigned char {
+  off = 0,       ///< no bar (the default)
+  terminal = 1,  ///< a bar when stderr is a terminal, nothing in a log file or a pipe
+  always = 2,    ///< a bar in any case (logs, tests): a line per redraw, ended by '\r'
+};
+
 struct MapOptions {
   /// Elements per task; nullopt: the automatic rule of detail::Chunking. 0 is a ValueError;
   /// a value larger than the input (SIZE_MAX included) means one chunk of the whole input.
@@ -26,6 +34,10 @@ struct MapOptions {
   /// At most this many chunks in flight; the input is then read lazily, as results are
   /// taken (huge or endless inputs). nullopt: every chunk is submitted at once. 0 is a ValueError.
   std::optional<std::size_t> buffersize = std::nullopt;
+  /// A progress bar on stderr while the results come (docs/tracing.md); nullopt: the
+  /// `TROUPE_PROGRESS` knob (default off). An Executor's map draws on the root, a
+  /// ThreadPool's on rank 0 (or in a program without a Runtime).
+  std::optional<Progress> progress = std::nullopt;
 };
 
 namespace detail {
@@ -67,7 +79,10 @@ struct Chunking {
   bool grow = false;          // unknown size, automatic: chunksize doubles after each chunk
   std::size_t buffersize = std::numeric_limits<std::size_t>::max();  // chunks in flight
   Deadline deadline;
-  std::size_t cap = kMaxAutoChunk;  // the largest automatic chunk
+  std::size_t cap = kMaxAutoChunk;   // the largest automatic chunk
+  std::optional<std::size_t> total;  // the input's size, when known
+  std::optional<Progress> progress;  // MapOptions::progress
+  bool across_ranks = false;         // an Executor's map (kAcrossRanks): its caller draws the bar
 
   /// The rule for an input of @p n elements over @p workers.
   static std::size_t auto_size(std::size_t n, std::size_t workers, Shape shape = kInProcess) noexcept {
@@ -96,6 +111,9 @@ struct Chunking {
     check_positive(o.buffersize, api, "buffersize");
     Chunking c;
     c.cap = shape.cap;
+    c.total = n;
+    c.progress = o.progress;
+    c.across_ranks = shape.per_worker == kAcrossRanks.per_worker && shape.cap == kAcrossRanks.cap;
     c.deadline = Deadline::after(o.timeout, api);
     if (o.buffersize) c.buffersize = *o.buffersize;
     if (o.chunksize) {

@@ -24,6 +24,7 @@
 #include "troupe/future/detail/pull_iterator.hpp"
 #include "troupe/future/future.hpp"
 #include "troupe/pool/chunking.hpp"
+#include "troupe/pool/detail/progress.hpp"
 
 namespace troupe {
 
@@ -144,6 +145,7 @@ class MapResult {
     s_->api = api;
     s_->wait_on_drop = wait_on_drop;
     s_->slots = std::move(slots);
+    s_->bar = detail::ProgressBar::open(chunking.progress, api, chunking.total, chunking.across_ranks);
     if (unordered) s_->order = std::make_shared<Order>();
     s_->refill();
   }
@@ -168,6 +170,7 @@ class MapResult {
           if (!f.state()->wait(s->deadline)) s->fail_timeout();
           try {
             clean = !f.result().failed;
+            if (s->bar) s->bar->add(f.result().computed);
           } catch (...) {
             clean = false;
           }
@@ -175,6 +178,7 @@ class MapResult {
         }
         if (clean) {
           s->finished = true;
+          if (s->bar) s->bar->finish();
           return std::move(*s->slots);
         }
       }
@@ -228,6 +232,7 @@ class MapResult {
     std::size_t pos = 0, count = 0;
     bool input_done = false;
     bool finished = false;
+    std::shared_ptr<detail::ProgressBar> bar;  // MapOptions::progress: fed as results are taken
 
     ~State() {
       abandon();
@@ -296,6 +301,7 @@ class MapResult {
       }
       pos = 0;
       count = slots ? cur->computed : cur->values.size();
+      if (bar) bar->add(count);
       return true;
     }
     [[noreturn]] void fail_timeout() {
@@ -339,6 +345,7 @@ class MapResult {
       }
       if (!s.take_next()) {
         s.finished = true;
+        if (s.bar) s.bar->finish();
         return nullptr;
       }
     }
