@@ -16,6 +16,7 @@
 #include "troupe/core/error.hpp"
 #include "troupe/runtime/detail/mpi_check.hpp"
 #include "troupe/runtime/detail/same_binary.hpp"
+#include "troupe/runtime/slurm.hpp"
 
 namespace troupe {
 
@@ -23,6 +24,7 @@ namespace {
 
 std::atomic<Runtime*> g_current{nullptr};
 std::atomic<bool> g_binding_note_printed{false};
+std::atomic<bool> g_slurm_line_printed{false};
 
 int to_mpi(ThreadLevel level) noexcept {
   switch (level) {
@@ -209,6 +211,13 @@ void Runtime::start(int* argc, char*** argv, const std::optional<MPI_Comm>& user
                   " CPUs of this node, so it runs 1 thread. For more threads per rank use "
                   "'mpirun --bind-to none', 'mpirun --map-by slot:pe=N' or 'srun -c N' (or set "
                   "TROUPE_THREADS); set TROUPE_QUIET=1 to hide this note.");
+    }
+    // Under Slurm: the job, step, tasks, nodes and CPUs per task, once per process.
+    if (rank_ == 0 && !options_.quiet && !cfg.quiet) {
+      if (std::string line = describe_slurm_job(slurm_job_from_environment());
+          !line.empty() && !g_slurm_line_printed.exchange(true)) {
+        troupe::log(line);
+      }
     }
   } catch (...) {
     if (!finalize_on_failure) owns_mpi_ = false;  // a local failure: MPI_Finalize could hang
