@@ -10,6 +10,7 @@
 #   bash scripts/slurm/test.sh               everything (builds build-srun/ first, -j1)
 #   bash scripts/slurm/test.sh --no-ctest    apps and sbatch scripts only
 #   bash scripts/slurm/test.sh --no-apps     MPI test suite only
+#   bash scripts/slurm/test.sh --no-build    use build-srun/ as it is (built before)
 #   bash scripts/slurm/test.sh -R executor   extra arguments go to ctest
 #
 # Environment: TROUPE_SLURM_BUILD (build dir, default build-srun), TROUPE_SLURM_JOBS
@@ -21,12 +22,14 @@ cd "$TROUPE_ROOT"
 
 run_apps=1
 run_ctest=1
+run_build=1
 ctest_args=()
 for arg in "$@"; do
   case "$arg" in
     --no-ctest) run_ctest=0 ;;
     --no-apps) run_apps=0 ;;
-    -h | --help) sed -n '2,18p' "$0"; exit 0 ;;
+    --no-build) run_build=0 ;;
+    -h | --help) sed -n '2,19p' "$0"; exit 0 ;;
     *) ctest_args+=("$arg") ;;
   esac
 done
@@ -70,20 +73,23 @@ if ss -ltn 2>/dev/null | awk '{print $4}' | grep -Eq ":($PORT|$((PORT + 1)))\$";
 fi
 
 # ---------------------------------------------------------------------------- build
-# Its own build dir: the multi-rank tests are registered with srun as their launcher there.
-echo "== build ($BUILD, -DTROUPE_MPI_LAUNCHER=srun, -j$JOBS)"
-cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTROUPE_WARNINGS_AS_ERRORS=ON \
-  -DTROUPE_BUILD_EXAMPLES=OFF -DTROUPE_MPI_LAUNCHER=srun >"$BUILD.configure.log" 2>&1 ||
-  { cat "$BUILD.configure.log"; exit 1; }
-grep "troupe: " "$BUILD.configure.log" || true
 APPS=(mandelbrot nqueens pi wordcount)
-targets=()
-for app in "${APPS[@]}"; do targets+=("troupe_$app"); done
-if [ "$run_ctest" -eq 1 ]; then
-  mapfile -t -O "${#targets[@]}" targets < <(ninja -C "$BUILD" -t targets all |
-    sed -n 's/^\(test_mpi_[A-Za-z0-9_]*\): .*/\1/p' | sort -u)
+if [ "$run_build" -eq 1 ]; then
+  # Its own build dir: the multi-rank tests are registered with srun as their launcher there.
+  echo "== build ($BUILD, -DTROUPE_MPI_LAUNCHER=srun, -j$JOBS)"
+  mkdir -p "$BUILD"
+  cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTROUPE_WARNINGS_AS_ERRORS=ON \
+    -DTROUPE_BUILD_EXAMPLES=OFF -DTROUPE_MPI_LAUNCHER=srun >"$BUILD/slurm-configure.log" 2>&1 ||
+    { cat "$BUILD/slurm-configure.log"; exit 1; }
+  grep "troupe: " "$BUILD/slurm-configure.log" || true
+  targets=()
+  for app in "${APPS[@]}"; do targets+=("troupe_$app"); done
+  if [ "$run_ctest" -eq 1 ]; then
+    mapfile -t -O "${#targets[@]}" targets < <(ninja -C "$BUILD" -t targets all |
+      sed -n 's/^\(test_mpi_[A-Za-z0-9_]*\): .*/\1/p' | sort -u)
+  fi
+  cmake --build "$BUILD" -j "$JOBS" --target "${targets[@]}"
 fi
-cmake --build "$BUILD" -j "$JOBS" --target "${targets[@]}"
 
 # ---------------------------------------------------------------------------- daemons
 # stop_all: cancel the jobs, stop slurmd, slurmctld and munged (SIGTERM, then SIGKILL after
