@@ -88,6 +88,11 @@ function(troupe_mpi_test_environment out test_name)
   if(_troupe_ompi_session)
     list(APPEND env "OMPI_MCA_orte_tmpdir_base=${TROUPE_TEST_OMPI_TMPDIR}/${test_name}")
   endif()
+  if(_troupe_ompi_session AND TROUPE_MPI_LAUNCHER STREQUAL "srun")
+    # mpirun --oversubscribe makes Open MPI yield in blocking calls; under srun --overcommit it
+    # cannot tell that the node is oversubscribed and spins, starving the other ranks.
+    list(APPEND env "OMPI_MCA_mpi_yield_when_idle=1")
+  endif()
   set(${out} "${env}" PARENT_SCOPE)
 endfunction()
 
