@@ -334,13 +334,16 @@ if [ "$run_ctest" -eq 1 ]; then
   echo "== MPI test suite through srun: ctest -L '^mpi\$' -LE singleton in $BUILD"
   echo "   not run here: the singleton tests (label singleton: they start the binary without a"
   echo "   launcher, so srun plays no part; the ordinary ctest runs them)"
+  grep -h "skipped under srun" "$BUILD/slurm-configure.log" 2>/dev/null | sed 's/^-- troupe: /   /' || true
   t0=$SECONDS
   rc=0
   # PROCESSORS on each test keeps -j2 within 2 CPUs' worth of ranks at a time.
   # -L '^mpi$': the label itself (a bare "mpi" would also match "compile_fail").
   timeout -k 30 3600 ctest --test-dir "$BUILD" -L '^mpi$' -LE singleton --output-on-failure \
     -j "${TROUPE_SLURM_CTEST_JOBS:-2}" "${ctest_args[@]}" >"$LOGS/ctest.log" 2>&1 || rc=$?
-  grep -E "SKIP:|tests passed|tests failed|Not Run|Failed|Timeout" "$LOGS/ctest.log" | sed 's/^/   /' | head -n 40 || true
+  # Every test's line (name, result, seconds), then ctest's verdict and the skip reasons.
+  grep -E " Test +#[0-9]+: " "$LOGS/ctest.log" | sed 's/^ */   /' || true
+  grep -E "SKIP:|tests passed|tests failed" "$LOGS/ctest.log" | sort -u | sed 's/^/   /' || true
   # One row per rank count: passed / failed / skipped and the summed test time.
   while IFS='|' read -r np pass fail skipped secs; do
     result="ok ($pass passed"
