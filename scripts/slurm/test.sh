@@ -40,6 +40,7 @@ PORT="${TROUPE_SLURM_PORT:-6817}"
 START_TIMEOUT=60  # seconds for each daemon to come up and the node to be idle
 STEP_TIMEOUT=300  # seconds for one srun / sbatch --wait
 STATE=""
+CHILD=""  # the srun / sbatch / ctest running now (stopped first on exit)
 PIDS=()    # daemons started here, in start order
 ROWS=()    # summary rows: what|tasks|result|seconds
 FAILED=0
@@ -97,6 +98,11 @@ fi
 stop_all() {
   local rc=$?
   trap - EXIT INT TERM
+  if [ -n "$CHILD" ]; then
+    kill -TERM "$CHILD" 2>/dev/null || true
+    wait_until 40 "pid $CHILD ends" pid_gone "$CHILD" || kill -KILL "$CHILD" 2>/dev/null || true
+    wait "$CHILD" 2>/dev/null || true
+  fi
   if [ -n "$STATE" ] && [ -f "$STATE/slurm.conf" ]; then
     timeout 10 scancel --full --quiet --user=root >/dev/null 2>&1 || true
     wait_until 15 "no jobs left" no_jobs || true
@@ -107,6 +113,7 @@ stop_all() {
   done
   for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
     wait_until 15 "pid ${PIDS[i]} ends" pid_gone "${PIDS[i]}" || kill -KILL "${PIDS[i]}" 2>/dev/null || true
+    wait "${PIDS[i]}" 2>/dev/null || true
   done
   if [ -n "$STATE" ]; then
     # slurmstepd daemonizes: one still serving a step socket in our spool dir is ours.
@@ -124,7 +131,8 @@ stop_all() {
   exit "$rc"
 }
 
-pid_gone() { ! kill -0 "$1" 2>/dev/null; }
+# A child that exited stays a zombie (state Z) until waited for: that counts as gone.
+pid_gone() { ! kill -0 "$1" 2>/dev/null || [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" = Z ]; }
 no_jobs() { [ -z "$(timeout 10 squeue -h -o %i 2>/dev/null)" ]; }
 ctld_up() { timeout 10 scontrol ping 2>/dev/null | grep -q "is UP"; }
 node_idle() { timeout 10 sinfo -h -n "$NODE" -o %T 2>/dev/null | grep -qx 'idle'; }
@@ -259,7 +267,11 @@ run_step() {
   shift 3
   local log="$LOGS/${name// /_}-n$tasks.log" t0=$SECONDS rc=0 result=ok
   echo "-- $name: $*"
-  timeout -k 10 "$STEP_TIMEOUT" "$@" >"$log" 2>&1 || rc=$?
+  # In the background with wait: a signal to this script interrupts wait (the trap runs at once).
+  timeout -k 10 "$STEP_TIMEOUT" "$@" >"$log" 2>&1 &
+  CHILD=$!
+  wait "$CHILD" || rc=$?
+  CHILD=""
   if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
     result="TIMEOUT (${STEP_TIMEOUT} s)"
   elif [ "$rc" -ne 0 ]; then
@@ -340,7 +352,10 @@ if [ "$run_ctest" -eq 1 ]; then
   # PROCESSORS on each test keeps -j2 within 2 CPUs' worth of ranks at a time.
   # -L '^mpi$': the label itself (a bare "mpi" would also match "compile_fail").
   timeout -k 30 3600 ctest --test-dir "$BUILD" -L '^mpi$' -LE singleton --output-on-failure \
-    -j "${TROUPE_SLURM_CTEST_JOBS:-2}" "${ctest_args[@]}" >"$LOGS/ctest.log" 2>&1 || rc=$?
+    -j "${TROUPE_SLURM_CTEST_JOBS:-2}" "${ctest_args[@]}" >"$LOGS/ctest.log" 2>&1 &
+  CHILD=$!
+  wait "$CHILD" || rc=$?
+  CHILD=""
   # Every test's line (name, result, seconds), then ctest's verdict and the skip reasons.
   grep -E " Test +#[0-9]+: " "$LOGS/ctest.log" | sed 's/^ */   /' || true
   grep -E "SKIP:|tests passed|tests failed" "$LOGS/ctest.log" | sort -u | sed 's/^/   /' || true
