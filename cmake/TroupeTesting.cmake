@@ -24,11 +24,11 @@ endif()
 # The launcher of the multi-rank tests: mpiexec (FindMPI's MPIEXEC_EXECUTABLE), or srun inside
 # a Slurm allocation or next to a local Slurm (scripts/slurm/test.sh, docs/slurm.md). With srun,
 # MPIEXEC_EXECUTABLE and its flags are shadowed in this directory scope, so every test started
-# with them (tests/mpi, tests/install, apps, examples) goes through srun: --mpi=pmix (Open MPI
-# and MPICH find their PMIx server in slurmd), --overcommit (more tasks than CPUs), and
-# --kill-on-bad-exit=1 (a rank that fails ends the step, as mpiexec does). Open MPI's
-# mpirun-only flags (--oversubscribe, --allow-run-as-root, MPIEXEC_PREFLAGS) are dropped; tests
-# that only make sense under mpirun are not registered (each says why at configure time).
+# with them (tests/mpi, tests/install, apps, examples) goes through srun: --mpi=pmix (the ranks
+# use the PMIx server of slurmd), --overcommit (more tasks than CPUs), and --kill-on-bad-exit=1
+# (a rank that fails ends the step, as mpiexec does). Open MPI's mpirun-only flags
+# (--oversubscribe, --allow-run-as-root, MPIEXEC_PREFLAGS) are dropped; tests that only make
+# sense under mpirun are registered as skipped (each says why at configure time).
 set(TROUPE_MPI_LAUNCHER "mpiexec" CACHE STRING "Launcher of the multi-rank tests: mpiexec or srun")
 set_property(CACHE TROUPE_MPI_LAUNCHER PROPERTY STRINGS mpiexec srun)
 set(TROUPE_SRUN_FLAGS "" CACHE STRING "Extra flags for srun in tests (TROUPE_MPI_LAUNCHER=srun)")
