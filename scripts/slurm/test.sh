@@ -364,7 +364,7 @@ if [ "$run_ctest" -eq 1 ]; then
     result="ok ($pass passed"
     [ "$skipped" -gt 0 ] && result+=", $skipped skipped"
     [ "$fail" -gt 0 ] && result="FAIL ($pass passed, $fail failed" && FAILED=1
-    ROWS+=("ctest -L mpi (srun)|$np|$result)|$secs")
+    ROWS+=("ctest mpi tests (srun)|$np|$result)|$secs")
   done < <(awk '
     / Test +#[0-9]+: / {
       for (i = 1; i < NF; i++) if ($i ~ /^#[0-9]+:$/) name = $(i + 1)
@@ -377,7 +377,7 @@ if [ "$run_ctest" -eq 1 ]; then
   ' "$LOGS/ctest.log" | sort -n)
   if [ "$rc" -ne 0 ]; then
     FAILED=1
-    ROWS+=("ctest -L mpi (srun) exit|-|FAIL (exit $rc)|$((SECONDS - t0))")
+    ROWS+=("ctest mpi tests (srun) exit|-|FAIL (exit $rc)|$((SECONDS - t0))")
     tail -n 60 "$LOGS/ctest.log" | sed 's/^/   /'
   fi
   echo "   ctest wall time: $((SECONDS - t0)) s"
