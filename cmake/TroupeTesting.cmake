@@ -21,6 +21,33 @@ else()
   set(_troupe_ompi_session FALSE)
 endif()
 
+# The launcher of the multi-rank tests: mpiexec (FindMPI's MPIEXEC_EXECUTABLE), or srun inside
+# a Slurm allocation or next to a local Slurm (scripts/slurm/test.sh, docs/slurm.md). With srun,
+# MPIEXEC_EXECUTABLE and its flags are shadowed in this directory scope, so every test started
+# with them (tests/mpi, tests/install, apps, examples) goes through srun: --mpi=pmix (the ranks
+# use the PMIx server of slurmd), --overcommit (more tasks than CPUs), and --kill-on-bad-exit=1
+# (a rank that fails ends the step, as mpiexec does). Open MPI's mpirun-only flags
+# (--oversubscribe, --allow-run-as-root, MPIEXEC_PREFLAGS) are dropped; tests that only make
+# sense under mpirun are registered as skipped (each says why at configure time).
+set(TROUPE_MPI_LAUNCHER "mpiexec" CACHE STRING "Launcher of the multi-rank tests: mpiexec or srun")
+set_property(CACHE TROUPE_MPI_LAUNCHER PROPERTY STRINGS mpiexec srun)
+set(TROUPE_SRUN_FLAGS "" CACHE STRING "Extra flags for srun in tests (TROUPE_MPI_LAUNCHER=srun)")
+if(TROUPE_MPI_LAUNCHER STREQUAL "srun")
+  find_program(TROUPE_SRUN_EXECUTABLE srun)
+  if(NOT TROUPE_SRUN_EXECUTABLE)
+    message(FATAL_ERROR "TROUPE_MPI_LAUNCHER=srun: srun not found (Debian: apt-get install slurm-client)")
+  endif()
+  set(MPIEXEC_EXECUTABLE ${TROUPE_SRUN_EXECUTABLE})
+  set(MPIEXEC_NUMPROC_FLAG -n)
+  set(MPIEXEC_PREFLAGS "")
+  set(MPIEXEC_POSTFLAGS "")
+  set(_troupe_mpiexec_flags --mpi=pmix --overcommit --kill-on-bad-exit=1 ${TROUPE_SRUN_FLAGS})
+  list(JOIN _troupe_mpiexec_flags " " _troupe_shown_flags)
+  message(STATUS "troupe: multi-rank tests run under ${MPIEXEC_EXECUTABLE} ${_troupe_shown_flags}")
+elseif(NOT TROUPE_MPI_LAUNCHER STREQUAL "mpiexec")
+  message(FATAL_ERROR "TROUPE_MPI_LAUNCHER must be mpiexec or srun, not '${TROUPE_MPI_LAUNCHER}'")
+endif()
+
 # Sanitizer run-time options in a -DTROUPE_SANITIZE build. Every test and example links
 # troupe_sanitizer_options, which compiles them (and tests/sanitizers/lsan.supp) into the
 # binary, so they hold however it is started. Tests that start MPI also carry them as
@@ -61,17 +88,28 @@ function(troupe_mpi_test_environment out test_name)
   if(_troupe_ompi_session)
     list(APPEND env "OMPI_MCA_orte_tmpdir_base=${TROUPE_TEST_OMPI_TMPDIR}/${test_name}")
   endif()
+  if(_troupe_ompi_session AND TROUPE_MPI_LAUNCHER STREQUAL "srun")
+    # mpirun --oversubscribe makes Open MPI yield in blocking calls; under srun --overcommit it
+    # cannot tell that the node is oversubscribed and spins, starving the other ranks.
+    list(APPEND env "OMPI_MCA_mpi_yield_when_idle=1")
+  endif()
   set(${out} "${env}" PARENT_SCOPE)
 endfunction()
 
 # <prefix>.<name>.np<N> per N. mpiexec kills the job at <timeout> (MPIEXEC_TIMEOUT is honoured
-# by Open MPI and MPICH); ctest's TIMEOUT (+15 s) is the backstop.
+# by Open MPI and MPICH; under srun, --time is the same limit in whole minutes); ctest's
+# TIMEOUT (+15 s) is the backstop.
 function(_troupe_register_mpi_runs prefix name target timeout labels extra_args)
   math(EXPR backstop "${timeout} + 15")
+  set(time_flag "")
+  if(TROUPE_MPI_LAUNCHER STREQUAL "srun")
+    math(EXPR minutes "(${timeout} + 59) / 60")
+    set(time_flag --time=${minutes})
+  endif()
   foreach(np IN LISTS ARGN)
     set(test_name ${prefix}.${name}.np${np})
     add_test(NAME ${test_name}
-      COMMAND ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} ${np} ${_troupe_mpiexec_flags}
+      COMMAND ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} ${np} ${_troupe_mpiexec_flags} ${time_flag}
               ${MPIEXEC_PREFLAGS} $<TARGET_FILE:${target}> ${MPIEXEC_POSTFLAGS} ${extra_args})
     troupe_mpi_test_environment(env ${test_name})
     set_tests_properties(${test_name} PROPERTIES

@@ -21,6 +21,7 @@
 #include "troupe/core/error.hpp"
 #include "troupe/runtime/detail/mpi_check.hpp"
 #include "troupe/runtime/detail/same_binary.hpp"
+#include "troupe/runtime/slurm.hpp"
 
 namespace troupe {
 
@@ -28,6 +29,7 @@ namespace {
 
 std::atomic<Runtime*> g_current{nullptr};
 std::atomic<bool> g_binding_note_printed{false};
+std::atomic<bool> g_slurm_line_printed{false};
 
 int to_mpi(ThreadLevel level) noexcept {
   switch (level) {
@@ -281,6 +283,13 @@ void Runtime::start(int* argc, char*** argv, const std::optional<MPI_Comm>& user
         if (w.trap == BindingTrap::OneCoreOfNode && !g_binding_note_printed.exchange(true)) {
           troupe::log("troupe: " + w.message + " Set TROUPE_QUIET=1 to hide this note.");
         }
+      }
+    }
+    // Under Slurm: the job, step, tasks, nodes and CPUs per task, once per process.
+    if (rank_ == 0 && !options_.quiet && !cfg.quiet) {
+      if (std::string line = describe_slurm_job(slurm_job_from_environment());
+          !line.empty() && !g_slurm_line_printed.exchange(true)) {
+        troupe::log(line);
       }
     }
   } catch (...) {

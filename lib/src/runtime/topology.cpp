@@ -13,6 +13,7 @@
 
 #include "state.hpp"
 #include "troupe/core/config.hpp"
+#include "troupe/runtime/slurm.hpp"
 
 namespace troupe {
 
@@ -184,13 +185,25 @@ std::size_t default_thread_count() {
   in.affinity_cpus = affinity_cpus().size();
   in.node_cpus = online_cpu_count();
   // Ranks on this node, as the launcher tells them (Open MPI, MPICH/Hydra, Slurm).
+  bool found = false;
   for (auto [size_var, rank_var] :
        {std::pair{"OMPI_COMM_WORLD_LOCAL_SIZE", "OMPI_COMM_WORLD_LOCAL_RANK"},
         std::pair{"MPI_LOCALNRANKS", "MPI_LOCALRANKID"}, std::pair{"SLURM_NTASKS_PER_NODE", "SLURM_LOCALID"}}) {
     if (const auto size = detail::parse_count(std::getenv(size_var)); size && *size >= 1) {
       in.node_ranks = *size;
       in.node_rank = detail::parse_count(std::getenv(rank_var)).value_or(0);
+      found = true;
       break;
+    }
+  }
+  // A task of an srun step (srun -n 4 sets no SLURM_NTASKS_PER_NODE): the step's count for
+  // this node, from its compressed per-node list ("2(x3),1") at index SLURM_NODEID.
+  if (!found) {
+    if (const auto node = detail::parse_count(std::getenv("SLURM_NODEID"))) {
+      if (const auto size = slurm_tasks_on_node(std::getenv("SLURM_STEP_TASKS_PER_NODE"), *node)) {
+        in.node_ranks = *size;
+        in.node_rank = detail::parse_count(std::getenv("SLURM_LOCALID")).value_or(0);
+      }
     }
   }
   return resolve_thread_count(in).count;
