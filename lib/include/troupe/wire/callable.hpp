@@ -46,7 +46,9 @@
 #include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <functional>
+#include <new>
 #include <optional>
 #include <span>
 #include <string>
@@ -303,10 +305,21 @@ void write_state(Writer& out, const F& fn) {
   constexpr StateKind kind = state_kind<F>();
   static_assert(kind != StateKind::FunctionId, "function ids are written by encode_call");
   if constexpr (kind == StateKind::Bytes) {
+    // A padded closure (an int captured next to a double) carries whatever its padding bytes
+    // held, often half of an old stack address: the scan would take the word for an address,
+    // and the receiver never reads it. Scanned and sent is a copy whose padding is zero, where
+    // the compiler can clear it (GCC >= 11; clang 14 cannot: docs/remote-callables.md).
+    alignas(F) std::array<unsigned char, sizeof(F)> raw;
+    std::memcpy(raw.data(), &fn, sizeof(F));
+#if defined(__has_builtin)
+#if __has_builtin(__builtin_clear_padding)
+    __builtin_clear_padding(std::launder(reinterpret_cast<F*>(raw.data())));
+#endif
+#endif
     if constexpr (sizeof(F) >= sizeof(void*)) {
-      check_state_bytes(&fn, sizeof(F), typeid(F));
+      check_state_bytes(raw.data(), sizeof(F), typeid(F));
     }
-    out.write_bytes(&fn, sizeof(F));
+    out.write_bytes(raw.data(), sizeof(F));
   } else if constexpr (kind == StateKind::Serialized) {
     save(out, fn);
   }
