@@ -1,8 +1,8 @@
 // Lazy ranges for tests that compile with every supported compiler: troupe_test::iota(a, b),
 // troupe_test::iota(a) (unbounded) and troupe_test::filter(range, pred) (an unsized range).
 //
-// With g++ (and clang 16 or later) they ARE std::views::iota / std::views::filter, so the
-// tests exercise the standard views. clang 14 and 15 cannot compile libstdc++ 12's views at
+// With g++ (and clang 16 or later, assumed; untested) they ARE std::views::iota /
+// std::views::filter, so the tests exercise the standard views. clang 14 cannot compile libstdc++ 12's views at
 // all (every view derives from std::ranges::view_interface, whose constrained members clang
 // checks too early: "no matching function for call to '__begin'", llvm/llvm-project#52696;
 // docs/portability.md), so there they are small hand-written ranges with the same
