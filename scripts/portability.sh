@@ -14,13 +14,14 @@
 #   --keep-going      go on with the next cells after a failing one (default: stop)
 #   --build-root DIR  where the cells' build dirs go (default: build-port)
 #   --no-install      do not apt-get missing packages (a cell whose tools are missing SKIPs)
+#   --targets a,b     build only these targets (default: all; pair it with a ctest -R)
 #   -- ARGS           extra arguments for every ctest call (e.g. -R '^mpi\.', -L serialized)
 #
 # Each cell builds in <build-root>/<cell> (Release, warnings are errors) and runs ctest
 # there. The table: cell, MPI library and compiler versions, tests passed/total (and by
 # thread level: FUNNELED = mpi.host_code, example.host_solver and the FUNNELED singleton
-# test, SERIALIZED =
-# mpi.serialized, MULTIPLE = the rest), seconds, failing tests. Exit status: 0 when every
+# test, SERIALIZED = mpi.serialized, MULTIPLE = the rest), seconds, failing tests, all in
+# one Markdown table. Exit status: 0 when every
 # cell that ran passed (SKIP cells print why and do not fail the run), 1 otherwise.
 # Installing MPICH next to Open MPI never changes the default `mpi`/`mpirun` alternatives:
 # they are recorded before apt-get and set back if the install moved them.
@@ -34,6 +35,7 @@ ctest_jobs=2
 keep_going=0
 install=1
 build_root="build-port"
+targets=()
 ctest_args=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -43,8 +45,9 @@ while [ $# -gt 0 ]; do
     --keep-going) keep_going=1; shift ;;
     --build-root) build_root="$2"; shift 2 ;;
     --no-install) install=0; shift ;;
+    --targets) IFS=',' read -r -a targets <<<"$2"; shift 2 ;;
     --) shift; ctest_args=("$@"); break ;;
-    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | grep '^#'; exit 0 ;;
     *) echo "portability.sh: unknown option '$1' (--help lists them)" >&2; exit 2 ;;
   esac
 done
@@ -144,7 +147,9 @@ run_cell() {
   fi
   grep '^-- troupe: ' "$dir/portability-configure.log" | grep -v 'MPI library' || true
   echo "== $cell: build"
-  if ! cmake --build "$dir" -j "$jobs" >"$dir/portability-build.log" 2>&1; then
+  local target_args=()
+  [ "${#targets[@]}" -gt 0 ] && target_args=(--target "${targets[@]}")
+  if ! cmake --build "$dir" -j "$jobs" "${target_args[@]}" >"$dir/portability-build.log" 2>&1; then
     grep -E 'error|FAILED' "$dir/portability-build.log" | head -30
     row_status[$cell]="FAIL"; row_failed[$cell]="build failed ($dir/portability-build.log)"
     row_secs[$cell]=$((SECONDS - start)); return 1
