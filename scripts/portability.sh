@@ -128,6 +128,20 @@ run_cell() {
             -DMPIEXEC_EXECUTABLE=/usr/bin/mpiexec.mpich) ;;
   esac
   mkdir -p "$dir"
+  # A cache from another compiler or MPI: CMake would delete it on the compiler change and
+  # configure again WITHOUT the MPI settings (FindMPI then finds the default MPI). Start fresh.
+  if [ -f "$dir/CMakeCache.txt" ]; then
+    local cached_cxx cached_mpi want_cxx want_mpi
+    cached_cxx=$(sed -n 's/^CMAKE_CXX_COMPILER:[A-Z]*=//p' "$dir/CMakeCache.txt")
+    cached_mpi=$(sed -n 's/^MPI_CXX_COMPILER:[A-Z]*=//p' "$dir/CMakeCache.txt")
+    want_cxx=$(printf '%s\n' "${cfg[@]}" | sed -n 's/^-DCMAKE_CXX_COMPILER=//p')
+    want_mpi=$(printf '%s\n' "${cfg[@]}" | sed -n 's/^-DMPI_CXX_COMPILER=//p')
+    if [ "$(realpath "$cached_cxx" 2>/dev/null)" != "$(realpath "$(command -v "$want_cxx")" 2>/dev/null)" ] ||
+       [ "$(realpath "$cached_mpi" 2>/dev/null)" != "$(realpath "$want_mpi" 2>/dev/null)" ]; then
+      echo "portability: $dir was configured with $cached_cxx / $cached_mpi: configuring afresh"
+      rm -rf "$dir/CMakeCache.txt" "$dir/CMakeFiles"
+    fi
+  fi
   echo "== $cell: configure ($dir)"
   if ! cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTROUPE_WARNINGS_AS_ERRORS=ON \
       "${cfg[@]}" >"$dir/portability-configure.log" 2>&1; then
