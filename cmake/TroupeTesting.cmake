@@ -47,6 +47,45 @@ if(TROUPE_MPI_LAUNCHER STREQUAL "srun")
 elseif(NOT TROUPE_MPI_LAUNCHER STREQUAL "mpiexec")
   message(FATAL_ERROR "TROUPE_MPI_LAUNCHER must be mpiexec or srun, not '${TROUPE_MPI_LAUNCHER}'")
 endif()
+# troupe_boost_mpi_usable(<out_var>): TRUE when Boost.MPI is installed AND was built against
+# the MPI this build uses. Debian's libboost-mpi links Open MPI's libmpi.so.40; linking it
+# into an MPICH build would load two MPI libraries into one process. The check compares the
+# MPI sonames the Boost.MPI library names (its NEEDED entries, read as strings) with the
+# libraries FindMPI chose; a mismatch prints why the Boost.MPI tests and examples are skipped.
+function(troupe_boost_mpi_usable out)
+  set(${out} FALSE PARENT_SCOPE)
+  find_package(Boost 1.74 QUIET COMPONENTS mpi)
+  if(NOT Boost_MPI_FOUND)
+    return()
+  endif()
+  get_target_property(boost_mpi_lib Boost::mpi IMPORTED_LOCATION_RELEASE)
+  if(NOT boost_mpi_lib)
+    get_target_property(boost_mpi_lib Boost::mpi IMPORTED_LOCATION)
+  endif()
+  if(NOT boost_mpi_lib OR NOT EXISTS "${boost_mpi_lib}")
+    set(${out} TRUE PARENT_SCOPE)  # cannot tell: trust the installation
+    return()
+  endif()
+  file(STRINGS "${boost_mpi_lib}" boost_needed REGEX "^libmpi[a-z_]*\\.so")
+  set(ours)
+  foreach(lib IN LISTS MPI_CXX_LIBRARIES)
+    get_filename_component(stem "${lib}" NAME_WE)
+    list(APPEND ours "${stem}")
+  endforeach()
+  foreach(needed IN LISTS boost_needed)
+    string(REGEX REPLACE "\\.so.*" "" stem "${needed}")
+    if(stem IN_LIST ours)
+      set(${out} TRUE PARENT_SCOPE)
+      return()
+    endif()
+  endforeach()
+  get_property(reported GLOBAL PROPERTY TROUPE_BOOST_MPI_MISMATCH_REPORTED)
+  if(NOT reported)
+    set_property(GLOBAL PROPERTY TROUPE_BOOST_MPI_MISMATCH_REPORTED TRUE)
+    message(STATUS "troupe: Boost.MPI tests and examples skipped: ${boost_mpi_lib} links "
+                   "${boost_needed}, this build uses ${ours} (another MPI implementation)")
+  endif()
+endfunction()
 
 # Sanitizer run-time options in a -DTROUPE_SANITIZE build. Every test and example links
 # troupe_sanitizer_options, which compiles them (and tests/sanitizers/lsan.supp) into the

@@ -14,7 +14,7 @@
 
 #include <chrono>
 #include <cstdio>
-#include <ranges>
+#include <numeric>
 #include <set>
 #include <vector>
 
@@ -35,9 +35,10 @@ int main(int argc, char** argv) {
   if (ex.is_root()) {
     constexpr long kItems = 20'000;
     troupe::ThreadPool pool(2);
+    std::vector<long> items(kItems);  // 0 .. kItems-1 (std::views::iota: not with clang 14 + libstdc++ 12)
+    std::iota(items.begin(), items.end(), 0L);
     auto squares = [&]() -> troupe::Task<std::vector<long>> {
-      co_return co_await ex.map_async(troupe::remote<&square>, std::views::iota(0L, kItems),
-                                      {.chunksize = 500, .timeout = 60s});
+      co_return co_await ex.map_async(troupe::remote<&square>, items, {.chunksize = 500, .timeout = 60s});
     };
     auto ranks = [&]() -> troupe::Task<std::vector<int>> {
       std::vector<troupe::Future<int>> calls;

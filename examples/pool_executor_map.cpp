@@ -24,7 +24,7 @@
 #include <cmath>
 #include <cstdio>
 #include <map>
-#include <ranges>
+#include <numeric>
 #include <stdexcept>
 #include <string>
 #include <tuple>
@@ -53,12 +53,15 @@ int main(int argc, char** argv) {
   if (ex.is_root()) {
     std::printf("pool_executor_map on %d rank(s), %zu worker thread(s) in all\n", ex.size(), ex.workers());
 
-    // 1. Ordered map over a lazy range, in chunks of 50: 40 tasks. ---------------------------
+    // 1. Ordered map over range(2000), in chunks of 50: 40 tasks. ---------------------------
+    // (A std::vector of the indices: std::views::iota would do, but clang 14 cannot compile
+    // libstdc++ 12's views; docs/portability.md.)
+    std::vector<long> range2000(2000);
+    std::iota(range2000.begin(), range2000.end(), 0L);
     std::map<int, int> per_rank;  // rank -> elements it computed
     long expect = 0;
     bool in_order = true;
-    for (auto [rank, y] :
-         ex.map(troupe::remote<&square>, std::views::iota(0L, 2000L), {.chunksize = 50, .timeout = 30s})) {
+    for (auto [rank, y] : ex.map(troupe::remote<&square>, range2000, {.chunksize = 50, .timeout = 30s})) {
       in_order = in_order && y == expect * expect;
       ++expect;
       ++per_rank[rank];

@@ -31,7 +31,7 @@
 #include <exception>
 #include <fstream>
 #include <limits>
-#include <ranges>
+#include <numeric>
 #include <string>
 #include <vector>
 
@@ -210,7 +210,10 @@ void run_dynamic(troupe::Executor& ex, const Args& a, Outcome& o) {
     std::vector<std::uint8_t> image(static_cast<std::size_t>(v.width) * static_cast<std::size_t>(v.height));
     std::int64_t iterations = 0;
     const auto t0 = std::chrono::steady_clock::now();
-    auto rows = ex.imap_unordered([v](int row) { return render(v, row, row + 1); }, std::views::iota(0, v.height),
+    // The row numbers (std::views::iota would do, but clang 14 cannot compile libstdc++ 12's views).
+    std::vector<int> row_numbers(static_cast<std::size_t>(v.height));
+    std::iota(row_numbers.begin(), row_numbers.end(), 0);
+    auto rows = ex.imap_unordered([v](int row) { return render(v, row, row + 1); }, row_numbers,
                                   {.chunksize = static_cast<std::size_t>(a.chunk), .timeout = 600s});
     for (const Rows& r : rows) {
       place(image, v, r);
@@ -241,8 +244,7 @@ int run(int argc, char** argv) {
     std::printf("troupe_mandelbrot: %dx%d, max_iter %d, on %d rank(s) x %zu thread(s) = %zu worker(s)\n", v.width,
                 v.height, v.max_iter, ex.size(), rt.threads(), ex.workers());
     // Warm-up: start every worker and connection before timing anything.
-    (void)ex.map([](int x) { return x; }, std::views::iota(0, static_cast<int>(4 * ex.workers())), {.chunksize = 1})
-        .to_vector();
+    (void)ex.map([](int x) { return x; }, std::vector<int>(4 * ex.workers(), 0), {.chunksize = 1}).to_vector();
 
     // --repeat K: the best of K runs of each, interleaved so that a noisy machine hits both.
     Outcome st, dy;

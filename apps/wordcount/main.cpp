@@ -228,7 +228,8 @@ Counts count_with_dict(troupe::Runtime& rt, const std::vector<std::string>& file
        i += static_cast<std::size_t>(rt.size())) {
     const Counts c = count_text(read_file(files[i]));
     // One update per distinct word of the file, run at the word's owner (batched per owner).
-    for (const auto& [w, n] : c.words) dict.async_update(w, [n](long v) { return v + n; });
+    // [n = n]: clang 14 cannot capture a structured binding by name (C++20 allows it; clang 16).
+    for (const auto& [w, n] : c.words) dict.async_update(w, [n = n](long v) { return v + n; });
     const long files_here = c.files, skipped_here = c.skipped, bytes_here = c.bytes;
     dict.async_update(kFilesKey, [files_here](long v) { return v + files_here; });
     dict.async_update(kSkippedKey, [skipped_here](long v) { return v + skipped_here; });

@@ -25,6 +25,7 @@
 #include "troupe/sync/event.hpp"
 
 #include "mpi_test_util.hpp"
+#include "test_views.hpp"
 
 using namespace std::chrono_literals;
 using troupe::Executor;
@@ -450,7 +451,7 @@ TEST(Executor, UseAfterShutdownAndBrokenRank) {
     Executor ex(rt);
     if (ex.is_root()) {
       troupe::detail::ExecutorTesting::break_rank(ex, 1);
-      EXPECT_THROW(ex.submit([](int x) { return x; }, 1), troupe::BrokenExecutor);
+      EXPECT_THROW((void)ex.submit([](int x) { return x; }, 1), troupe::BrokenExecutor);
     }
     ex.shutdown();
   }
@@ -461,7 +462,7 @@ TEST(Executor, BufferedMapConsumesEndlessInputLazily) {
   Executor ex(rt);
   if (ex.is_root()) {
     // An endless input: only buffersize chunks are ever in flight.
-    auto squares = ex.imap([](long x) { return x * x; }, std::views::iota(0L), {.chunksize = 10, .buffersize = 4});
+    auto squares = ex.imap([](long x) { return x * x; }, troupe_test::iota(0L), {.chunksize = 10, .buffersize = 4});
     long i = 0;
     for (long v : squares) {
       ASSERT_EQ(v, i * i);
@@ -519,7 +520,7 @@ TEST(Executor, SubmitToAndUnknownCallableIdentity) {
                     .result(60s),
                 r);
     }
-    EXPECT_THROW(ex.submit_to(
+    EXPECT_THROW((void)ex.submit_to(
                      ex.size(), [](int x) { return x; }, 0),
                  troupe::ValueError);
     // A call naming a callable id that no rank has: the receiving rank reports it, the

@@ -22,6 +22,7 @@
 #include "troupe/runtime/runtime.hpp"
 
 #include "mpi_test_util.hpp"
+#include "test_views.hpp"
 
 using namespace std::chrono_literals;
 using troupe::Executor;
@@ -62,7 +63,7 @@ TEST(Map, OneResultTypeAndOneOptionStructWithThePool) {
     static_assert(std::is_same_v<decltype(r), decltype(from_pool)>);
     EXPECT_EQ(r.to_vector(), from_pool.to_vector());
     // The automatic rule over an unsized input: growing chunks, every element once, in order.
-    auto odd = ex.map([](long x) { return x; }, in | std::views::filter([](long x) { return x % 2 == 1; })).to_vector();
+    auto odd = ex.map([](long x) { return x; }, troupe_test::filter(in, [](long x) { return x % 2 == 1; })).to_vector();
     ASSERT_EQ(odd.size(), 5003u);
     for (std::size_t i = 0; i < odd.size(); ++i) ASSERT_EQ(odd[i], static_cast<long>(2 * i + 1));
   }
@@ -108,12 +109,12 @@ TEST(Map, BufferedStreamsKeepOrderErrorsAndCompletionOrder) {
             if (x == 23) throw std::out_of_range("element 23");
             return x * 2;
           },
-          std::views::iota(0, 100), {.chunksize = 4, .buffersize = buffer});
+          troupe_test::iota(0, 100), {.chunksize = 4, .buffersize = buffer});
       for (int i = 0; i < 23; ++i) ASSERT_EQ(r.next(), 2 * i) << "buffersize " << buffer;
       EXPECT_THROW((void)r.next(), std::out_of_range) << "buffersize " << buffer;
       EXPECT_EQ(r.next(), std::nullopt);
       // Unordered, lazy: the same multiset.
-      auto u = ex.imap_unordered([](int x) { return x % 5; }, std::views::iota(0, 1000),
+      auto u = ex.imap_unordered([](int x) { return x % 5; }, troupe_test::iota(0, 1000),
                                  {.chunksize = 9, .buffersize = buffer})
                    .to_vector();
       ASSERT_EQ(u.size(), 1000u);
@@ -145,7 +146,7 @@ TEST(Map, TimeoutIsOneDeadlineForTheIteration) {
     EXPECT_THROW((void)ex.map_scan(slow, std::plus<int>{}, std::vector<int>(2, 1), {.chunksize = 1, .timeout = 1ms}),
                  troupe::TimeoutError);
     // map_scan without a timeout still gives every prefix.
-    auto scan = ex.map_scan([](int x) { return x; }, std::plus<int>{}, std::views::iota(1, 101));
+    auto scan = ex.map_scan([](int x) { return x; }, std::plus<int>{}, troupe_test::iota(1, 101));
     ASSERT_EQ(scan.size(), 100u);
     EXPECT_EQ(scan.back(), 5050);
   }
@@ -202,7 +203,7 @@ TEST(Map, HugeChunksizeIsClampedToTheInput) {
       EXPECT_EQ(ex.map_reduce([](int x) { return x; }, [](int a, int b) { return a + b; }, in, {.chunksize = chunk}),
                 499500);
       auto unsized =
-          ex.imap([](int x) { return 2 * x; }, std::views::iota(0, 100) | std::views::filter([](int) { return true; }),
+          ex.imap([](int x) { return 2 * x; }, troupe_test::filter(troupe_test::iota(0, 100), [](int) { return true; }),
                   troupe::MapOptions{.chunksize = chunk})
               .to_vector();
       ASSERT_EQ(unsized.size(), 100u);

@@ -96,9 +96,11 @@ class MpiListener : public ::testing::EmptyTestEventListener {
 }  // namespace
 
 int main(int argc, char** argv) {
+#ifdef OPEN_MPI
   // Same workaround as troupe::Runtime (Open MPI 4.1 osc/rdma compare-and-swap crash);
-  // never overrides a value the user set.
+  // never overrides a value the user set. Open MPI only.
   ::setenv("OMPI_MCA_osc_rdma_priority", "0", 0);
+#endif
   int provided = 0;
   if (MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided) != MPI_SUCCESS) {
     std::fprintf(stderr, "gtest_mpi_main: MPI_Init_thread failed\n");

@@ -351,7 +351,7 @@ const char* kind_name(QueueKind k) {
 
 }  // namespace
 
-QueueCore::QueueCore(Scope scope, std::ptrdiff_t maxsize, int host, QueueKind kind) : maxsize_(maxsize), kind_(kind) {
+QueueCore::QueueCore(Scope scope, std::ptrdiff_t maxsize, int host, QueueKind kind) : maxsize_(maxsize) {
   const std::string name = kind_name(kind);
   if (maxsize < 0) throw ValueError(name + ": maxsize must be >= 0 (0: unbounded), got " + std::to_string(maxsize));
   api_[kApiPut] = name + "::put";

@@ -99,7 +99,7 @@ bool wait_request(MPI_Request& request, const Deadline& deadline, const std::fun
 }
 
 RmaWindow::RmaWindow(MPI_Comm base, MPI_Comm control, const WindowSpec& spec, const Deadline& deadline, const char* api)
-    : state_(std::make_shared<State>()), local_bytes_(spec.local_bytes), memory_(spec.memory) {
+    : state_(std::make_shared<State>()), local_bytes_(spec.local_bytes) {
   state_->api = api;
   MPI_Comm comm = collective_dup(base, control, deadline, api);
   auto fail = [&](int rc) {

@@ -173,10 +173,13 @@ void Runtime::start(int* argc, char*** argv, const std::optional<MPI_Comm>& user
       if (user_comm) {
         throw InvalidStateError("troupe::Runtime: RuntimeOptions::comm was given but MPI is not initialized");
       }
+#ifdef OPEN_MPI
       // Open MPI 4.1: MPI_Compare_and_swap on an MPI_Win_allocate window segfaults with
       // osc/rdma (ompi#11349). Lowering its priority before MPI_Init avoids it and keeps
-      // MPI_Win_create working. Never override the user's choice (overwrite = 0).
+      // MPI_Win_create working. Never override the user's choice (overwrite = 0). Open MPI
+      // only (OPEN_MPI comes from its mpi.h): other implementations never see the variable.
       ::setenv("OMPI_MCA_osc_rdma_priority", "0", 0);
+#endif
       int provided = MPI_THREAD_SINGLE;
       TROUPE_MPI_CHECK(MPI_Init_thread(argc, argv, to_mpi(options_.thread_level), &provided));
       owns_mpi_ = true;

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "troupe/pool/thread_pool.hpp"
+#include "../../support/test_views.hpp"
 
 using namespace std::chrono_literals;
 using troupe::ThreadPool;
@@ -78,7 +79,7 @@ TEST_P(MapIntoN, SpansArraysAndViews) {
   ThreadPool pool(GetParam());
   std::array<long, 100> arr{};
   pool.map_into(
-      arr, [](int x) { return 2L * x; }, std::views::iota(0, 100));
+      arr, [](int x) { return 2L * x; }, troupe_test::iota(0, 100));
   for (int i = 0; i < 100; ++i) ASSERT_EQ(arr[static_cast<std::size_t>(i)], 2L * i);
   std::vector<double> backing(300, -1.0);
   std::span<double> middle(backing.data() + 100, 100);  // a window of a larger buffer

@@ -104,7 +104,6 @@ class QueueCore {
   std::shared_ptr<void> state_;
   std::unique_ptr<Handle> handle_;
   std::ptrdiff_t maxsize_ = 0;
-  QueueKind kind_;
   std::string api_[kApiCount];
 };
 

@@ -417,6 +417,10 @@ class Executor {
     using R = typename decltype(f)::value_type;
     if constexpr (!std::is_same_v<Callback, std::nullptr_t> || !std::is_same_v<ErrorCallback, std::nullptr_t>) {
       f.add_done_callback([callback, error_callback](const Future<R>& done) mutable {
+        // One of the two is nullptr and unused in this instantiation (clang's
+        // -Wunused-lambda-capture).
+        (void)callback;
+        (void)error_callback;
         if (done.cancelled()) return;
         if (auto e = done.exception()) {
           if constexpr (!std::is_same_v<ErrorCallback, std::nullptr_t>) error_callback(e);

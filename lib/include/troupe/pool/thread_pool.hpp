@@ -507,9 +507,17 @@ class ThreadPool {
   // those some thread had started (the others never run, so nothing touches the caller's
   // data afterwards). Throws the first chunk exception, then CancelledError (the token),
   // then TimeoutError (a chunk was skipped for the deadline).
+  // No default argument `= {}` for control: clang rejects a nested class's default member
+  // initializers in a default argument of the enclosing class (clang 14: "default member
+  // initializer for 'deadline' needed within definition of enclosing class"); an overload
+  // builds it inside a member function body, where the class is complete.
+  template <class Chunk>
+  void run_chunks(std::size_t n, std::size_t grain, const CancellationToken& token, Chunk&& chunk_fn, const char* api) {
+    run_chunks(n, grain, token, std::forward<Chunk>(chunk_fn), api, LoopControl{});
+  }
   template <class Chunk>
   void run_chunks(std::size_t n, std::size_t grain, const CancellationToken& token, Chunk&& chunk_fn, const char* api,
-                  const LoopControl& control = {}) {
+                  const LoopControl& control) {
     auto st = std::make_shared<LoopState>();
     st->n = n;
     st->grain = grain;

@@ -129,8 +129,9 @@ struct RuntimeInfo {
 /// @brief The MPI context of a troupe program; RAII, one alive at a time.
 ///
 /// Construction:
-/// - MPI not initialized: sets `OMPI_MCA_osc_rdma_priority=0` unless the user set it
-///   (an Open MPI 4.1 `MPI_Compare_and_swap` crash), then `MPI_Init_thread` with
+/// - MPI not initialized: built with Open MPI, sets `OMPI_MCA_osc_rdma_priority=0` unless
+///   the user set it (an Open MPI 4.1 `MPI_Compare_and_swap` crash; other implementations
+///   get no such setting), then `MPI_Init_thread` with
 ///   RuntimeOptions::thread_level; destruction finalizes MPI.
 /// - MPI already initialized by the host: adopts it; never finalizes it.
 /// - RuntimeOptions::comm given: works on that communicator.

@@ -141,7 +141,6 @@ class RmaWindow {
   std::shared_ptr<State> state_;
   std::byte* local_ = nullptr;
   std::size_t local_bytes_ = 0;
-  WindowMemory memory_ = WindowMemory::Private;
   int rank_ = 0;
   int size_ = 1;
   std::unique_ptr<std::pair<std::byte*, std::size_t>[]> shared_;
