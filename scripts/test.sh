@@ -51,8 +51,9 @@ if [ "$run_main" -eq 1 ]; then
   cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DTROUPE_WARNINGS_AS_ERRORS=ON
   cmake --build build -j "$TROUPE_JOBS"
   echo "== ctest (build/)"
-  # PROCESSORS on each MPI test keeps -j2 from overbooking the cores.
-  ctest --test-dir build --output-on-failure -j2 "${ctest_args[@]}"
+  # PROCESSORS on each MPI test keeps -j2 from overbooking the cores. Label "slow" (a second
+  # compilation of the library: install.embedded_shared) runs in scripts/portability.sh.
+  ctest --test-dir build --output-on-failure -j2 -LE '^slow$' "${ctest_args[@]}"
   echo "== Release build and tests: $((SECONDS - start)) s"
 fi
 
