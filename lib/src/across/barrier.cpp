@@ -18,11 +18,20 @@
 //    generation that completed); its mark then breaks the next generation, for everyone.
 //    Otherwise the generation is broken: notices to every rank wake the parties waiting in
 //    their MPI_Ibarrier, which throw.
-// A broken barrier's MPI_Ibarrier requests can never complete and cannot be cancelled (MPI
-// forbids freeing a non-blocking collective's request): reset() (collective) leaves them,
-// with their counter and communicator, and builds a fresh counter.
+// Teardown (the destructor and reset(), both collective): a broken generation leaves some
+// ranks with an MPI_Ibarrier posted and others without, and MPI forbids cancelling or
+// freeing a non-blocking collective's request, yet requires every one to be complete before
+// MPI_Finalize (MPI-3.1 §8.7; MPICH's ch4:ucx fails MPI_Finalize on one still active, or
+// on a barrier message nobody received). So each rank keeps the requests it gave up on and
+// counts the MPI_Ibarriers it posted on the counter's communicator; drain() exchanges the
+// counts (point-to-point messages on that communicator, which never match its collectives),
+// posts the missing MPI_Ibarriers so every rank has posted as many, and waits for all of
+// them, within the start-up timeout. Then the counter's window is freed as any other. Only
+// when a rank never comes (it never destroys or resets its Barrier) are the requests left,
+// with their counter and communicator, for the life of the process, and a log line says so.
 #include <mpi.h>
 
+#include <algorithm>
 #include <atomic>
 #include <exception>
 #include <memory>
@@ -38,6 +47,7 @@
 #include "troupe/runtime/runtime.hpp"
 #include "troupe/sync/barrier.hpp"
 #include "troupe/runtime/detail/mpi_check.hpp"
+#include "troupe/runtime/log.hpp"
 
 namespace troupe {
 namespace detail {
@@ -46,6 +56,7 @@ namespace {
 
 constexpr std::int64_t kBreak = std::int64_t{1} << 40;  // a break mark on the ticket counter
 constexpr std::int64_t kCountMask = kBreak - 1;
+constexpr int kDrainTag = 0x6272;  // drain(): the posted-Ibarrier counts, point to point
 enum Op : std::uint32_t { kBroken = 1 };
 
 // The counters of broken barriers: their communicator holds MPI_Ibarrier requests that can
@@ -99,7 +110,7 @@ class RankBarrier {
     make_cell(Deadline::after(settings().startup_timeout, "Barrier"));
   }
   ~RankBarrier() {
-    if (state_->broken.load()) abandon(std::move(cell_));  // its communicator holds requests that never end
+    if (cell_ && !drain(Deadline::after(settings().startup_timeout, "Barrier"))) abandon(std::move(cell_));
   }
 
   std::ptrdiff_t wait(const Deadline& deadline, const CancellationToken& token) {
@@ -153,6 +164,15 @@ class RankBarrier {
         give_up(end_of_generation, "MPI_Ibarrier failed");
         throw_broken();
       }
+      struct Keep {  // a request given up on stays for drain(), never dropped while active
+        RankBarrier& self;
+        MPI_Request& req;
+        ~Keep() {
+          std::lock_guard lock(self.requests_mu_);
+          ++self.posted_;
+          if (req != MPI_REQUEST_NULL) self.pending_.push_back(req);
+        }
+      } keep{*this, req};
       auto broken = [this] { return state_->broken.load(std::memory_order_acquire); };
       if (!wait_request(req, deadline, broken, &token)) {
         if (!broken()) {
@@ -198,7 +218,6 @@ class RankBarrier {
     try {
       // Parties waiting here leave with BrokenBarrierError (as Python) before the counter
       // they use is replaced.
-      const bool was_broken = state_->broken.load() || n_waiting() > 0;
       if (n_waiting() > 0) state_->mark_broken("reset() was called");
       state_->word.wait(
           [this] {
@@ -206,10 +225,14 @@ class RankBarrier {
             return state_->waiting == 0;
           },
           Deadline::after(settings().startup_timeout, "Barrier::reset"));
+      // Complete every rank's MPI_Ibarriers on the old counter's communicator, then free it.
       auto old = std::move(cell_);
+      if (old) {
+        const bool drained = drain_cell(*old, Deadline::after(settings().startup_timeout, "Barrier::reset"));
+        if (!drained) abandon(std::move(old));
+        old.reset();
+      }
       make_cell(Deadline::after(settings().startup_timeout, "Barrier::reset"));
-      if (was_broken) abandon(std::move(old));  // leave the requests that never end with their communicator
-      old.reset();
       std::lock_guard lock(state_->mu);
       state_->broken.store(false);
       state_->reason.clear();
@@ -229,6 +252,76 @@ class RankBarrier {
   void make_cell(const Deadline& deadline) {
     Hub& hub = handle_.hub();
     cell_ = std::make_unique<AtomicCell>(hub.comm(), Runtime::current()->comm(), 0, 0, deadline, "Barrier");
+  }
+
+  bool drain(const Deadline& deadline) noexcept { return drain_cell(*cell_, deadline); }
+
+  // Collective over the cell's communicator, bounded by @p deadline: completes every
+  // MPI_Ibarrier this barrier posted on it, on every rank (see the file comment). Returns
+  // false when a rank did not come in time; the requests are then left active.
+  bool drain_cell(AtomicCell& cell, const Deadline& deadline) noexcept {
+    std::lock_guard lock(requests_mu_);
+    try {
+      int finalized = 0;
+      MPI_Finalized(&finalized);
+      if (finalized != 0) return true;
+      const MPI_Comm comm = cell.comm();
+      int rank = 0;
+      int size = 1;
+      TROUPE_MPI_CHECK(MPI_Comm_rank(comm, &rank));
+      TROUPE_MPI_CHECK(MPI_Comm_size(comm, &size));
+      std::int64_t most = posted_;
+      if (size > 1) {
+        const auto n = static_cast<std::size_t>(size);
+        std::vector<std::int64_t> counts(n, 0);
+        std::vector<MPI_Request> recvs(n, MPI_REQUEST_NULL);
+        std::vector<MPI_Request> sends(n, MPI_REQUEST_NULL);
+        for (int r = 0; r < size; ++r) {
+          if (r == rank) continue;
+          const auto i = static_cast<std::size_t>(r);
+          TROUPE_MPI_CHECK(MPI_Irecv(&counts[i], 1, MPI_INT64_T, r, kDrainTag, comm, &recvs[i]));
+          TROUPE_MPI_CHECK(MPI_Isend(&posted_, 1, MPI_INT64_T, r, kDrainTag, comm, &sends[i]));
+        }
+        bool all = true;
+        for (auto* reqs : {&recvs, &sends}) {
+          for (auto& r : *reqs) all = all && wait_request(r, deadline, {});
+        }
+        if (!all) {
+          for (auto& r : recvs) {  // a receive cancels locally
+            if (r == MPI_REQUEST_NULL) continue;
+            TROUPE_MPI_UNCHECKED(MPI_Cancel(&r));
+            TROUPE_MPI_UNCHECKED(MPI_Wait(&r, MPI_STATUS_IGNORE));
+          }
+          for (auto& r : sends) {
+            if (r == MPI_REQUEST_NULL) continue;
+            TROUPE_MPI_UNCHECKED(MPI_Cancel(&r));
+            TROUPE_MPI_UNCHECKED(MPI_Request_free(&r));
+          }
+          log("Barrier: a rank did not destroy or reset it within the time allowed; " +
+              std::to_string(pending_.size()) + " MPI_Ibarrier request(s) are left active");
+          return false;
+        }
+        for (const auto c : counts) most = std::max(most, c);
+      }
+      for (; posted_ < most; ++posted_) {  // this rank's share of the broken generations
+        MPI_Request req = MPI_REQUEST_NULL;
+        TROUPE_MPI_CHECK(MPI_Ibarrier(comm, &req));
+        pending_.push_back(req);
+      }
+      while (!pending_.empty()) {
+        if (!wait_request(pending_.back(), deadline, {})) {
+          log("Barrier: " + std::to_string(pending_.size()) +
+              " MPI_Ibarrier request(s) did not complete within the time allowed; they are left active");
+          return false;
+        }
+        pending_.pop_back();
+      }
+      posted_ = 0;
+      return true;
+    } catch (...) {
+      log("Barrier: its MPI_Ibarrier requests could not be completed: " + describe_current_exception());
+      return false;
+    }
   }
 
   // Marks the counter; returns true when the party's generation had already filled (nothing
@@ -268,6 +361,9 @@ class RankBarrier {
   std::shared_ptr<LocalState> state_;
   Handle handle_;
   std::unique_ptr<AtomicCell> cell_;
+  std::mutex requests_mu_;
+  std::int64_t posted_ = 0;           // MPI_Ibarriers this rank posted on cell_'s communicator
+  std::vector<MPI_Request> pending_;  // those given up on (a broken generation), for drain()
 };
 
 }  // namespace detail
