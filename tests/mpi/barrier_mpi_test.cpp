@@ -9,6 +9,7 @@
 #include <atomic>
 #include <chrono>
 #include <numeric>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -195,6 +196,27 @@ TEST(Barrier, RankAndThreadScopeWaitedFromPoolTasksDoesNotDeadlockThePool) {
   MPI_Allgather(mine.data(), kTasks, MPI_LONG, all.data(), kTasks, MPI_LONG, c.comm);
   std::sort(all.begin(), all.end());
   for (std::size_t i = 0; i < all.size(); ++i) EXPECT_EQ(all[i], static_cast<long>(i));
+}
+
+// A broken generation leaves rank 0's MPI_Ibarrier active and the other ranks' never posted;
+// the barrier outlives its Runtime. The Runtime's release must complete those requests and
+// free the counter's window (MPICH's ch4:ucx fails MPI_Finalize otherwise, with "destroying
+// inuse region" at one rank and an unmatched tag-receive descriptor at more), within bounds.
+TEST(Barrier, ABrokenBarrierOutlivingItsRuntimeLeavesNoRequestActive) {
+  Comm c;
+  std::optional<troupe::Barrier> b;
+  {
+    troupe::Runtime rt(quiet());
+    // At one rank, two threads' worth of parties with only one thread coming (no MPI_Ibarrier).
+    b.emplace(rt.size() == 1 ? Scope::RanksAndThreads : Scope::Ranks, rt.size() == 1 ? 2 : rt.size());
+    if (rt.rank() == 0) {
+      EXPECT_THROW((void)b->wait(200ms), troupe::BrokenBarrierError);
+    }
+    MPI_Barrier(c.comm);
+  }
+  EXPECT_TRUE(b->broken());
+  b.reset();
+  MPI_Barrier(c.comm);
 }
 
 }  // namespace

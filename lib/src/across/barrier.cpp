@@ -99,16 +99,16 @@ struct LocalState final : Hosted {
 
 }  // namespace
 
-class RankBarrier {
+class RankBarrier : public std::enable_shared_from_this<RankBarrier> {
  public:
   RankBarrier(Scope scope, std::ptrdiff_t parties, std::ptrdiff_t local_parties, Barrier::Action action)
       : parties_(parties),
         local_parties_(local_parties),
         action_(std::move(action)),
         state_(std::make_shared<LocalState>()),
-        handle_(scope, state_, 0, "Barrier") {
-    make_cell(Deadline::after(settings().startup_timeout, "Barrier"));
-  }
+        handle_(scope, state_, 0, "Barrier") {}
+  /// Collective: builds the counter (after construction: its release hook needs weak_from_this).
+  void start() { make_cell(Deadline::after(settings().startup_timeout, "Barrier")); }
   ~RankBarrier() {
     if (cell_ && !drain(Deadline::after(settings().startup_timeout, "Barrier"))) abandon(std::move(cell_));
   }
@@ -252,6 +252,18 @@ class RankBarrier {
   void make_cell(const Deadline& deadline) {
     Hub& hub = handle_.hub();
     cell_ = std::make_unique<AtomicCell>(hub.comm(), Runtime::current()->comm(), 0, 0, deadline, "Barrier");
+    // A Barrier outliving its Runtime: the Runtime's release (collective) drains the counter's
+    // requests before it frees the counter's window (release hooks run last registered first).
+    std::weak_ptr<RankBarrier> weak = weak_from_this();
+    const AtomicCell* cell = cell_.get();
+    Runtime::current()->on_release([weak, cell] {
+      if (auto self = weak.lock()) self->drain_at_release(cell);
+    });
+  }
+
+  void drain_at_release(const AtomicCell* cell) noexcept {
+    if (cell_.get() != cell || cell_->freed()) return;  // an earlier counter (reset), or done
+    if (!drain(Deadline::after(settings().startup_timeout, "Barrier"))) cell_->leak();
   }
 
   bool drain(const Deadline& deadline) noexcept { return drain_cell(*cell_, deadline); }
@@ -264,7 +276,7 @@ class RankBarrier {
     try {
       int finalized = 0;
       MPI_Finalized(&finalized);
-      if (finalized != 0) return true;
+      if (finalized != 0 || cell.freed()) return true;  // MPI, or the Runtime's release, ended it
       const MPI_Comm comm = cell.comm();
       int rank = 0;
       int size = 1;
@@ -396,6 +408,7 @@ Barrier::Barrier(Scope scope, std::ptrdiff_t parties, Action action)
   if (scope == Scope::Threads) return;
   const std::ptrdiff_t local = scope == Scope::Ranks ? 1 : parties / Runtime::current()->size();
   across_ = std::make_shared<detail::RankBarrier>(scope, parties, local, std::move(action));
+  across_->start();
   across_scope_ = scope;
 }
 

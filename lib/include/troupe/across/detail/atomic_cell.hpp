@@ -35,6 +35,8 @@ class AtomicCell {
   int host() const noexcept { return host_; }
   /// @brief See RmaWindow::leak (a broken Barrier's cell).
   void leak() noexcept { win_.leak(); }
+  /// @brief True after leak() or the Runtime's release freed the window (RmaWindow::freed).
+  bool freed() const noexcept { return win_.freed(); }
 
  private:
   int host_ = 0;
