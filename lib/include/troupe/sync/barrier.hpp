@@ -91,8 +91,9 @@ class Barrier {
   ///
   /// @note Cross-rank construction is collective (every rank, in the same order as its other
   /// cross-rank objects) and raises TimeoutError naming the missing ranks rather than hang;
-  /// reset() is collective too. Below MPI_THREAD_MULTIPLE only the thread that built troupe's
-  /// first cross-rank object may wait.
+  /// reset() and destruction are collective too (bounded by the start-up timeout: they
+  /// complete the `MPI_Ibarrier`s a broken generation left, then free the counter). Below
+  /// MPI_THREAD_MULTIPLE only the thread that built troupe's first cross-rank object may wait.
   /// @throws ValueError when @p parties does not match @p scope (the message says why);
   /// InvalidStateError without a live Runtime; TimeoutError at start-up.
   Barrier(Scope scope, std::ptrdiff_t parties, Action action = {});
