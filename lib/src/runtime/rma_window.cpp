@@ -130,7 +130,11 @@ RmaWindow::RmaWindow(MPI_Comm base, MPI_Comm control, const WindowSpec& spec, co
   }
   // Every rank has arrived (collective_dup returned): the blocking allocation completes.
   void* mem = nullptr;
-  const auto bytes = static_cast<MPI_Aint>(spec.local_bytes);
+  // A Private segment is padded to kPrivateSegmentGranule (see there: MPICH 4.0.2 misplaces
+  // a neighbour's segment otherwise); a NodeShared one keeps its exact size.
+  const std::size_t alloc_bytes =
+      spec.memory == WindowMemory::Private ? private_segment_bytes(spec.local_bytes) : spec.local_bytes;
+  const auto bytes = static_cast<MPI_Aint>(alloc_bytes);
   int rc = spec.memory == WindowMemory::Private
                ? TROUPE_MPI_UNCHECKED(MPI_Win_allocate(bytes, spec.disp_unit, MPI_INFO_NULL, comm, &mem, &state_->win))
                : TROUPE_MPI_UNCHECKED(
@@ -152,6 +156,8 @@ RmaWindow::RmaWindow(MPI_Comm base, MPI_Comm control, const WindowSpec& spec, co
     }
     local_ = shared_[static_cast<std::size_t>(rank_)].first;
   }
+  if (local_ != nullptr && alloc_bytes > local_bytes_)
+    std::memset(local_ + local_bytes_, 0, alloc_bytes - local_bytes_);
   if (local_ != nullptr && local_bytes_ > 0) {
     if (spec.init) {
       spec.init(local_, local_bytes_);

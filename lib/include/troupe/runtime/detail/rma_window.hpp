@@ -53,10 +53,38 @@ enum class WindowMemory {
                ///< shared mapping, reachable by plain loads and stores (shared_base())
 };
 
+/// @brief The granule a Private window's segment is allocated in: RmaWindow asks
+/// `MPI_Win_allocate` for local_bytes rounded up to a multiple of it.
+///
+/// MPI-3.1 §11.2.2 lets `MPI_Win_allocate` allocate "at least size bytes", and §11.3.1 puts
+/// the target of an access at window_base + target_disp × disp_unit with the window_base
+/// the target got back, whatever the size, so the padding changes nothing under a
+/// conforming MPI. MPICH 4.0.2 (ch4) places the segments of one node's ranks back to back
+/// in one shared mapping, returns each rank a base at the unrounded sum of the lower ranks'
+/// sizes, but addresses a target's segment at that sum rounded down to 16 bytes: an access
+/// of rank r at displacement 0 reads bytes of rank r - 1 when the lower ranks' sizes do
+/// not add up to a multiple of 16 (docs/portability.md). Sizes in multiples of this granule
+/// keep every segment where both sides put it; 64 (a cache line) also keeps two ranks'
+/// segments off one line.
+inline constexpr std::size_t kPrivateSegmentGranule = 64;
+
+/// @brief The bytes RmaWindow asks `MPI_Win_allocate` for, for a Private segment of
+/// @p local_bytes: local_bytes rounded up to kPrivateSegmentGranule (0 stays 0).
+/// @return the padded size; local_bytes itself when rounding up would overflow
+/// (allocation then fails with MPI's own error).
+constexpr std::size_t private_segment_bytes(std::size_t local_bytes) noexcept {
+  const std::size_t g = kPrivateSegmentGranule;
+  if (local_bytes > SIZE_MAX - (g - 1)) return local_bytes;
+  return (local_bytes + g - 1) / g * g;
+}
+
 /// @brief What to allocate; see RmaWindow.
 struct WindowSpec {
   WindowMemory memory = WindowMemory::Private;
-  /// @brief Bytes of this rank's segment (may be 0; may differ between ranks).
+  /// @brief Bytes of this rank's segment (may be 0; may differ between ranks). A Private
+  /// window allocates private_segment_bytes(local_bytes) (the padding is zeroed, never
+  /// addressed by troupe); a NodeShared one exactly local_bytes (its segments stay
+  /// contiguous across ranks, MPI-3.1 §11.2.3).
   std::size_t local_bytes = 0;
   /// @brief The displacement unit (the element size for typed windows).
   int disp_unit = 1;
