@@ -21,6 +21,7 @@
 
 #include "troupe/core/config.hpp"
 #include "troupe/core/deadline.hpp"
+#include "troupe/core/detail/text.hpp"
 #include "troupe/core/error.hpp"
 #include "troupe/runtime/detail/gather.hpp"
 #include "troupe/runtime/runtime.hpp"
@@ -57,34 +58,11 @@ Args parse(int argc, char** argv) {
   return a;
 }
 
-// JSON string literal of @p s (RFC 8259: quote, backslash and control characters escaped).
+// JSON string literal of @p s (the library's one JSON escaper).
 std::string quoted(std::string_view s) {
-  std::string out = "\"";
-  for (const char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(static_cast<unsigned char>(c)));
-          out += buf;
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out + "\"";
+  std::string out;
+  troupe::detail::append_json_string(out, s);
+  return out;
 }
 
 std::string mib(long bytes) {

@@ -19,6 +19,7 @@
 
 #include "trace_session.hpp"
 #include "troupe/core/deadline.hpp"
+#include "troupe/core/detail/text.hpp"
 #include "troupe/core/error.hpp"
 #include "troupe/runtime/detail/mpi_check.hpp"
 #include "troupe/runtime/detail/rma_window.hpp"
@@ -232,44 +233,6 @@ std::size_t event_count() noexcept {
   std::size_t n = 0;
   for (const auto& b : g_sessions->back()->buffers) n += b->count.load(std::memory_order_acquire);
   return n;
-}
-
-void append_json_string(std::string& out, std::string_view text) {
-  out += '"';
-  for (const char c : text) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case '\b':
-        out += "\\b";
-        break;
-      case '\f':
-        out += "\\f";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(static_cast<unsigned char>(c)));
-          out += buf;
-        } else {
-          out += c;  // UTF-8 passes through; JSON allows it unescaped
-        }
-    }
-  }
-  out += '"';
 }
 
 std::string events_json(std::int64_t origin_ns, std::size_t max_bytes) {

@@ -3,6 +3,7 @@
 // the Chrome Trace Event Format's JSON object form. The whole trace of an app at 2 ranks is
 // checked by tests/trace/check_trace.py (ctest mpi.trace.*).
 #include "troupe/runtime/detail/trace.hpp"
+#include "troupe/core/detail/text.hpp"
 
 #include <gtest/gtest.h>
 
@@ -94,8 +95,8 @@ TEST(Trace, ANewSessionStartsEmpty) {
 
 TEST(Trace, EscapesNamesForJson) {
   std::string out;
-  trace::append_json_string(out, std::string("a\"b\\c\nd\te\x01"
-                                             "f"));
+  troupe::detail::append_json_string(out, std::string("a\"b\\c\nd\te\x01"
+                                                      "f"));
   EXPECT_EQ(out, "\"a\\\"b\\\\c\\nd\\te\\u0001f\"");
   trace::begin(1, "rank 1 (\"odd\\host\")");
   trace::name_thread("worker \"0\"");

@@ -2,6 +2,7 @@
 // Text helpers shared by the layers' error messages.
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 namespace troupe::detail {
 
@@ -15,5 +16,10 @@ std::string demangle(const char* mangled);
 /// The message of the exception being handled (call it inside a catch block): its what(),
 /// or "an exception not derived from std::exception".
 std::string describe_current_exception();
+
+/// Appends @p text to @p out as a JSON string literal, quotes included, with every character
+/// JSON requires escaped (RFC 8259 §7: quote, backslash, control characters); UTF-8 passes
+/// through. Used by every JSON troupe writes (the trace file, troupe-info --json).
+void append_json_string(std::string& out, std::string_view text);
 
 }  // namespace troupe::detail

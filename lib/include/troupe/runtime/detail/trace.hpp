@@ -130,10 +130,6 @@ std::string events_json(std::int64_t origin_ns, std::size_t max_bytes = std::siz
 /// @brief The events recorded in this session so far (tests).
 std::size_t event_count() noexcept;
 
-/// @brief Writes @p text as a JSON string literal (with quotes) with every character
-/// JSON requires escaped.
-void append_json_string(std::string& out, std::string_view text);
-
 /// @brief Writes a whole trace file: `{"traceEvents":[` parts joined by ",\n" `],"displayTimeUnit":"ms"}`.
 /// @return false (and errno set) if the file could not be written.
 bool write_trace_file(const std::string& path, const std::vector<std::string>& parts);
