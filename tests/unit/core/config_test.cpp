@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <cstdlib>
 #include <functional>
 #include <map>
@@ -199,9 +201,14 @@ TEST(CoreConfig, DescribeHasOneLinePerKnobWithValueDefaultAndOrigin) {
 }
 
 TEST(CoreConfig, KnobStatesAreWhatDescribePrints) {
-  const auto states = troupe::knob_states(read({{"TROUPE_SPIN_US", "7"}}));
-  ASSERT_EQ(states.size(), knobs().size());
+  const Settings s = read({{"TROUPE_SPIN_US", "7"}});
+  const auto states = troupe::knob_states(s);
+  // Every knob of the numeric table above, plus TROUPE_TRACE (a path: TraceTakesAPath).
+  ASSERT_EQ(states.size(), knobs().size() + 1);
+  const std::string d = troupe::describe(s);
+  EXPECT_EQ(static_cast<std::size_t>(std::count(d.begin(), d.end(), '\n')), states.size()) << d;
   for (const auto& k : states) {
+    EXPECT_NE(d.find(k.name + "=" + k.value + " (default " + k.default_value), std::string::npos) << k.name;
     EXPECT_EQ(k.from_env, k.name == "TROUPE_SPIN_US") << k.name;
     EXPECT_FALSE(k.effect.empty()) << k.name;
     if (k.name == "TROUPE_SPIN_US") {

@@ -6,11 +6,11 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
-#include <ranges>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "../../support/test_views.hpp"
 #include "troupe/pool/thread_pool.hpp"
 
 namespace {
@@ -97,14 +97,14 @@ TEST(ProgressBar, AThreadPoolMapFeedsEveryItem) {
     testing::internal::CaptureStderr();
     const troupe::MapOptions o{.chunksize = 7, .progress = troupe::Progress::always};
     auto sq = [](int x) { return x * x; };
-    const std::vector<int> v = unordered ? pool.map_unordered(sq, std::views::iota(0, 100), o).to_vector()
-                                         : pool.map(sq, std::views::iota(0, 100), o).to_vector();
+    const std::vector<int> v = unordered ? pool.map_unordered(sq, troupe_test::iota(0, 100), o).to_vector()
+                                         : pool.map(sq, troupe_test::iota(0, 100), o).to_vector();
     const std::string err = testing::internal::GetCapturedStderr();
     EXPECT_EQ(v.size(), 100u);
     const std::string api = unordered ? "ThreadPool::map_unordered" : "ThreadPool::map";
     EXPECT_EQ(last_line(err).rfind(api + ": 100/100 items (100%) in ", 0), 0u) << err;
   }
   testing::internal::CaptureStderr();
-  (void)pool.map([](int x) { return x; }, std::views::iota(0, 100)).to_vector();  // TROUPE_PROGRESS unset: off
+  (void)pool.map([](int x) { return x; }, troupe_test::iota(0, 100)).to_vector();  // TROUPE_PROGRESS unset: off
   EXPECT_EQ(testing::internal::GetCapturedStderr(), "");
 }
